@@ -1,0 +1,33 @@
+# KPAI stack. The two commands: `make demo` (simulated factory fleet) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+DURATION ?= 0
+ROBOTS ?= 2
+PYTEST_ARGS ?=
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+setup:  ## create .venv, install dependencies, build the workspace, write env.sh (idempotent)
+	@bash scripts/setup.sh
+
+test: setup  ## lint, type-check and run the whole test suite
+	@bash scripts/test.sh $(PYTEST_ARGS)
+
+demo: setup  ## run the simulated factory fleet (ROBOTS=N, DURATION=seconds, 0 = until Ctrl-C)
+	@ROBOTS=$(ROBOTS) DURATION=$(DURATION) bash scripts/demo.sh
+
+lint: setup  ## ruff and mypy only
+	@bash scripts/test.sh --lint-only
+
+doctor: setup  ## check the environment and say how to fix what fails
+	@bin/kpai doctor
+
+bench: setup  ## run the benchmarks under bench/ (results in bench/results/)
+	@bash scripts/bench.sh
+
+clean:  ## remove build products (keeps .venv)
+	rm -rf build install log .kpai-stamps/build env.sh
+
+.PHONY: help setup test demo lint doctor bench clean

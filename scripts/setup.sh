@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# One setup path for `make demo`, `make test` and manual work. Idempotent: with nothing changed
+# it only checks stamps. Creates .venv, installs pinned ROS 2 Kilted wheels (unless a ROS 2 is
+# already sourced), the Python dependencies, Debian packages the stack needs, builds the colcon
+# workspace and writes env.sh.
+#
+# Environment:
+#   PYTHON=python3.X     interpreter to build the venv from (default: python3)
+#   KPAI_SKIP_APT=1      never call apt-get (report missing Debian packages instead)
+#   KPAI_FORCE=1         reinstall and rebuild even when the stamps say nothing changed
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+STAMPS="$ROOT/.kpai-stamps"
+mkdir -p "$STAMPS"
+PYTHON="${PYTHON:-python3}"
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+t0=$(date +%s)
+
+# --- platform checks -------------------------------------------------------------------------
+command -v "$PYTHON" >/dev/null || die "no '$PYTHON' on PATH; install Python 3.10-3.13 (set PYTHON=...)."
+pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+case "$pyver" in
+  3.10|3.11|3.12|3.13) ;;
+  *) die "Python $pyver is not supported: the ROS 2 Kilted wheels exist for CPython 3.10-3.13 (set PYTHON=python3.11, for example)." ;;
+esac
+if [ -n "${ROS_DISTRO:-}" ]; then
+  MODE=system
+  case "$ROS_DISTRO" in jazzy|kilted) ;; *) log "warning: ROS 2 '$ROS_DISTRO' is sourced; the stack is tested on jazzy and kilted." ;; esac
+  log "ROS 2 $ROS_DISTRO is sourced: building against it (no ROS wheels installed)."
+else
+  MODE=wheels
+  arch=$(uname -m)
+  [ "$arch" = x86_64 ] || die "ROS 2 wheels exist for x86_64 only (this is $arch); source an apt-installed ROS 2 Jazzy/Kilted and run again."
+fi
+
+# --- Debian packages -------------------------------------------------------------------------
+# mosquitto: MQTT broker (fleet); postgresql: fleet store tests; chromium: dashboard tests;
+# libegl1/libgl1/libosmesa6: headless MuJoCo rendering.
+need_debs=()
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_debs+=(mosquitto)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
+command -v chromium >/dev/null || need_debs+=(chromium)
+ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need_debs+=(libegl1)
+ldconfig -p 2>/dev/null | grep -q 'libOpenGL.so.0' || need_debs+=(libopengl0)
+if [ ${#need_debs[@]} -gt 0 ]; then
+  if [ "${KPAI_SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Debian packages: ${need_debs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${need_debs[@]}" | grep -E '^(Setting up|E:)' || true
+    # the postgresql package may start a cluster service; tests start their own servers
+  else
+    log "missing Debian packages (fleet broker/database, browser tests, headless rendering):"
+    log "  sudo apt-get install -y ${need_debs[*]}"
+  fi
+fi
+
+# --- virtual environment and Python packages -------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $PYTHON ($pyver, mode=$MODE)"
+  if [ $MODE = system ]; then "$PYTHON" -m venv --system-site-packages .venv; else "$PYTHON" -m venv .venv; fi
+fi
+VPY="$ROOT/.venv/bin/python"
+reqs=(requirements/python.txt)
+[ $MODE = wheels ] && reqs=(requirements/ros.txt "${reqs[@]}")
+req_hash=$(cat "${reqs[@]}" requirements/constraints.txt | sha256sum | cut -c1-16)-$pyver-$MODE
+if [ "${KPAI_FORCE:-0}" = 1 ] || [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$req_hash" ]; then
+  log "installing Python packages (${reqs[*]}, pinned by requirements/constraints.txt)"
+  "$VPY" -m pip install --disable-pip-version-check -q --upgrade 'pip>=24' 
+  args=(); for r in "${reqs[@]}"; do args+=(-r "$r"); done
+  "$VPY" -m pip install --disable-pip-version-check --progress-bar on "${args[@]}" \
+      -c requirements/constraints.txt 2>&1 | grep -vE "^(Requirement already satisfied|  |WARNING: Location)" || true
+  "$VPY" -m pip check >/dev/null 2>&1 || log "warning: pip check reports conflicts ($VPY -m pip check)"
+  [ $MODE = wheels ] && "$VPY" scripts/fix_rosidl_exports.py "$ROOT/.venv"
+  echo "$req_hash" > "$STAMPS/pip"
+  rm -f "$STAMPS/build"
+else
+  log "Python packages up to date"
+fi
+
+# --- colcon build ----------------------------------------------------------------------------
+set +u
+if [ $MODE = wheels ]; then
+  export AMENT_PREFIX_PATH="$ROOT/.venv" CMAKE_PREFIX_PATH="$ROOT/.venv"
+else
+  # shellcheck disable=SC1090
+  [ -f "/opt/ros/$ROS_DISTRO/setup.bash" ] && . "/opt/ros/$ROS_DISTRO/setup.bash"
+fi
+set -u
+export PATH="$ROOT/.venv/bin:$PATH"
+# Compat interface packages are built only when the underlay lacks them.
+skip=()
+for pkg in tf2_msgs vision_msgs; do
+  IFS=: read -r -a prefixes <<< "${AMENT_PREFIX_PATH:-}"
+  for pre in "${prefixes[@]}"; do
+    case "$pre" in "$ROOT/install"*) continue ;; esac
+    if [ -f "$pre/share/ament_index/resource_index/packages/$pkg" ]; then skip+=("$pkg"); break; fi
+  done
+done
+build_key="$(printf '%s ' "${skip[@]:-}")$MODE"
+newer=""
+if [ -f "$STAMPS/build" ] && [ "$(cat "$STAMPS/build")" = "$build_key" ] && [ -d install ]; then
+  newer=$(find src -newer "$STAMPS/build" \( -type f -o -type d \) -print -quit)
+else
+  newer=yes
+fi
+if [ "${KPAI_FORCE:-0}" = 1 ] || [ -n "$newer" ]; then
+  log "building the workspace with colcon${skip[*]:+ (underlay provides: ${skip[*]})}"
+  cargs=(build --symlink-install --event-handlers console_cohesion- console_stderr- status-
+         --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY" --)
+  [ ${#skip[@]} -gt 0 ] && cargs+=(--packages-skip "${skip[@]}")
+  if ! "$ROOT/.venv/bin/colcon" "${cargs[@]}" > "$STAMPS/colcon.log" 2>&1; then
+    tail -40 "$STAMPS/colcon.log" >&2
+    die "colcon build failed (full log: $STAMPS/colcon.log)"
+  fi
+  grep -E '^(Starting|Finished|Summary|Failed)' "$STAMPS/colcon.log" | sed 's/^/[colcon] /' || true
+  echo "$build_key" > "$STAMPS/build"
+else
+  log "workspace build up to date"
+fi
+
+# --- env.sh ----------------------------------------------------------------------------------
+cat > env.sh <<ENVEOF
+# Generated by scripts/setup.sh ($MODE mode). Source it for manual work:  . ./env.sh
+# Sets up the venv, the ROS 2 underlay, this workspace's overlay and the stack's middleware
+# defaults (override any of them by exporting it before sourcing).
+KPAI_ROOT="$ROOT"
+export KPAI_ROOT
+export KPAI_ROS_MODE=$MODE
+ENVEOF
+if [ $MODE = system ]; then
+  cat >> env.sh <<ENVEOF
+if [ -z "\${ROS_DISTRO:-}" ] && [ -f /opt/ros/$ROS_DISTRO/setup.sh ]; then . /opt/ros/$ROS_DISTRO/setup.sh; fi
+ENVEOF
+fi
+cat >> env.sh <<'ENVEOF'
+VIRTUAL_ENV_DISABLE_PROMPT=1 . "$KPAI_ROOT/.venv/bin/activate"
+if [ "$KPAI_ROS_MODE" = wheels ]; then
+  # the overlay's setup replaces AMENT_PREFIX_PATH: keep the wheels' share dirs findable
+  export AMENT_PREFIX_PATH="$VIRTUAL_ENV"
+  export CMAKE_PREFIX_PATH="$VIRTUAL_ENV"
+fi
+if [ -n "${ZSH_VERSION:-}" ]; then
+  . "$KPAI_ROOT/install/local_setup.zsh"
+elif [ -n "${BASH_VERSION:-}" ]; then
+  . "$KPAI_ROOT/install/local_setup.bash"
+else
+  COLCON_CURRENT_PREFIX="$KPAI_ROOT/install" . "$KPAI_ROOT/install/local_setup.sh"
+fi
+case ":$PATH:" in *":$KPAI_ROOT/bin:"*) ;; *) export PATH="$KPAI_ROOT/bin:$PATH" ;; esac
+export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+export MUJOCO_GL="${MUJOCO_GL:-egl}"
+export PYTHONUNBUFFERED=1
+export KPAI_ENV=1
+ENVEOF
+log "env.sh written; setup done in $(( $(date +%s) - t0 )) s"

@@ -1,0 +1,1 @@
+"""Camera driver, image conversion, tracking, ground-plane localisation, safety monitor and fiducials."""

@@ -1,0 +1,1 @@
+"""Map server, costmap, global planner, local controller and mission executor."""

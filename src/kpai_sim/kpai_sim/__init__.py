@@ -1,0 +1,1 @@
+"""Embedded MuJoCo factory simulation: robots, sensors, people, clock and ground truth."""

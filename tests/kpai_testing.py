@@ -1,0 +1,223 @@
+"""Helpers for the KPAI test tiers: isolated ROS environments, supervised processes, waits."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = [
+    'ROOT',
+    'ManagedProcess',
+    'RosGraph',
+    'next_domain_id',
+    'ros_env',
+    'wait_until',
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar('T')
+
+# Domain ids 1..100; start from a per-process offset so concurrent pytest runs rarely collide.
+_domain_counter = itertools.count(os.getpid() % 97)
+
+
+def next_domain_id() -> int:
+    """Return a ROS_DOMAIN_ID not used before by this test process."""
+    return 1 + next(_domain_counter) % 100
+
+
+def ros_env(domain_id: int, **extra: str) -> dict[str, str]:
+    """Return an environment for child processes on domain_id with localhost-only discovery."""
+    env = dict(os.environ)
+    env.update(
+        ROS_DOMAIN_ID=str(domain_id),
+        ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+        FASTDDS_BUILTIN_TRANSPORTS=env.get('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA'),
+        PYTHONUNBUFFERED='1',
+    )
+    env.pop('ROS_STATIC_PEERS', None)
+    env.update(extra)
+    return env
+
+
+def wait_until(
+    condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = ''
+) -> T:
+    """Poll condition until it returns a truthy value; raise TimeoutError after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'timed out after {timeout:.1f} s waiting for {what or condition}')
+        time.sleep(interval)
+
+
+class ManagedProcess:
+    """A child process in its own session, output to a log file, always torn down."""
+
+    def __init__(self, cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None,
+                 name: str = '') -> None:
+        self.name = name or Path(cmd[0]).name
+        fd, path = tempfile.mkstemp(prefix=f'kpai-{self.name}-', suffix='.log')
+        self.log_path = Path(path)
+        self._log = os.fdopen(fd, 'wb')
+        self.proc = subprocess.Popen(
+            list(cmd), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        """Return everything the process printed so far."""
+        self._log.flush()
+        return self.log_path.read_text(errors='replace')
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        """Send sig to the process only (not its group)."""
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, *, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
+        """Stop the process group: sig, then SIGTERM, then SIGKILL; return the exit code."""
+        for s, t in ((sig, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if self.proc.poll() is not None:
+                break
+            try:
+                os.killpg(self.proc.pid, s)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=t)
+            except subprocess.TimeoutExpired:
+                continue
+        # reap anything left in the group (children that outlived the leader)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._log.close()
+        return self.proc.wait()
+
+
+class RosGraph:
+    """Processes and an in-test rclpy node, all on one private ROS domain."""
+
+    def __init__(self, domain_id: int | None = None) -> None:
+        self.domain_id = domain_id if domain_id is not None else next_domain_id()
+        self.env = ros_env(self.domain_id)
+        self.processes: list[ManagedProcess] = []
+        self._context: Any = None
+        self._node: Any = None
+        self._executor: Any = None
+
+    def start(self, cmd: Sequence[str], *, name: str = '', **extra_env: str) -> ManagedProcess:
+        """Start cmd as a separate process on this graph's domain."""
+        env = dict(self.env)
+        env.update(extra_env)
+        proc = ManagedProcess(cmd, env=env, cwd=ROOT, name=name)
+        self.processes.append(proc)
+        return proc
+
+    def start_node(self, package: str, executable: str, *ros_args: str,
+                   name: str = '', **extra_env: str) -> ManagedProcess:
+        """Start an installed node executable (install/<pkg>/lib/<pkg>/<exe>)."""
+        exe = find_executable(package, executable)
+        cmd = [sys.executable, str(exe)] if _is_python_script(exe) else [str(exe)]
+        if ros_args:
+            cmd += ['--ros-args', *ros_args]
+        return self.start(cmd, name=name or executable, **extra_env)
+
+    @property
+    def node(self) -> Any:
+        """An rclpy node of the test process on this domain (created on first use)."""
+        if self._node is None:
+            import rclpy
+            from rclpy.context import Context
+            from rclpy.executors import SingleThreadedExecutor
+
+            self._context = Context()
+            rclpy.init(context=self._context, domain_id=self.domain_id)
+            self._node = rclpy.create_node(
+                f'kpai_test_{os.getpid()}', context=self._context)
+            self._executor = SingleThreadedExecutor(context=self._context)
+            self._executor.add_node(self._node)
+        return self._node
+
+    def spin_until(self, condition: Callable[[], T], *, timeout: float, what: str = '') -> T:
+        """Spin the test node until condition() is truthy; TimeoutError with logs otherwise."""
+        _ = self.node
+        deadline = time.monotonic() + timeout
+        while True:
+            self._executor.spin_once(timeout_sec=0.02)
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f'timed out after {timeout:.1f} s waiting for {what or condition}\n'
+                    + self.dump_logs())
+            for p in self.processes:
+                if p.proc.poll() is not None and p.proc.returncode not in (0, None):
+                    raise RuntimeError(
+                        f'{p.name} exited with {p.proc.returncode}\n' + self.dump_logs())
+
+    def dump_logs(self, tail: int = 40) -> str:
+        """Return the last lines of every process's output, for failure messages."""
+        parts = []
+        for p in self.processes:
+            lines = p.output().splitlines()[-tail:]
+            parts.append(f'--- {p.name} (pid {p.pid}) ---\n' + '\n'.join(lines))
+        return '\n'.join(parts)
+
+    def close(self) -> None:
+        """Stop every process and the test node."""
+        for p in reversed(self.processes):
+            p.stop()
+        if self._node is not None:
+            self._executor.shutdown()
+            self._node.destroy_node()
+            self._context.try_shutdown()
+            self._node = None
+
+
+def find_executable(package: str, executable: str) -> Path:
+    """Find lib/<package>/<executable> under AMENT_PREFIX_PATH or the workspace install/."""
+    prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+    prefixes.append(str(ROOT / 'install' / package))
+    for prefix in prefixes:
+        candidate = Path(prefix) / 'lib' / package / executable
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f'executable {executable!r} of package {package!r} not found')
+
+
+def _is_python_script(path: Path) -> bool:
+    with open(path, 'rb') as f:
+        first = f.readline()
+    return first.startswith(b'#!') and b'python' in first
+
+
+@contextmanager
+def ros_graph(domain_id: int | None = None) -> Iterator[RosGraph]:
+    """Context manager around RosGraph that always tears it down."""
+    graph = RosGraph(domain_id)
+    try:
+        yield graph
+    finally:
+        graph.close()
