@@ -50,7 +50,9 @@ if [ ${#need_debs[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_debs[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${need_debs[@]}" | grep -E '^(Setting up|E:)' || true
+    apt-get install -y -q --no-install-recommends "${need_debs[@]}" > "$STAMPS/apt.log" 2>&1 \
+      || { tail -20 "$STAMPS/apt.log" >&2; die "apt-get install failed (log: $STAMPS/apt.log)"; }
+    log "installed $(grep -c '^Setting up' "$STAMPS/apt.log") Debian packages"
     # the postgresql package may start a cluster service; tests start their own servers
   else
     log "missing Debian packages (fleet broker/database, browser tests, headless rendering):"
@@ -109,9 +111,9 @@ else
 fi
 if [ "${KPAI_FORCE:-0}" = 1 ] || [ -n "$newer" ]; then
   log "building the workspace with colcon${skip[*]:+ (underlay provides: ${skip[*]})}"
-  cargs=(build --symlink-install --event-handlers console_cohesion- console_stderr- status-
-         --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY" --)
+  cargs=(build --symlink-install --event-handlers console_cohesion- console_stderr- status-)
   [ ${#skip[@]} -gt 0 ] && cargs+=(--packages-skip "${skip[@]}")
+  cargs+=(--cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY")
   if ! "$ROOT/.venv/bin/colcon" "${cargs[@]}" > "$STAMPS/colcon.log" 2>&1; then
     tail -40 "$STAMPS/colcon.log" >&2
     die "colcon build failed (full log: $STAMPS/colcon.log)"
