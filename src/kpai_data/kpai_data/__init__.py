@@ -1,0 +1,1 @@
+"""Data feedback loop: MCAP recording and playback, Foxglove live view, dataset export, detector training."""
