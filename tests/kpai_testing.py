@@ -88,7 +88,7 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def signal(self, sig: int) -> None:
+    def send_signal(self, sig: int) -> None:
         """Send sig to the process only (not its group)."""
         if self.alive():
             self.proc.send_signal(sig)
