@@ -28,7 +28,8 @@ setup(
     zip_safe=True,
     maintainer='KPAI maintainers',
     maintainer_email='maintainers@kpai-stack.org',
-    description='Camera driver, image conversion, tracking, ground-plane localisation, safety monitor and fiducials.',
+    description=('Camera driver, image conversion, tracking, ground-plane localisation, '
+                 'safety monitor and fiducials.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

@@ -1,1 +1,1 @@
-"""Camera driver, image conversion, tracking, ground-plane localisation, safety monitor and fiducials."""
+"""Camera driver, image conversion, tracking, ground localisation, safety monitor, fiducials."""
