@@ -1,0 +1,398 @@
+"""Pydantic v2 models of the VDA 5050 v2 messages the stack sends and receives."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from kpai_fleet.errors import ValidationRejected
+
+__all__ = [
+    'MAX_PAYLOAD_BYTES', 'PROTOCOL_VERSION', 'Action', 'ActionParameter', 'ActionState',
+    'ActionStatus', 'AgvPosition', 'BatteryState', 'BlockingType', 'Connection',
+    'ConnectionState', 'Edge', 'EdgeState', 'ErrorEntry', 'ErrorLevel', 'ErrorReference',
+    'Factsheet', 'Info', 'InstantActions', 'Node', 'NodePosition', 'NodeState', 'Order',
+    'SafetyState', 'State', 'Velocity', 'Visualization', 'format_timestamp', 'parse_message',
+    'parse_timestamp',
+]
+
+PROTOCOL_VERSION = '2.0.0'
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an ISO 8601 timestamp with a time zone (``Z`` allowed) into an aware datetime."""
+    text = value.strip()
+    if text.endswith(('Z', 'z')):
+        text = text[:-1] + '+00:00'
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        raise ValueError('timestamp needs a time zone (e.g. a trailing Z)')
+    return dt
+
+
+def format_timestamp(epoch_s: float) -> str:
+    """Format epoch seconds as the VDA 5050 form YYYY-MM-DDTHH:mm:ss.fffZ."""
+    dt = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    return dt.strftime('%Y-%m-%dT%H:%M:%S.') + f'{dt.microsecond // 1000:03d}Z'
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra='ignore')
+
+    def to_json(self) -> bytes:
+        """Serialise with the VDA 5050 field names, leaving out unset optional fields."""
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+def _finite(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError('must be a finite number')
+    return v
+
+
+class Header(_Model):
+    header_id: int = Field(ge=0)
+    timestamp: str
+    version: str
+    manufacturer: str
+    serial_number: str
+
+    @field_validator('timestamp')
+    @classmethod
+    def _check_ts(cls, v: str) -> str:
+        try:
+            parse_timestamp(v)
+        except ValueError as err:
+            raise ValueError(f'timestamp is not ISO 8601: {err}') from None
+        return v
+
+    @field_validator('version')
+    @classmethod
+    def _check_version(cls, v: str) -> str:
+        parts = v.split('.')
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            raise ValueError('version must be [Major].[Minor].[Patch]')
+        if parts[0] != '2':
+            raise ValueError(f'unsupported major version {parts[0]} (this agent speaks 2.x)')
+        return v
+
+    @field_validator('manufacturer', 'serial_number')
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not v or any(c in v for c in '/+#'):
+            raise ValueError('must be non-empty and free of MQTT topic characters / + #')
+        return v
+
+
+class BlockingType(str, Enum):
+    NONE = 'NONE'
+    SOFT = 'SOFT'
+    HARD = 'HARD'
+
+
+class ActionParameter(_Model):
+    key: str
+    value: Any
+
+
+class Action(_Model):
+    action_type: str = Field(min_length=1)
+    action_id: str = Field(min_length=1)
+    action_description: str | None = None
+    blocking_type: BlockingType
+    action_parameters: list[ActionParameter] = Field(default_factory=list)
+
+    def param(self, key: str, default: Any = None) -> Any:
+        """Return the value of actionParameter key, or default."""
+        for p in self.action_parameters:
+            if p.key == key:
+                return p.value
+        return default
+
+
+class NodePosition(_Model):
+    x: float
+    y: float
+    theta: float | None = Field(default=None, ge=-math.pi - 1e-6, le=math.pi + 1e-6)
+    allowed_deviation_xy: float | None = Field(default=None, ge=0, alias='allowedDeviationXy')
+    allowed_deviation_theta: float | None = Field(default=None, ge=0)
+    map_id: str
+    map_description: str | None = None
+
+    _fx = field_validator('x', 'y')(_finite)
+
+
+class Node(_Model):
+    node_id: str = Field(min_length=1)
+    sequence_id: int = Field(ge=0)
+    node_description: str | None = None
+    released: bool
+    node_position: NodePosition | None = None
+    actions: list[Action]
+
+
+class Edge(_Model):
+    edge_id: str = Field(min_length=1)
+    sequence_id: int = Field(ge=0)
+    edge_description: str | None = None
+    released: bool
+    start_node_id: str
+    end_node_id: str
+    max_speed: float | None = Field(default=None, ge=0)
+    orientation: float | None = None
+    rotation_allowed: bool | None = None
+    length: float | None = Field(default=None, ge=0)
+    actions: list[Action]
+
+
+def _check_released_prefix(items: list[Any], what: str) -> None:
+    seen_horizon = False
+    for it in items:
+        if not it.released:
+            seen_horizon = True
+        elif seen_horizon:
+            raise ValueError(f'{what} {it.sequence_id}: released after a horizon element')
+
+
+class Order(Header):
+    order_id: str = Field(min_length=1)
+    order_update_id: int = Field(ge=0)
+    zone_set_id: str | None = None
+    nodes: list[Node] = Field(min_length=1)
+    edges: list[Edge]
+
+    @model_validator(mode='after')
+    def _graph_rules(self) -> Order:
+        """Check the order graph: alternating sequenceIds, edge endpoints, base before horizon."""
+        nodes, edges = self.nodes, self.edges
+        if len(edges) != len(nodes) - 1:
+            raise ValueError(f'{len(nodes)} nodes need {len(nodes) - 1} edges, got {len(edges)}')
+        if not nodes[0].released:
+            raise ValueError('the first node must be released (part of the base)')
+        first = nodes[0].sequence_id
+        if first % 2:
+            raise ValueError('node sequenceIds must be even')
+        for i, n in enumerate(nodes):
+            if n.sequence_id != first + 2 * i:
+                raise ValueError(f'node {n.node_id}: sequenceId {n.sequence_id}, '
+                                 f'expected {first + 2 * i}')
+        for i, e in enumerate(edges):
+            if e.sequence_id != first + 2 * i + 1:
+                raise ValueError(f'edge {e.edge_id}: sequenceId {e.sequence_id}, '
+                                 f'expected {first + 2 * i + 1}')
+            if e.start_node_id != nodes[i].node_id or e.end_node_id != nodes[i + 1].node_id:
+                raise ValueError(f'edge {e.edge_id} must join {nodes[i].node_id} -> '
+                                 f'{nodes[i + 1].node_id}')
+            if e.released and not nodes[i + 1].released:
+                raise ValueError(f'edge {e.edge_id} is released but its end node is not')
+        _check_released_prefix(nodes, 'node')
+        _check_released_prefix(edges, 'edge')
+        ids = [a.action_id for n in nodes for a in n.actions] + [
+            a.action_id for e in edges for a in e.actions]
+        if len(ids) != len(set(ids)):
+            raise ValueError('actionIds must be unique within an order')
+        return self
+
+    def base_nodes(self) -> list[Node]:
+        """Return the released nodes (the base)."""
+        return [n for n in self.nodes if n.released]
+
+
+class InstantActions(Header):
+    actions: list[Action]
+
+    @model_validator(mode='after')
+    def _unique(self) -> InstantActions:
+        ids = [a.action_id for a in self.actions]
+        if len(ids) != len(set(ids)):
+            raise ValueError('actionIds must be unique')
+        return self
+
+
+class ConnectionState(str, Enum):
+    ONLINE = 'ONLINE'
+    OFFLINE = 'OFFLINE'
+    CONNECTIONBROKEN = 'CONNECTIONBROKEN'
+
+
+class Connection(Header):
+    connection_state: ConnectionState
+
+
+class NodeState(_Model):
+    node_id: str
+    sequence_id: int
+    node_description: str | None = None
+    released: bool
+    node_position: NodePosition | None = None
+
+
+class EdgeState(_Model):
+    edge_id: str
+    sequence_id: int
+    edge_description: str | None = None
+    released: bool
+
+
+class AgvPosition(_Model):
+    x: float
+    y: float
+    theta: float
+    map_id: str
+    position_initialized: bool
+    localization_score: float | None = Field(default=None, ge=0, le=1)
+    deviation_range: float | None = None
+
+    _fx = field_validator('x', 'y', 'theta')(_finite)
+
+
+class Velocity(_Model):
+    vx: float | None = None
+    vy: float | None = None
+    omega: float | None = None
+
+
+class ActionStatus(str, Enum):
+    WAITING = 'WAITING'
+    INITIALIZING = 'INITIALIZING'
+    RUNNING = 'RUNNING'
+    PAUSED = 'PAUSED'
+    FINISHED = 'FINISHED'
+    FAILED = 'FAILED'
+
+
+class ActionState(_Model):
+    action_id: str
+    action_type: str | None = None
+    action_description: str | None = None
+    action_status: ActionStatus
+    result_description: str | None = None
+
+
+class BatteryState(_Model):
+    battery_charge: float = Field(ge=0, le=100)
+    battery_voltage: float | None = None
+    battery_health: float | None = Field(default=None, ge=0, le=100)
+    charging: bool
+    reach: float | None = Field(default=None, ge=0)
+
+
+class ErrorLevel(str, Enum):
+    WARNING = 'WARNING'
+    FATAL = 'FATAL'
+
+
+class ErrorReference(_Model):
+    reference_key: str
+    reference_value: str
+
+
+class ErrorEntry(_Model):
+    error_type: str
+    error_references: list[ErrorReference] = Field(default_factory=list)
+    error_description: str | None = None
+    error_level: ErrorLevel
+
+
+class Info(_Model):
+    info_type: str
+    info_references: list[ErrorReference] = Field(default_factory=list)
+    info_description: str | None = None
+    info_level: Literal['INFO', 'DEBUG']
+
+
+class SafetyState(_Model):
+    e_stop: Literal['AUTOACK', 'MANUAL', 'REMOTE', 'NONE']
+    field_violation: bool
+
+
+class State(Header):
+    order_id: str
+    order_update_id: int = Field(ge=0)
+    zone_set_id: str | None = None
+    last_node_id: str
+    last_node_sequence_id: int = Field(ge=0)
+    driving: bool
+    paused: bool | None = None
+    new_base_request: bool | None = None
+    distance_since_last_node: float | None = None
+    operating_mode: Literal['AUTOMATIC', 'SEMIAUTOMATIC', 'MANUAL', 'SERVICE', 'TEACHIN']
+    node_states: list[NodeState]
+    edge_states: list[EdgeState]
+    agv_position: AgvPosition | None = None
+    velocity: Velocity | None = None
+    loads: list[dict[str, Any]] | None = None
+    action_states: list[ActionState]
+    battery_state: BatteryState
+    errors: list[ErrorEntry]
+    information: list[Info] | None = None
+    safety_state: SafetyState
+
+
+class Visualization(Header):
+    agv_position: AgvPosition | None = None
+    velocity: Velocity | None = None
+
+
+class Factsheet(Header):
+    type_specification: dict[str, Any]
+    physical_parameters: dict[str, Any]
+    protocol_limits: dict[str, Any] = Field(default_factory=dict)
+    protocol_features: dict[str, Any] = Field(default_factory=dict)
+    agv_geometry: dict[str, Any] = Field(default_factory=dict)
+    load_specification: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator('type_specification')
+    @classmethod
+    def _type_spec(cls, v: dict[str, Any]) -> dict[str, Any]:
+        missing = {'seriesName', 'agvKinematic', 'agvClass', 'maxLoadMass'} - set(v)
+        if missing:
+            raise ValueError(f'typeSpecification lacks {sorted(missing)}')
+        return v
+
+
+_TOPIC_MODELS: dict[str, type[Header]] = {
+    'order': Order, 'instantActions': InstantActions, 'state': State,
+    'connection': Connection, 'visualization': Visualization, 'factsheet': Factsheet,
+}
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = '.'.join(str(p) for p in first['loc']) or '<root>'
+    more = f' (+{err.error_count() - 1} more)' if err.error_count() > 1 else ''
+    return f'{loc}: {first["msg"]}{more}'
+
+
+def parse_message(kind: str, payload: bytes | str, *,
+                  max_bytes: int = MAX_PAYLOAD_BYTES) -> Header:
+    """Validate a raw payload of topic kind into its model; raise ValidationRejected(reason)."""
+    model = _TOPIC_MODELS.get(kind)
+    if model is None:
+        raise ValidationRejected(f'unknown topic {kind!r}')
+    size = len(payload)
+    if size > max_bytes:
+        raise ValidationRejected(f'payload of {size} bytes exceeds the {max_bytes} byte limit')
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as err:
+        if any(e['type'] == 'json_invalid' for e in err.errors()):
+            try:
+                json.loads(payload)
+            except ValueError as jerr:
+                raise ValidationRejected(f'malformed JSON: {jerr}') from None
+        raise ValidationRejected(f'schema violation in {kind}: {_describe(err)}') from None
