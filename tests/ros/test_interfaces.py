@@ -9,8 +9,9 @@ from rclpy.serialization import deserialize_message, serialize_message
 
 
 def test_round_trip_serialization() -> None:
-    from kpai_msgs.msg import SafetyStatus, Track, TrackArray
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    from kpai_msgs.msg import SafetyStatus, Track, TrackArray
 
     tracks = TrackArray(camera_frame_id='robot1/camera_optical')
     t = Track(id=7, class_id='person', score=0.9, has_position=True)

@@ -7,7 +7,6 @@ import sysconfig
 from pathlib import Path
 
 import numpy
-
 from kpai_testing import ROOT
 
 _spec = importlib.util.spec_from_file_location('fix_rosidl_exports',

@@ -31,7 +31,8 @@ class Check:
 
 def _python() -> Check:
     v = sys.version_info
-    detail = f'{platform.python_implementation()} {v.major}.{v.minor}.{v.micro} on {platform.machine()}'
+    impl = platform.python_implementation()
+    detail = f'{impl} {v.major}.{v.minor}.{v.micro} on {platform.machine()}'
     if (v.major, v.minor) < (3, 10) or (v.major, v.minor) > (3, 13):
         return Check('python', FAIL, detail, 'use CPython 3.10-3.13: PYTHON=python3.11 make setup')
     return Check('python', OK, detail)
@@ -61,8 +62,9 @@ def _interfaces() -> Check:
     if missing:
         return Check('interfaces', FAIL, 'cannot import ' + ', '.join(missing),
                      'make setup (rebuilds the workspace), then . ./env.sh')
-    from kpai_msgs.msg import TrackArray
     from rclpy.serialization import serialize_message
+
+    from kpai_msgs.msg import TrackArray
     try:
         serialize_message(TrackArray())
     except Exception as err:  # noqa: BLE001 - report any typesupport failure

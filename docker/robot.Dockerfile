@@ -1,0 +1,30 @@
+# Robot image: the KPAI stack on apt-installed ROS 2 Kilted (the official ROS image), built with
+# colcon against /opt/ros/kilted. The compat interface packages are skipped by scripts/setup.sh
+# because the underlay provides tf2_msgs and vision_msgs.
+FROM ros:kilted-ros-base
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV DEBIAN_FRONTEND=noninteractive \
+    KPAI_SKIP_APT=1 \
+    MUJOCO_GL=egl \
+    FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
+
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       python3-venv python3-pip ros-kilted-vision-msgs ros-kilted-tf2-msgs \
+       libegl1 libopengl0 mosquitto-clients \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/kpai
+COPY requirements/ requirements/
+COPY scripts/ scripts/
+COPY src/ src/
+COPY bin/ bin/
+COPY Makefile pyproject.toml ./
+
+RUN . /opt/ros/kilted/setup.sh && bash scripts/setup.sh
+
+COPY docker/entrypoint.sh /entrypoint.sh
+ENTRYPOINT ["/entrypoint.sh"]
+CMD ["kpai", "launch", "kpai_bringup", "robot.launch.yaml"]
