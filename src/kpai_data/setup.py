@@ -28,10 +28,17 @@ setup(
     zip_safe=True,
     maintainer='KPAI maintainers',
     maintainer_email='maintainers@kpai-stack.org',
-    description='Data feedback loop: MCAP recording and playback, Foxglove live view, dataset export, detector training.',
+    description=('Data feedback loop: MCAP recording and playback, Foxglove live view, '
+                 'dataset export, detector training.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'recorder = kpai_data.recorder_node:main',
+            'player = kpai_data.player:main',
+            'foxglove_bridge = kpai_data.foxglove_node:main',
+            'kpai-dataset = kpai_data.dataset:main',
+            'kpai-train = kpai_data.train:main',
+            'kpai-select = kpai_data.select:main',
         ],
     },
 )

@@ -1,1 +1,1 @@
-"""Data feedback loop: MCAP recording and playback, Foxglove live view, dataset export, detector training."""
+"""Data feedback loop: MCAP recording/playback, Foxglove view, datasets, detector training."""
