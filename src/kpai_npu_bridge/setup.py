@@ -32,6 +32,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'npu_bridge = kpai_npu_bridge.bridge_node:main',
         ],
     },
 )
