@@ -1,0 +1,164 @@
+"""Aggregate what the fleet demo observed into the summary printed at its end."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ['RobotTally', 'DemoTally', 'percentile', 'process_tree_rss_bytes', 'format_summary']
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the q-th percentile (0..100) by linear interpolation; nan for no values."""
+    if not values:
+        return math.nan
+    s = sorted(values)
+    k = (len(s) - 1) * q / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+@dataclass
+class RobotTally:
+    """What one robot did during the demo."""
+
+    distance_m: float = 0.0
+    last_xy: tuple[float, float] | None = None
+    safety_stops: int = 0
+    in_stop: bool = False
+    collisions: int = 0
+    detections: Counter[str] = field(default_factory=Counter)
+    frames_with_detections: int = 0
+
+    def add_position(self, x: float, y: float) -> None:
+        """Accumulate driven distance from successive odometry positions."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return
+        if self.last_xy is not None:
+            step = math.hypot(x - self.last_xy[0], y - self.last_xy[1])
+            if step < 5.0:  # a jump (reset, teleport) is not driving
+                self.distance_m += step
+        self.last_xy = (x, y)
+
+    def add_safety_state(self, protective_stop: bool) -> None:
+        """Count transitions into a protective stop."""
+        if protective_stop and not self.in_stop:
+            self.safety_stops += 1
+        self.in_stop = protective_stop
+
+    def add_detections(self, labels: list[str]) -> None:
+        """Count detections per class of one frame."""
+        self.frames_with_detections += 1
+        self.detections.update(labels)
+
+
+@dataclass
+class DemoTally:
+    """Everything the demo summary reports."""
+
+    robots: dict[str, RobotTally] = field(default_factory=dict)
+    inference_p50_ms: list[float] = field(default_factory=list)
+    inference_p99_ms: list[float] = field(default_factory=list)
+    sim_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    tasks_dispatched: int = 0
+    tasks_completed: int = 0
+    tasks_failed: int = 0
+    messages_recorded: int = 0
+    recording_path: str = ''
+    peak_rss_bytes: int = 0
+
+    def robot(self, name: str) -> RobotTally:
+        """Return (creating on first use) the tally of robot name."""
+        return self.robots.setdefault(name, RobotTally())
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.sim_time_s / self.wall_time_s if self.wall_time_s > 0 else math.nan
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the summary as JSON-ready data."""
+        detections: Counter[str] = Counter()
+        for r in self.robots.values():
+            detections.update(r.detections)
+        return {
+            'robots': {
+                name: {
+                    'distance_m': round(r.distance_m, 2),
+                    'safety_stops': r.safety_stops,
+                    'collisions': r.collisions,
+                    'detections': dict(r.detections),
+                }
+                for name, r in sorted(self.robots.items())
+            },
+            'tasks_dispatched': self.tasks_dispatched,
+            'tasks_completed': self.tasks_completed,
+            'tasks_failed': self.tasks_failed,
+            'distance_m': round(sum(r.distance_m for r in self.robots.values()), 2),
+            'detections_per_class': dict(sorted(detections.items())),
+            'inference_latency_p50_ms': _round(percentile(self.inference_p50_ms, 50)),
+            'inference_latency_p99_ms': _round(percentile(self.inference_p99_ms, 50)),
+            'safety_stops': sum(r.safety_stops for r in self.robots.values()),
+            'collisions': sum(r.collisions for r in self.robots.values()),
+            'messages_recorded': self.messages_recorded,
+            'recording': self.recording_path,
+            'real_time_factor': _round(self.real_time_factor),
+            'peak_memory_mib': round(self.peak_rss_bytes / 2**20, 1),
+            'wall_time_s': round(self.wall_time_s, 1),
+        }
+
+
+def _round(x: float) -> float | None:
+    return None if math.isnan(x) else round(x, 2)
+
+
+def process_tree_rss_bytes(root_pid: int, proc: Path = Path('/proc')) -> int:
+    """Return the summed resident memory of root_pid and all its descendants."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf('SC_PAGE_SIZE')
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / 'stat').read_text()
+            statm = (entry / 'statm').read_text().split()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(')') + 2:].split()
+        pid, ppid = int(entry.name), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = int(statm[1]) * page
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def format_summary(data: dict[str, object]) -> str:
+    """Render the summary dict as the lines the demo prints."""
+    lines = ['', '=== KPAI fleet demo summary ===']
+    robots = data.get('robots', {})
+    assert isinstance(robots, dict)
+    lines.append(f"tasks: {data['tasks_completed']} completed, {data['tasks_failed']} failed, "
+                 f"{data['tasks_dispatched']} dispatched")
+    for name, r in robots.items():
+        det = ', '.join(f'{k}={v}' for k, v in sorted(r['detections'].items())) or 'none'
+        lines.append(f"  {name}: {r['distance_m']} m driven, {r['safety_stops']} safety stops, "
+                     f"{r['collisions']} collisions, detections: {det}")
+    per_class = data['detections_per_class']
+    assert isinstance(per_class, dict)
+    lines.append('detections per class: '
+                 + (', '.join(f'{k}={v}' for k, v in per_class.items()) or 'none'))
+    lines.append(f"inference latency: p50 {data['inference_latency_p50_ms']} ms, "
+                 f"p99 {data['inference_latency_p99_ms']} ms")
+    lines.append(f"safety stops: {data['safety_stops']}, collisions: {data['collisions']}")
+    lines.append(f"simulation real-time factor: {data['real_time_factor']}, "
+                 f"peak memory of all processes: {data['peak_memory_mib']} MiB")
+    lines.append(f"messages recorded: {data['messages_recorded']} in {data['recording'] or '-'}")
+    return '\n'.join(lines)

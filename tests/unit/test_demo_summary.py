@@ -1,0 +1,65 @@
+"""The demo summary adds up distance, stops, detections and percentiles correctly."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+from kpai_bringup.demo_summary import (
+    DemoTally,
+    RobotTally,
+    format_summary,
+    percentile,
+    process_tree_rss_bytes,
+)
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([5.0], 99) == 5.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_distance_ignores_jumps_and_nans() -> None:
+    r = RobotTally()
+    for x, y in [(0, 0), (0.6, 0.8), (0.6, 0.8), (float('nan'), 1), (100, 100), (100, 101)]:
+        r.add_position(x, y)
+    assert r.distance_m == 2.0  # 1 + 0 + (jump ignored) + 1
+
+
+def test_safety_stops_count_transitions() -> None:
+    r = RobotTally()
+    for s in [False, True, True, False, True]:
+        r.add_safety_state(s)
+    assert r.safety_stops == 2
+
+
+def test_summary_dict_and_text() -> None:
+    t = DemoTally(tasks_dispatched=3, tasks_completed=2, sim_time_s=50, wall_time_s=55)
+    t.robot('robot1').add_detections(['person', 'pallet', 'person'])
+    t.robot('robot2').add_detections(['box'])
+    t.inference_p50_ms += [10.0, 12.0]
+    t.inference_p99_ms += [20.0, 30.0]
+    d = t.to_dict()
+    assert d['detections_per_class'] == {'box': 1, 'pallet': 1, 'person': 2}
+    assert d['real_time_factor'] == round(50 / 55, 2)
+    assert d['inference_latency_p50_ms'] == 11.0
+    text = format_summary(d)
+    assert 'tasks: 2 completed' in text and 'robot2' in text and 'person=2' in text
+
+
+def test_process_tree_rss_includes_children() -> None:
+    child = subprocess.Popen([sys.executable, '-c', 'import time; x = bytearray(80 << 20); '
+                              'time.sleep(30)'])
+    try:
+        own = process_tree_rss_bytes(os.getpid())
+        deadline = 100
+        while deadline and process_tree_rss_bytes(os.getpid()) - own < (60 << 20):
+            subprocess.run(['sleep', '0.05'])
+            deadline -= 1
+        assert process_tree_rss_bytes(os.getpid()) - own >= (60 << 20)
+    finally:
+        child.kill()
+        child.wait()
