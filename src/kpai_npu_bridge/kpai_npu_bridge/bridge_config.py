@@ -13,6 +13,7 @@ __all__ = [
     'ConfigError',
     'detections_topic_for',
     'output_topics_for',
+    'parse_options',
     'validate_value',
 ]
 
@@ -26,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     'max_batch': 4,
     'max_wait_ms': 10.0,
     'cache_dir': '',
+    'backend_options': [''],
     'fallback_after_failures': 3,
     'score_threshold': -1.0,
     'stats_period': 1.0,
@@ -44,6 +46,8 @@ DESCRIPTIONS: dict[str, str] = {
     'max_batch': 'most frames inferred together (one per camera)',
     'max_wait_ms': 'longest wait for more cameras after the oldest pending frame, ms',
     'cache_dir': "compiled-artifact cache directory, '' for the library default",
+    'backend_options': "backend load options as 'key=value' strings, e.g. "
+                       "'intra_op_num_threads=2' (numbers and true/false are converted)",
     'fallback_after_failures': 'consecutive backend failures before switching to CPU '
                                'onnxruntime (0 disables the fallback)',
     'score_threshold': 'drop detections below this score; < 0 keeps the manifest threshold',
@@ -97,6 +101,30 @@ def output_topics_for(image_topics: Sequence[str], overrides: Sequence[str]) -> 
     return out
 
 
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """Parse 'key=value' strings into a dict; int, float and true/false values converted."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if not item.strip():
+            continue
+        key, sep, raw = item.partition('=')
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key:
+            raise ConfigError(f'backend option {item!r} is not key=value')
+        value: Any = raw
+        if raw.lower() in ('true', 'false'):
+            value = raw.lower() == 'true'
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(raw)
+                    break
+                except ValueError:
+                    continue
+        out[key] = value
+    return out
+
+
 def validate_value(name: str, value: Any) -> str | None:
     """Return why value is not acceptable for parameter name, or None if it is."""
     if name == 'image_topics':
@@ -104,6 +132,11 @@ def validate_value(name: str, value: Any) -> str | None:
             return 'image_topics needs at least one non-empty topic'
         if len(set(value)) != len(value):
             return 'image_topics has duplicates'
+    elif name == 'backend_options':
+        try:
+            parse_options([str(v) for v in value])
+        except ConfigError as err:
+            return str(err)
     elif name == 'backend' and not str(value).strip():
         return 'backend must not be empty'
     elif name == 'max_batch' and not 1 <= int(value) <= 64:
@@ -131,6 +164,7 @@ class BridgeConfig:
     max_batch: int
     max_wait_ms: float
     cache_dir: str
+    backend_options: tuple[tuple[str, Any], ...]
     fallback_after_failures: int
     score_threshold: float | None
     stats_period: float
@@ -156,6 +190,7 @@ class BridgeConfig:
             max_batch=int(v['max_batch']),
             max_wait_ms=float(v['max_wait_ms']),
             cache_dir=str(v['cache_dir']).strip(),
+            backend_options=tuple(parse_options([str(o) for o in v['backend_options']]).items()),
             fallback_after_failures=int(v['fallback_after_failures']),
             score_threshold=threshold if threshold >= 0.0 else None,
             stats_period=float(v['stats_period']),

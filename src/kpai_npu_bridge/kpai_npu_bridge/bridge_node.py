@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import rclpy
@@ -35,13 +36,23 @@ __all__ = ['NpuBridgeNode', 'main']
 _SERVICE_TIMEOUT_S = 600.0  # a first compile of a large model on a slow device
 
 
-def _open_pipeline(cache_dir: str) -> Any:
+def _open_pipeline(cfg: BridgeConfig) -> Any:
     """Return an opener that builds a kpai_npu_bridge Pipeline for a spec."""
     from .pipeline import Pipeline
 
+    options = dict(cfg.backend_options)
+
     def opener(spec: PipelineSpec, progress: Any) -> Any:
-        return Pipeline.open(spec.model_path, backend=spec.backend, device=spec.device,
-                             cache_dir=cache_dir or None, progress=progress)
+        # options are backend-specific: pass them only to the configured backend
+        pipe = Pipeline.open(
+            spec.model_path, backend=spec.backend, device=spec.device,
+            cache_dir=cfg.cache_dir or None, progress=progress,
+            options=options if spec.backend == cfg.backend else None)
+        if cfg.score_threshold is not None:  # may lower the manifest threshold, not only raise
+            m = pipe.manifest
+            pipe.manifest = replace(m, thresholds=replace(m.thresholds,
+                                                          score=cfg.score_threshold))
+        return pipe
 
     return opener
 
@@ -114,7 +125,7 @@ class NpuBridgeNode(LifecycleNode):
         engine: InferenceEngine[Any] = InferenceEngine(
             cameras=len(cfg.image_topics), max_batch=cfg.max_batch,
             max_wait_s=cfg.max_wait_ms / 1000.0, fallback_after=cfg.fallback_after_failures,
-            opener=_open_pipeline(cfg.cache_dir), on_results=self._publish,
+            opener=_open_pipeline(cfg), on_results=self._publish,
             on_event=self._on_engine_event, score_threshold=cfg.score_threshold,
             stats=self.stats)
         self._engine = engine  # diagnostics show 'compiling' while the model loads
