@@ -33,6 +33,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'tracker = kpai_perception.tracker_node:main',
         ],
     },
 )

@@ -10,6 +10,7 @@ __all__ = [
     'FiducialError',
     'FrameLookupError',
     'ImageConversionError',
+    'OutOfOrderError',
     'PerceptionError',
     'SafetyConfigError',
     'TrackerConfigError',
@@ -47,6 +48,10 @@ class ConnectivityError(TransformError):
 
 class ExtrapolationError(TransformError):
     """A transform was requested at a time outside the buffered interval."""
+
+
+class OutOfOrderError(PerceptionError, ValueError):
+    """An input is stamped earlier than (or equal to) one already processed."""
 
 
 class TrackerConfigError(PerceptionError, ValueError):
