@@ -1,0 +1,287 @@
+"""Evaluate parsed launch actions in order into a LaunchPlan (processes, arguments).
+
+Scoping follows ros2 launch: a `group` is scoped by default (launch configurations, the
+environment, the pushed ROS namespace, `set_parameter` and `set_remap` are restored after it);
+an `include` is not scoped (its `arg`/`let` values stay visible after it), so wrap includes
+that must not leak in a `group`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import packages
+from .actions import (
+    Action,
+    Arg,
+    Group,
+    Include,
+    Let,
+    NodeAction,
+    ProcessAction,
+    PushNamespace,
+    SetEnv,
+    SetParameter,
+    SetRemap,
+    UnsetEnv,
+    parse_actions,
+)
+from .entity import entities_of
+from .errors import LaunchFileError
+from .node_command import build_node_command, evaluate_param_value, join_namespace
+from .plan import DeclaredArg, LaunchPlan, ProcessSpec
+from .substitutions import Template, new_anon_name, to_bool
+from .yaml_loader import load_launch_yaml
+
+__all__ = ['MIDDLEWARE_DEFAULTS', 'LaunchState', 'evaluate_launch_file', 'load_actions']
+
+# One consistent middleware for every child unless the user exported something else.
+MIDDLEWARE_DEFAULTS = {
+    'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp',
+    'FASTDDS_BUILTIN_TRANSPORTS': 'LARGE_DATA',
+    'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+}
+_MAX_INCLUDE_DEPTH = 40
+
+
+@dataclass
+class _Scope:
+    configurations: dict[str, str]
+    env: dict[str, str]
+    namespace: str | None
+    global_params: list[tuple[str, Any]]
+    global_remaps: list[tuple[str, str]]
+
+
+@dataclass
+class LaunchState:
+    """The launch context: configurations, environment, namespace, and what was collected."""
+
+    base_env: dict[str, str]
+    param_dir: str
+    scope: _Scope = field(init=False)
+    stack: list[_Scope] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    plan: LaunchPlan = field(default_factory=LaunchPlan)
+    counter: int = 0
+    anon_names: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        env = dict(self.base_env)
+        for key, value in MIDDLEWARE_DEFAULTS.items():
+            env.setdefault(key, value)
+        self.initial_env = env
+        self.scope = _Scope({}, dict(env), None, [], [])
+
+    # --- SubstitutionContext ---
+    @property
+    def current_file(self) -> str:
+        return self.files[-1] if self.files else ''
+
+    def configuration(self, name: str) -> str | None:
+        return self.scope.configurations.get(name)
+
+    def environ(self) -> dict[str, str]:
+        return self.scope.env
+
+    def package_prefix(self, package: str) -> str:
+        return packages.package_prefix(package, self.scope.env)
+
+    def anon(self, name: str) -> str:
+        return self.anon_names.setdefault(name, new_anon_name(name))
+
+    # --- scopes ---
+    def push(self) -> None:
+        s = self.scope
+        self.stack.append(s)
+        self.scope = _Scope(dict(s.configurations), dict(s.env), s.namespace,
+                            list(s.global_params), list(s.global_remaps))
+
+    def pop(self) -> None:
+        self.scope = self.stack.pop()
+
+    def ev(self, t: Template | None, default: str = '') -> str:
+        """Evaluate an optional template."""
+        return default if t is None else t.evaluate(self)
+
+
+def load_actions(path: str | Path) -> list[Action]:
+    """Read and parse a YAML launch file (syntax, tags and attributes checked)."""
+    file = str(Path(path).resolve()) if Path(path).exists() else str(path)
+    return parse_actions(entities_of(load_launch_yaml(file), file=file))
+
+
+def _condition_holds(state: LaunchState, act: Action) -> bool:
+    if act.if_ is not None and not to_bool(state.ev(act.if_), where=act.if_, what="'if'"):
+        return False
+    if act.unless is not None and to_bool(state.ev(act.unless), where=act.unless,
+                                          what="'unless'"):
+        return False
+    return True
+
+
+def _flag(state: LaunchState, t: Template | None, default: bool, what: str) -> bool:
+    if t is None:
+        return default
+    return to_bool(state.ev(t), where=t, what=what)
+
+
+def _run_arg(state: LaunchState, act: Arg) -> None:
+    confs = state.scope.configurations
+    default = None if act.default is None else state.ev(act.default)
+    state.plan.args.append(DeclaredArg(act.name, act.description, default, act.choices,
+                                       act.file))
+    if act.name not in confs:
+        if default is None:
+            raise LaunchFileError(f"required argument '{act.name}' not provided "
+                                  f'(pass {act.name}:=<value>)', file=act.file, line=act.line)
+        confs[act.name] = default
+    if act.choices is not None and confs[act.name] not in act.choices:
+        raise LaunchFileError(f"argument '{act.name}' is '{confs[act.name]}', valid choices are"
+                              f' {act.choices}', file=act.file, line=act.line)
+
+
+def _resolve_include(state: LaunchState, act: Include) -> Path:
+    raw = state.ev(act.path)
+    path = Path(raw)
+    if not path.is_absolute() and not path.exists():
+        path = Path(state.current_file).parent / raw
+    if not path.is_file():
+        raise LaunchFileError(f"included file '{raw}' not found", file=act.file, line=act.line)
+    if path.suffix not in ('.yaml', '.yml'):
+        raise LaunchFileError(f"cannot include '{raw}': kpai launch reads YAML launch files "
+                              'only', file=act.file, line=act.line)
+    return path.resolve()
+
+
+def _run_include(state: LaunchState, act: Include) -> None:
+    path = _resolve_include(state, act)
+    if len(state.files) >= _MAX_INCLUDE_DEPTH:
+        raise LaunchFileError('includes nested too deeply (a file including itself?)',
+                              file=act.file, line=act.line)
+    for name, value in act.args:
+        state.scope.configurations[state.ev(name)] = state.ev(value)
+    actions = load_actions(path)
+    state.files.append(str(path))
+    try:
+        _run_actions(state, actions)
+    finally:
+        state.files.pop()
+
+
+def _run_group(state: LaunchState, act: Group) -> None:
+    scoped = _flag(state, act.scoped, True, "'scoped'")
+    forwarding = _flag(state, act.forwarding, True, "'forwarding'")
+    keep = [(state.ev(k), state.ev(v)) for k, v in act.keep]
+    if scoped:
+        state.push()
+        if not forwarding:
+            state.scope.configurations = {}
+            state.scope.env = dict(state.initial_env)
+            state.scope.namespace = None
+            state.scope.global_params, state.scope.global_remaps = [], []
+    state.scope.configurations.update(keep)
+    try:
+        _run_actions(state, act.children)
+    finally:
+        if scoped:
+            state.pop()
+
+
+def _process_spec(state: LaunchState, act: ProcessAction, cmd: list[str], label: str,
+                  node_name: str | None = None) -> ProcessSpec:
+    state.counter += 1
+    env = dict(state.scope.env)
+    for name, value in act.env:
+        env[state.ev(name)] = state.ev(value)
+    output = state.ev(act.output, 'log')
+    if output not in ('screen', 'log', 'both', 'own_log'):
+        raise LaunchFileError(f"output must be screen, log, both or own_log, got '{output}'",
+                              file=act.file, line=act.line)
+    prefix = [state.ev(p) for p in act.prefix]
+    cwd = state.ev(act.cwd) if act.cwd is not None else None
+    return ProcessSpec(
+        name=f'{label}-{state.counter}', cmd=prefix + cmd, env=env, cwd=cwd, output=output,
+        respawn=_flag(state, act.respawn, False, "'respawn'"), respawn_delay=act.respawn_delay,
+        respawn_max_retries=act.respawn_max_retries, required=act.required, shell=act.shell,
+        sigterm_timeout=act.sigterm_timeout, sigkill_timeout=act.sigkill_timeout,
+        node_name=node_name)
+
+
+def _run_executable(state: LaunchState, act: ProcessAction) -> None:
+    cmd = [state.ev(t) for t in act.cmd]
+    if not act.shell:
+        cmd[0] = packages.find_program(cmd[0], state.scope.env)
+    else:
+        cmd = [' '.join(cmd)]
+    label = state.ev(act.name) if act.name is not None else Path(cmd[0].split()[0]).name
+    state.plan.processes.append(_process_spec(state, act, cmd, label))
+
+
+def _run_node(state: LaunchState, act: NodeAction) -> None:
+    executable = state.ev(act.executable)
+    if act.package is not None:
+        exe = packages.find_node_executable(state.ev(act.package), executable, state.scope.env)
+    else:
+        exe = packages.find_program(executable, state.scope.env)
+    label = state.ev(act.exec_name) if act.exec_name is not None else Path(executable).name
+    built = build_node_command(state, act, exe, label=f'{label}-{state.counter + 1}')
+    for warning in built.warnings:
+        state.plan.warnings.append(f'{act.file}:{act.line}: {warning}')
+    state.plan.param_files.update(built.param_files)
+    state.plan.processes.append(
+        _process_spec(state, act, built.cmd, label, node_name=built.node_name))
+
+
+def _run_one(state: LaunchState, act: Action) -> None:
+    s = state.scope
+    if isinstance(act, Arg):
+        _run_arg(state, act)
+    elif isinstance(act, Let):
+        s.configurations[act.name] = state.ev(act.value)
+    elif isinstance(act, SetEnv):
+        s.env[state.ev(act.name)] = state.ev(act.value)
+    elif isinstance(act, UnsetEnv):
+        s.env.pop(state.ev(act.name), None)
+    elif isinstance(act, PushNamespace):
+        s.namespace = join_namespace(s.namespace, state.ev(act.namespace) or None)
+    elif isinstance(act, SetParameter):
+        s.global_params.append((state.ev(act.name), evaluate_param_value(state, act.value)))
+    elif isinstance(act, SetRemap):
+        s.global_remaps.append((state.ev(act.src), state.ev(act.dst)))
+    elif isinstance(act, Include):
+        _run_include(state, act)
+    elif isinstance(act, Group):
+        _run_group(state, act)
+    elif isinstance(act, NodeAction):
+        _run_node(state, act)
+    elif isinstance(act, ProcessAction):
+        _run_executable(state, act)
+    else:  # pragma: no cover - parse_actions only builds the types above
+        raise LaunchFileError(f'unsupported action {type(act).__name__}', file=act.file,
+                              line=act.line)
+
+
+def _run_actions(state: LaunchState, actions: list[Action]) -> None:
+    for act in actions:
+        if _condition_holds(state, act):
+            _run_one(state, act)
+
+
+def evaluate_launch_file(path: str | Path, arguments: Mapping[str, str], *,
+                         env: Mapping[str, str] | None = None,
+                         param_dir: str | None = None) -> LaunchPlan:
+    """Parse and evaluate a launch file with name:=value arguments into a LaunchPlan."""
+    actions = load_actions(path)
+    base_env = dict(os.environ if env is None else env)
+    state = LaunchState(base_env=base_env,
+                        param_dir=param_dir or tempfile.mkdtemp(prefix='kpai_launch_params_'))
+    state.scope.configurations.update(arguments)
+    state.files.append(str(Path(path).resolve()))
+    _run_actions(state, actions)
+    return state.plan
