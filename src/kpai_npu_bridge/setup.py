@@ -33,6 +33,12 @@ setup(
     entry_points={
         'console_scripts': [
             'npu_bridge = kpai_npu_bridge.bridge_node:main',
+            'kpai-npu = kpai_npu_bridge.cli:main',
+        ],
+        'kpai_npu_bridge.backends': [
+            'onnxruntime = kpai_npu_bridge.backends.onnxruntime_backend:OnnxRuntimeBackend',
+            'openvino = kpai_npu_bridge.backends.openvino_backend:OpenVinoBackend',
+            'opencv = kpai_npu_bridge.backends.opencv_backend:OpenCvBackend',
         ],
     },
 )

@@ -1,0 +1,25 @@
+"""Backend protocol, registry and the built-in backends (imported lazily by the registry)."""
+
+from __future__ import annotations
+
+from .base import Backend, BackendInfo, ProgressFn, TensorSpec, check_batch
+from .registry import (
+    BUILTIN_BACKENDS,
+    ENTRY_POINT_GROUP,
+    BackendStatus,
+    available_backends,
+    create_backend,
+)
+
+__all__ = [
+    'BUILTIN_BACKENDS',
+    'ENTRY_POINT_GROUP',
+    'Backend',
+    'BackendInfo',
+    'BackendStatus',
+    'ProgressFn',
+    'TensorSpec',
+    'available_backends',
+    'check_batch',
+    'create_backend',
+]
