@@ -88,9 +88,8 @@ def test_installed_definitions_and_hash() -> None:
 
 
 def _write_bag(path: Path, **kwargs: object) -> BagWriter:
-    from std_msgs.msg import String
-
     from rclpy.serialization import serialize_message
+    from std_msgs.msg import String
 
     w = BagWriter(path, **kwargs)  # type: ignore[arg-type]
     w.add_topic('/chatter', 'std_msgs/msg/String', [QosInfo(durability='transient_local')])
