@@ -105,7 +105,9 @@ done
 build_key="$(printf '%s ' "${skip[@]:-}")$MODE"
 newer=""
 if [ -f "$STAMPS/build" ] && [ "$(cat "$STAMPS/build")" = "$build_key" ] && [ -d install ]; then
-  newer=$(find src -newer "$STAMPS/build" \( -type f -o -type d \) -print -quit)
+  # any source file or directory changed since the last build (bytecode caches do not count)
+  newer=$(find src \( -name __pycache__ -o -name '*.egg-info' \) -prune -o -newer "$STAMPS/build" \
+          -print -quit)
 else
   newer=yes
 fi
