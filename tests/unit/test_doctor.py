@@ -32,7 +32,7 @@ def test_broker_url_unreachable_is_a_failure(monkeypatch: pytest.MonkeyPatch) ->
     with socket.socket() as s:  # a port that is certainly closed: bound, never listening
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
-        monkeypatch.setenv('KPAI_MQTT_URL', f'mqtt://127.0.0.1:{port}')
+        monkeypatch.setenv('KPAI_FLEET_BROKER', f'mqtt://127.0.0.1:{port}')
         assert doctor._broker().status == doctor.FAIL
 
 
@@ -40,7 +40,7 @@ def test_broker_url_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         s.listen(1)
-        monkeypatch.setenv('KPAI_MQTT_URL', f'mqtt://127.0.0.1:{s.getsockname()[1]}')
+        monkeypatch.setenv('KPAI_FLEET_BROKER', f'mqtt://127.0.0.1:{s.getsockname()[1]}')
         assert doctor._broker().status == doctor.OK
 
 

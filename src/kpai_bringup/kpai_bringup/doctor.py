@@ -120,18 +120,18 @@ def _tcp_ok(url: str, default_port: int) -> bool:
 
 
 def _broker() -> Check:
-    url = os.environ.get('KPAI_MQTT_URL', '')
+    url = os.environ.get('KPAI_FLEET_BROKER', '')
     binary = shutil.which('mosquitto') or ('/usr/sbin/mosquitto'
                                             if Path('/usr/sbin/mosquitto').exists() else '')
     if url:
         if _tcp_ok(url, 1883):
             return Check('mqtt broker', OK, f'{url} accepts connections')
         return Check('mqtt broker', FAIL, f'{url} does not accept connections',
-                     'start the broker or unset KPAI_MQTT_URL to let the demo start one')
+                     'start the broker or unset KPAI_FLEET_BROKER to let the demo start one')
     if binary:
         return Check('mqtt broker', OK, f'no broker configured; the demo starts {binary}')
-    return Check('mqtt broker', FAIL, 'no KPAI_MQTT_URL and no mosquitto installed',
-                 'apt-get install mosquitto, or export KPAI_MQTT_URL=mqtt://host:1883')
+    return Check('mqtt broker', FAIL, 'no KPAI_FLEET_BROKER and no mosquitto installed',
+                 'apt-get install mosquitto, or export KPAI_FLEET_BROKER=mqtt://host:1883')
 
 
 def _database() -> Check:
