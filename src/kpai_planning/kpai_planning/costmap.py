@@ -1,0 +1,199 @@
+"""Costmap: static map inflated by the robot radius plus a decaying LaserScan obstacle layer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import ConfigError
+from .mapio import OccupancyMap
+
+__all__ = [
+    'FREE_SPACE',
+    'INSCRIBED',
+    'LETHAL',
+    'MAX_NON_OBSTACLE',
+    'Costmap',
+    'CostmapParams',
+    'inflate',
+    'scan_points',
+]
+
+FREE_SPACE = 0
+MAX_NON_OBSTACLE = 252
+INSCRIBED = 253
+LETHAL = 254
+
+
+@dataclass(frozen=True)
+class CostmapParams:
+    """Inflation and obstacle-layer settings (metres, seconds)."""
+
+    robot_radius: float = 0.3
+    inflation_radius: float = 1.0
+    cost_scaling_factor: float = 3.0
+    lethal_threshold: int = 65
+    unknown_is_obstacle: bool = False
+    obstacle_decay_s: float = 2.0
+    max_obstacle_range: float = 8.0
+    raytrace_range: float = 10.0
+
+    def validate(self) -> CostmapParams:
+        """Return self or raise ConfigError naming the first bad value."""
+        if not 0.0 < self.robot_radius < 10.0:
+            raise ConfigError(f'robot_radius must be in (0, 10) m, got {self.robot_radius}')
+        if not self.inflation_radius >= self.robot_radius:
+            raise ConfigError('inflation_radius must be >= robot_radius, got '
+                              f'{self.inflation_radius} < {self.robot_radius}')
+        if not (math.isfinite(self.cost_scaling_factor) and self.cost_scaling_factor > 0):
+            raise ConfigError(f'cost_scaling_factor must be > 0, got {self.cost_scaling_factor}')
+        if not 1 <= self.lethal_threshold <= 100:
+            raise ConfigError(f'lethal_threshold must be in 1..100, got {self.lethal_threshold}')
+        for name in ('obstacle_decay_s', 'max_obstacle_range', 'raytrace_range'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f'{name} must be finite and >= 0, got {value}')
+        return self
+
+
+def inflate(lethal: np.ndarray, resolution: float, *, robot_radius: float,
+            inflation_radius: float, cost_scaling_factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return (distance to nearest lethal cell in m, uint8 cost) for a boolean lethal mask.
+
+    Cost is LETHAL on obstacles, INSCRIBED within robot_radius, then
+    252 * exp(-cost_scaling_factor * (d - robot_radius)) up to inflation_radius, 0 beyond.
+    """
+    lethal = np.asarray(lethal, dtype=bool)
+    if lethal.any():
+        distance = ndimage.distance_transform_edt(~lethal) * resolution
+    else:
+        distance = np.full(lethal.shape, np.inf)
+    cost = np.zeros(lethal.shape, dtype=np.uint8)
+    eps = 1e-9 * resolution  # cell distances are multiples of resolution: compare robustly
+    inscribed = distance <= robot_radius + eps
+    ring = ~inscribed & (distance <= inflation_radius + eps)
+    decay = MAX_NON_OBSTACLE * np.exp(
+        -cost_scaling_factor * np.maximum(distance[ring] - robot_radius, 0.0))
+    cost[ring] = np.floor(decay).astype(np.uint8)
+    cost[inscribed] = INSCRIBED
+    cost[lethal] = LETHAL
+    return distance, cost
+
+
+def scan_points(ranges: Any, *, angle_min: float, angle_increment: float, range_min: float,
+                range_max: float, pose: tuple[float, float, float]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Convert LaserScan ranges to world points; return (points Nx2, hit mask N).
+
+    Readings below range_min or NaN are dropped; +inf or beyond range_max become
+    non-hits placed at range_max (they only clear space).
+    """
+    r = np.asarray(ranges, dtype=np.float64).ravel()
+    angles = angle_min + angle_increment * np.arange(r.size)
+    valid = ~np.isnan(r) & (r >= range_min)
+    hit = valid & np.isfinite(r) & (r <= range_max)
+    r = np.where(hit, r, range_max)[valid]
+    a = angles[valid] + pose[2]
+    pts = np.column_stack((pose[0] + r * np.cos(a), pose[1] + r * np.sin(a)))
+    return pts, hit[valid]
+
+
+class Costmap:
+    """A static map inflated by the robot radius, with LaserScan obstacles that decay."""
+
+    def __init__(self, grid: OccupancyMap, params: CostmapParams | None = None) -> None:
+        self.grid = grid
+        self.params = (params or CostmapParams()).validate()
+        data = np.asarray(grid.data)
+        self.unknown = data < 0
+        self.static_lethal = data >= self.params.lethal_threshold
+        if self.params.unknown_is_obstacle:
+            self.static_lethal |= self.unknown
+        self._marks = np.full(data.shape, -np.inf)
+        self._active = np.zeros(data.shape, dtype=bool)
+        self.static_distance, self.static_cost = self._inflate(self.static_lethal)
+        self.distance, self.cost = self.static_distance, self.static_cost
+        self.version = 0
+
+    @property
+    def resolution(self) -> float:
+        return self.grid.resolution
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.grid.height, self.grid.width)
+
+    def _inflate(self, lethal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params
+        return inflate(lethal, self.grid.resolution, robot_radius=p.robot_radius,
+                       inflation_radius=p.inflation_radius,
+                       cost_scaling_factor=p.cost_scaling_factor)
+
+    def mark_scan(self, origin: tuple[float, float], points: np.ndarray, hits: np.ndarray,
+                  stamp: float) -> None:
+        """Clear cells along each ray from origin, then mark hit endpoints at time stamp."""
+        p = self.params
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        hits = np.asarray(hits, dtype=bool).ravel()
+        if points.shape[0] == 0:
+            return
+        ox, oy = origin
+        d = points - (ox, oy)
+        length = np.hypot(d[:, 0], d[:, 1])
+        # clear up to one cell short of the endpoint, and never beyond raytrace_range
+        clear_len = np.minimum(length - self.resolution, p.raytrace_range)
+        step = 0.5 * self.resolution
+        counts = np.maximum(np.ceil(clear_len / step).astype(np.int64), 0)
+        if counts.sum() > 0:
+            ray = np.repeat(np.arange(points.shape[0]), counts)
+            start = np.cumsum(counts) - counts
+            t = (np.arange(counts.sum()) - np.repeat(start, counts)) * step
+            frac = t / np.maximum(length[ray], 1e-9)
+            xs = ox + d[ray, 0] * frac
+            ys = oy + d[ray, 1] * frac
+            self._set_marks(xs, ys, -np.inf)
+        mark = hits & (length <= p.max_obstacle_range)
+        self._set_marks(points[mark, 0], points[mark, 1], float(stamp))
+
+    def _set_marks(self, xs: np.ndarray, ys: np.ndarray, value: float) -> None:
+        rows, cols = self.grid.world_to_cell(xs, ys)
+        ok = self.grid.in_bounds(rows, cols)
+        self._marks[rows[ok], cols[ok]] = value
+
+    def dynamic_obstacles(self, now: float) -> np.ndarray:
+        """Return the boolean mask of scan obstacles younger than obstacle_decay_s."""
+        return self._marks >= now - self.params.obstacle_decay_s
+
+    def update(self, now: float) -> bool:
+        """Apply decay and re-inflate if the obstacle set changed; return True if it did."""
+        active = self.dynamic_obstacles(now) & ~self.static_lethal
+        if np.array_equal(active, self._active):
+            return False
+        self._active = active
+        if active.any():
+            self.distance, self.cost = self._inflate(self.static_lethal | active)
+        else:
+            self.distance, self.cost = self.static_distance, self.static_cost
+        self.version += 1
+        return True
+
+    def cost_at(self, x: Any, y: Any) -> np.ndarray:
+        """Return costs at world points (LETHAL outside the map)."""
+        rows, cols = self.grid.world_to_cell(x, y)
+        ok = self.grid.in_bounds(rows, cols)
+        out = np.full(np.shape(rows), LETHAL, dtype=np.uint8)
+        out[ok] = self.cost[rows[ok], cols[ok]]
+        return out
+
+    def distance_at(self, x: Any, y: Any, *, static_only: bool = False) -> np.ndarray:
+        """Return distance (m) to the nearest obstacle at world points (0 outside the map)."""
+        rows, cols = self.grid.world_to_cell(x, y)
+        ok = self.grid.in_bounds(rows, cols)
+        field = self.static_distance if static_only else self.distance
+        out = np.zeros(np.shape(rows))
+        out[ok] = field[rows[ok], cols[ok]]
+        return out
