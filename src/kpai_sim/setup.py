@@ -28,7 +28,8 @@ setup(
     zip_safe=True,
     maintainer='KPAI maintainers',
     maintainer_email='maintainers@kpai-stack.org',
-    description='Embedded MuJoCo factory simulation: robots, sensors, people, clock and ground truth.',
+    description=('Embedded MuJoCo factory simulation: robots, sensors, people, clock and '
+                 'ground truth.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
