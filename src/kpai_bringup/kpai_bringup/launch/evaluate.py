@@ -32,7 +32,7 @@ from .actions import (
     parse_actions,
 )
 from .entity import entities_of
-from .errors import LaunchFileError
+from .errors import LaunchError, LaunchFileError
 from .node_command import build_node_command, evaluate_param_value, join_namespace
 from .plan import DeclaredArg, LaunchPlan, ProcessSpec
 from .substitutions import Template, new_anon_name, to_bool
@@ -69,6 +69,7 @@ class LaunchState:
     files: list[str] = field(default_factory=list)
     plan: LaunchPlan = field(default_factory=LaunchPlan)
     counter: int = 0
+    describe: bool = False
     anon_names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,6 +137,9 @@ def _run_arg(state: LaunchState, act: Arg) -> None:
     default = None if act.default is None else state.ev(act.default)
     state.plan.args.append(DeclaredArg(act.name, act.description, default, act.choices,
                                        act.file))
+    if state.describe:
+        confs.setdefault(act.name, f'<{act.name}>' if default is None else default)
+        return
     if act.name not in confs:
         if default is None:
             raise LaunchFileError(f"required argument '{act.name}' not provided "
@@ -160,7 +164,12 @@ def _resolve_include(state: LaunchState, act: Include) -> Path:
 
 
 def _run_include(state: LaunchState, act: Include) -> None:
-    path = _resolve_include(state, act)
+    try:
+        path = _resolve_include(state, act)
+    except LaunchError:
+        if state.describe:  # e.g. a path made of a required argument: nothing to show
+            return
+        raise
     if len(state.files) >= _MAX_INCLUDE_DEPTH:
         raise LaunchFileError('includes nested too deeply (a file including itself?)',
                               file=act.file, line=act.line)
@@ -259,9 +268,11 @@ def _run_one(state: LaunchState, act: Action) -> None:
     elif isinstance(act, Group):
         _run_group(state, act)
     elif isinstance(act, NodeAction):
-        _run_node(state, act)
+        if not state.describe:
+            _run_node(state, act)
     elif isinstance(act, ProcessAction):
-        _run_executable(state, act)
+        if not state.describe:
+            _run_executable(state, act)
     else:  # pragma: no cover - parse_actions only builds the types above
         raise LaunchFileError(f'unsupported action {type(act).__name__}', file=act.file,
                               line=act.line)
@@ -275,12 +286,17 @@ def _run_actions(state: LaunchState, actions: list[Action]) -> None:
 
 def evaluate_launch_file(path: str | Path, arguments: Mapping[str, str], *,
                          env: Mapping[str, str] | None = None,
-                         param_dir: str | None = None) -> LaunchPlan:
-    """Parse and evaluate a launch file with name:=value arguments into a LaunchPlan."""
+                         param_dir: str | None = None, describe: bool = False) -> LaunchPlan:
+    """Parse and evaluate a launch file with name:=value arguments into a LaunchPlan.
+
+    With describe=True only the declared arguments are collected (for --show-args): missing
+    required arguments are no error and no process is resolved.
+    """
     actions = load_actions(path)
     base_env = dict(os.environ if env is None else env)
-    state = LaunchState(base_env=base_env,
-                        param_dir=param_dir or tempfile.mkdtemp(prefix='kpai_launch_params_'))
+    if param_dir is None and not describe:
+        param_dir = tempfile.mkdtemp(prefix='kpai_launch_params_')
+    state = LaunchState(base_env=base_env, param_dir=param_dir or '', describe=describe)
     state.scope.configurations.update(arguments)
     state.files.append(str(Path(path).resolve()))
     _run_actions(state, actions)
