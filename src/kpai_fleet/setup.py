@@ -19,19 +19,24 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
+    package_data={'kpai_fleet.server': ['static/*']},
+    include_package_data=True,
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         *share('launch/**/*.yaml', 'config/**/*'),
     ],
     install_requires=['setuptools'],
-    zip_safe=True,
+    zip_safe=False,
     maintainer='KPAI maintainers',
     maintainer_email='maintainers@kpai-stack.org',
-    description='Robot-side VDA 5050 agent and the fleet server (store, REST API, live dashboard, dispatch).',
+    description=('Robot-side VDA 5050 agent and the fleet server (store, REST API, live '
+                 'dashboard, dispatch).'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'fleet_agent = kpai_fleet.agent_node:main',
+            'kpai-fleet = kpai_fleet.cli:main',
         ],
     },
 )

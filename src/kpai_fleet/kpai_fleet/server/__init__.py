@@ -1,0 +1,1 @@
+"""Fleet server: MQTT ingest, SQL store, REST API, dashboard and dispatch."""

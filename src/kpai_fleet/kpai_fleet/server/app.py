@@ -1,0 +1,203 @@
+"""REST API, login and live dashboard (SSE) of the fleet server (FastAPI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+
+from kpai_fleet.errors import DispatchError, StoreError
+from kpai_fleet.server.auth import SessionSigner, check_bearer
+from kpai_fleet.server.service import FleetService
+
+__all__ = ['create_app']
+
+STATIC = Path(__file__).with_name('static')
+COOKIE = 'kpai_session'
+
+LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>KPAI fleet login</title>
+<style>body{{font-family:sans-serif;background:#10151c;color:#dde;display:flex;
+justify-content:center;margin-top:15vh}}form{{background:#1b2330;padding:2em;border-radius:8px}}
+input{{display:block;margin:.5em 0 1em;padding:.4em;width:16em}}.err{{color:#f77}}</style>
+</head><body><form method="post" action="/login"><h2>KPAI fleet</h2>{error}
+<label>User<input name="user" autocomplete="username"></label>
+<label>Password<input name="password" type="password" autocomplete="current-password"></label>
+<button type="submit">Log in</button></form></body></html>"""
+
+
+def create_app(svc: FleetService) -> FastAPI:
+    """Build the FastAPI application around a running FleetService."""
+    cfg = svc.cfg
+    signer = SessionSigner(cfg.session_secret, cfg.session_max_age_s)
+    app = FastAPI(title='KPAI fleet server', docs_url=None, redoc_url=None, openapi_url=None)
+    if cfg.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origins),
+                           allow_methods=['GET', 'POST'], allow_headers=['Authorization'])
+
+    def can_read(request: Request) -> bool:
+        if not cfg.dashboard_password:
+            return True
+        return bool(signer.verify(request.cookies.get(COOKIE))) or check_bearer(
+            request.headers.get('authorization'), cfg.api_token)
+
+    def require_read(request: Request) -> None:
+        if not can_read(request):
+            svc.auth_failures += 1
+            raise HTTPException(401, 'log in or send a bearer token')
+
+    def require_write(request: Request) -> None:
+        if not cfg.api_token:
+            raise HTTPException(403, 'API writes are disabled: configure api_token')
+        if not check_bearer(request.headers.get('authorization'), cfg.api_token):
+            svc.auth_failures += 1
+            raise HTTPException(401, 'a valid bearer token is required')
+
+    @app.get('/login', response_class=HTMLResponse)
+    def login_form() -> str:
+        return LOGIN_PAGE.format(error='')
+
+    @app.post('/login')
+    async def login(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode(errors='replace'))
+        user = form.get('user', [''])[0]
+        password = form.get('password', [''])[0]
+        if user != cfg.dashboard_user or not signer.check_password(password,
+                                                                   cfg.dashboard_password):
+            svc.auth_failures += 1
+            return HTMLResponse(LOGIN_PAGE.format(
+                error='<p class="err">Wrong user or password</p>'), status_code=401)
+        resp = RedirectResponse('/', status_code=303)
+        resp.set_cookie(COOKIE, signer.issue(user), max_age=cfg.session_max_age_s,
+                        httponly=True, samesite='strict')
+        return resp
+
+    @app.post('/logout')
+    def logout() -> Response:
+        resp = RedirectResponse('/login', status_code=303)
+        resp.delete_cookie(COOKIE)
+        return resp
+
+    @app.get('/')
+    def index(request: Request) -> Response:
+        if not can_read(request):
+            return RedirectResponse('/login', status_code=303)
+        return FileResponse(STATIC / 'index.html')
+
+    @app.get('/static/{name}')
+    def static(name: str, request: Request) -> Response:
+        require_read(request)
+        path = STATIC / name
+        if '/' in name or not path.is_file():
+            raise HTTPException(404, 'no such file')
+        return FileResponse(path)
+
+    @app.get('/api/robots')
+    def robots(request: Request) -> list[dict[str, Any]]:
+        require_read(request)
+        return svc.view.snapshot()
+
+    @app.get('/api/robots/{robot_id}/state')
+    def robot_state(robot_id: str, request: Request) -> dict[str, Any]:
+        require_read(request)
+        state = svc.store.latest_state(robot_id)
+        if state is None:
+            raise HTTPException(404, f'no state stored for robot {robot_id!r}')
+        return state
+
+    @app.get('/api/robots/{robot_id}/history')
+    def history(robot_id: str, request: Request, since: float = 0.0,
+                until: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        require_read(request)
+        if not 1 <= limit <= 100000:
+            raise HTTPException(422, 'limit must be within [1, 100000]')
+        return svc.store.history(robot_id, since, until if until is not None else 1e18, limit)
+
+    @app.get('/api/errors')
+    def errors(request: Request, since: float = 0.0, limit: int = 200) -> list[dict[str, Any]]:
+        require_read(request)
+        return svc.store.events(kinds=('error', 'rejected'), since=since,
+                                limit=max(1, min(limit, 10000)))
+
+    @app.get('/api/events')
+    def events(request: Request, since: float = 0.0, limit: int = 200) -> list[dict[str, Any]]:
+        require_read(request)
+        return svc.store.events(since=since, limit=max(1, min(limit, 10000)))
+
+    @app.get('/api/orders')
+    def orders(request: Request, limit: int = 200) -> list[dict[str, Any]]:
+        require_read(request)
+        return svc.store.orders(limit=max(1, min(limit, 10000)))
+
+    @app.get('/api/metrics')
+    def metrics(request: Request) -> dict[str, Any]:
+        require_read(request)
+        return svc.metrics()
+
+    @app.get('/api/map')
+    def map_meta(request: Request) -> dict[str, Any]:
+        require_read(request)
+        meta = dict(svc.map_meta or {})
+        meta.pop('image', None)
+        return {'has_image': svc.map_meta is not None, 'bounds': list(cfg.bounds),
+                'stations': {k: p.__dict__ for k, p in cfg.stations.items()}, **meta}
+
+    @app.get('/api/map.pgm')
+    def map_image(request: Request) -> Response:
+        require_read(request)
+        if svc.map_meta is None:
+            raise HTTPException(404, 'no map configured')
+        return FileResponse(svc.map_meta['image'], media_type='image/x-portable-graymap')
+
+    @app.post('/api/tasks', status_code=201)
+    async def tasks(request: Request) -> dict[str, Any]:
+        require_write(request)
+        try:
+            body = json.loads(await request.body())
+        except ValueError as err:
+            raise HTTPException(400, f'malformed JSON: {err}') from None
+        try:
+            return await asyncio.to_thread(svc.dispatch, body)
+        except DispatchError as err:
+            raise HTTPException(409, str(err)) from None
+
+    @app.get('/api/stream')
+    async def stream(request: Request) -> StreamingResponse:
+        require_read(request)
+        period = 1.0 / cfg.stream_hz
+
+        async def events() -> AsyncIterator[bytes]:
+            version = -1
+            last_beat = time.monotonic()
+            while not await request.is_disconnected():
+                if svc.view.version != version:
+                    version = svc.view.version
+                    data = json.dumps({'robots': svc.view.snapshot(), 'time': time.time()})
+                    yield f'event: robots\ndata: {data}\n\n'.encode()
+                elif time.monotonic() - last_beat > 10:
+                    last_beat = time.monotonic()
+                    yield b': keep-alive\n\n'
+                await asyncio.sleep(period)
+
+        return StreamingResponse(events(), media_type='text/event-stream',
+                                 headers={'Cache-Control': 'no-store'})
+
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({'detail': f'store unavailable: {exc}'}, status_code=503)
+
+    return app

@@ -1,0 +1,241 @@
+"""Validate incoming VDA 5050 traffic and turn it into store rows, live summaries and metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from kpai_fleet.errors import ValidationRejected
+from kpai_fleet.server.store import EventRow, StateRow, Store
+from kpai_fleet.vda5050.models import (
+    MAX_PAYLOAD_BYTES,
+    ActionStatus,
+    Connection,
+    State,
+    Visualization,
+    parse_message,
+    parse_timestamp,
+)
+from kpai_fleet.vda5050.topics import AGV_TOPICS, MASTER_TOPICS, parse_topic
+
+__all__ = ['FleetView', 'Ingest', 'order_status', 'summarize_state']
+
+
+def _refs(refs: list[Any]) -> dict[str, str]:
+    return {r.reference_key: r.reference_value for r in refs}
+
+
+def order_status(state: State) -> str:
+    """Derive the status of the state's order: running, completed, failed or cancelled."""
+    types = {a.action_id: a for a in state.action_states}
+    if any(a.action_type == 'cancelOrder' and a.action_status is ActionStatus.FINISHED
+           for a in types.values()) and not state.node_states:
+        return 'cancelled'
+    if any(a.action_status is ActionStatus.FAILED for a in types.values()) or any(
+            e.error_type == 'kpai.missionFailed' for e in state.errors):
+        return 'failed'
+    released = [n for n in state.node_states if n.released]
+    busy = any(a.action_status not in (ActionStatus.FINISHED, ActionStatus.FAILED)
+               for a in types.values() if a.action_type not in ('startPause', 'stopPause'))
+    return 'running' if released or busy else 'completed'
+
+
+def summarize_state(robot_id: str, st: State, received: float) -> dict[str, Any]:
+    """Reduce a state to what the API list and the dashboard show."""
+    pos = st.agv_position
+    info = {i.info_type: dict(_refs(i.info_references), description=i.info_description or '')
+            for i in (st.information or [])}
+    released = [n for n in st.node_states if n.released]
+    running = [a for a in st.action_states
+               if a.action_status in (ActionStatus.RUNNING, ActionStatus.INITIALIZING)]
+    return {
+        'robot_id': robot_id, 'manufacturer': st.manufacturer, 'serial_number': st.serial_number,
+        'timestamp': st.timestamp, 'received': received, 'header_id': st.header_id,
+        'order_id': st.order_id, 'order_update_id': st.order_update_id,
+        'last_node_id': st.last_node_id,
+        'x': pos.x if pos else None, 'y': pos.y if pos else None,
+        'theta': pos.theta if pos else None, 'map_id': pos.map_id if pos else '',
+        'battery': st.battery_state.battery_charge, 'charging': st.battery_state.charging,
+        'driving': st.driving, 'paused': bool(st.paused),
+        'idle': not released and not running,
+        'nodes_remaining': [n.node_id for n in released],
+        'actions': [{'id': a.action_id, 'type': a.action_type, 'status': a.action_status.value}
+                    for a in st.action_states],
+        'errors': [{'type': e.error_type, 'level': e.error_level.value,
+                    'description': e.error_description or ''} for e in st.errors],
+        'perception': info.get('kpai.perception', {}), 'safety': info.get('kpai.safety', {}),
+        'field_violation': st.safety_state.field_violation,
+    }
+
+
+def _category(reason: str) -> str:
+    for key, name in (('exceeds', 'oversized'), ('malformed JSON', 'malformed_json'),
+                      ('schema violation', 'schema'), ('unknown robot', 'unknown_robot'),
+                      ('topic', 'bad_topic'), ('published on', 'identity_mismatch')):
+        if key in reason:
+            return name
+    return 'other'
+
+
+class FleetView:
+    """Committed latest summary per robot plus live extras (connection, visualization)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.robots: dict[str, dict[str, Any]] = {}
+        self.version = 0
+        self._cond = threading.Condition(self._lock)
+
+    def update(self, rows: list[StateRow]) -> None:
+        """Take the summaries of a committed batch (store listener)."""
+        with self._cond:
+            for r in rows:
+                old = self.robots.get(r.robot_id, {})
+                if r.summary and r.ts >= old.get('_ts', 0.0):
+                    extras = {k: old[k] for k in ('connection', 'live') if k in old}
+                    self.robots[r.robot_id] = dict(r.summary, _ts=r.ts, **extras)
+            self.version += 1
+            self._cond.notify_all()
+
+    def patch(self, robot_id: str, **fields: Any) -> None:
+        """Set extra fields of one robot (connection state, visualization pose)."""
+        with self._cond:
+            self.robots.setdefault(robot_id, {'robot_id': robot_id}).update(fields)
+            self.version += 1
+            self._cond.notify_all()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Return a copy of all robot summaries."""
+        with self._lock:
+            return [{k: v for k, v in r.items() if not k.startswith('_')}
+                    for _, r in sorted(self.robots.items())]
+
+    def wait_change(self, version: int, timeout: float) -> int:
+        """Block until the version moves past version (or timeout); return the current one."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != version, timeout=timeout)
+            return self.version
+
+
+class Ingest:
+    """Turns (topic, payload) into validated store writes; every rejection is counted."""
+
+    def __init__(self, store: Store, view: FleetView, *, max_bytes: int = MAX_PAYLOAD_BYTES,
+                 allowed_robots: frozenset[str] | None = None,
+                 on_order_status: Callable[[str, str, str], None] | None = None,
+                 reject_events_per_s: float = 20.0) -> None:
+        self.store = store
+        self.view = view
+        self.max_bytes = max_bytes
+        self.allowed = allowed_robots
+        self.on_order_status = on_order_status
+        self.counts: Counter[str] = Counter()
+        self.rejects: Counter[str] = Counter()
+        self.order_states: dict[str, str] = {}
+        self._errors_seen: dict[str, frozenset[tuple[str, str]]] = {}
+        self._reject_budget = reject_events_per_s
+        self._reject_window = (0.0, 0)
+        self._lock = threading.Lock()
+
+    def handle(self, topic: str, payload: bytes, received: float | None = None) -> bool:
+        """Validate and store one message; return False if it was rejected."""
+        now = time.time() if received is None else received
+        self.counts['received'] += 1
+        robot_id = ''
+        try:
+            addr = parse_topic(topic)
+            robot_id = addr.robot_id
+            if addr.kind in MASTER_TOPICS:
+                self.counts['ignored_master'] += 1
+                return True
+            if addr.kind not in AGV_TOPICS:
+                raise ValidationRejected(f'unknown topic kind {addr.kind!r}')
+            if self.allowed is not None and robot_id not in self.allowed:
+                raise ValidationRejected(f'unknown robot {robot_id!r}')
+            msg = parse_message(addr.kind, payload, max_bytes=self.max_bytes)
+            if (msg.manufacturer, msg.serial_number) != (addr.manufacturer, addr.serial):
+                raise ValidationRejected(
+                    f'payload is from {msg.manufacturer}/{msg.serial_number} but was published '
+                    f'on {topic}')
+            with self._lock:
+                self._accept(robot_id, msg, payload, now)
+        except ValidationRejected as rej:
+            self._reject(robot_id, rej.reason, now)
+            return False
+        self.counts['accepted'] += 1
+        return True
+
+    def _accept(self, robot_id: str, msg: Any, payload: bytes, now: float) -> None:
+        if isinstance(msg, State):
+            self.counts['state'] += 1
+            self._state(robot_id, msg, payload, now)
+        elif isinstance(msg, Connection):
+            self.counts['connection'] += 1
+            state = msg.connection_state.value
+            self.store.submit_connection(robot_id, msg.manufacturer, msg.serial_number, now,
+                                         state)
+            level = 'INFO' if state == 'ONLINE' else 'WARNING'
+            self.store.submit_event(EventRow(robot_id, now, 'connection', level, state))
+            self.view.patch(robot_id, connection=state)
+        elif isinstance(msg, Visualization):
+            self.counts['visualization'] += 1
+            if msg.agv_position is not None:
+                p = msg.agv_position
+                self.view.patch(robot_id, live={'x': p.x, 'y': p.y, 'theta': p.theta,
+                                                'received': now})
+        else:
+            self.counts['factsheet'] += 1
+            self.store.submit_event(EventRow(robot_id, now, 'factsheet', 'INFO',
+                                             payload.decode(errors='replace')))
+
+    def _state(self, robot_id: str, st: State, payload: bytes, now: float) -> None:
+        try:
+            ts = parse_timestamp(st.timestamp).timestamp()
+        except ValueError:
+            ts = now
+        summary = summarize_state(robot_id, st, now)
+        pos = st.agv_position
+        self.store.submit_state(StateRow(
+            robot_id=robot_id, ts=ts, received=now, header_id=st.header_id,
+            order_id=st.order_id, x=pos.x if pos else None, y=pos.y if pos else None,
+            theta=pos.theta if pos else None, battery=st.battery_state.battery_charge,
+            driving=st.driving, payload=payload.decode(), manufacturer=st.manufacturer,
+            serial_number=st.serial_number, n_errors=len(st.errors), summary=summary))
+        errs = frozenset((e.error_type, e.error_description or '') for e in st.errors)
+        if errs != self._errors_seen.get(robot_id, frozenset()):
+            for kind, text in sorted(errs - self._errors_seen.get(robot_id, frozenset())):
+                level = next(e.error_level.value for e in st.errors if e.error_type == kind)
+                self.store.submit_event(EventRow(robot_id, ts, 'error', level,
+                                                 f'{kind}: {text}'))
+            self._errors_seen[robot_id] = errs
+        if st.order_id and st.order_id in self.order_states:
+            status = order_status(st)
+            if status != self.order_states[st.order_id]:
+                self.order_states[st.order_id] = status
+                self.store.submit_event(EventRow(robot_id, ts, 'order', 'INFO',
+                                                 f'{st.order_id}: {status}'))
+                if self.on_order_status is not None:
+                    self.on_order_status(st.order_id, robot_id, status)
+
+    def _reject(self, robot_id: str, reason: str, now: float) -> None:
+        self.counts['rejected'] += 1
+        self.rejects[_category(reason)] += 1
+        start, n = self._reject_window
+        if now - start >= 1.0:
+            start, n = now, 0
+        if n < self._reject_budget:  # store a bounded sample; the counters stay exact
+            self.store.submit_event(EventRow(robot_id or '?', now, 'rejected', 'WARNING',
+                                             reason[:500]))
+            n += 1
+        self._reject_window = (start, n)
+
+    def metrics(self) -> dict[str, Any]:
+        """Return the counters for /api/metrics."""
+        return {'counts': dict(self.counts), 'rejected_by_reason': dict(self.rejects),
+                'store': {'rows_written': self.store.rows_written,
+                          'flushes': self.store.flushes, 'write_errors': self.store.write_errors,
+                          'last_error': self.store.last_error,
+                          'queue': self.store.queue_size}}

@@ -1,0 +1,378 @@
+"""One SQL layer for the fleet server: SQLite (WAL) or PostgreSQL by URL, batched writes."""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kpai_fleet.errors import StoreError
+
+__all__ = ['EventRow', 'StateRow', 'Store', 'open_store']
+
+
+@dataclass(frozen=True)
+class StateRow:
+    """One received state, with the summary columns the API filters and sorts on."""
+
+    robot_id: str
+    ts: float
+    received: float
+    header_id: int
+    order_id: str
+    x: float | None
+    y: float | None
+    theta: float | None
+    battery: float
+    driving: bool
+    payload: str
+    manufacturer: str = 'KPAI'
+    serial_number: str = ''
+    n_errors: int = 0
+    summary: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A connection change, error, rejected message or order transition."""
+
+    robot_id: str
+    ts: float
+    kind: str
+    level: str
+    detail: str
+
+
+_DDL_COMMON = [
+    'CREATE TABLE IF NOT EXISTS robots (robot_id TEXT PRIMARY KEY, manufacturer TEXT, '
+    'serial_number TEXT, first_seen DOUBLE PRECISION, last_seen DOUBLE PRECISION, '
+    "connection TEXT DEFAULT '', header_id BIGINT, order_id TEXT, x DOUBLE PRECISION, "
+    'y DOUBLE PRECISION, theta DOUBLE PRECISION, battery DOUBLE PRECISION, driving INTEGER, '
+    'n_errors INTEGER, state_json TEXT)',
+    'CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, robot_id TEXT, '
+    'created DOUBLE PRECISION, updated DOUBLE PRECISION, status TEXT, task TEXT, '
+    'payload TEXT)',
+    'CREATE INDEX IF NOT EXISTS states_robot_ts ON states (robot_id, ts)',
+    'CREATE INDEX IF NOT EXISTS states_ts ON states (ts)',
+    'CREATE INDEX IF NOT EXISTS events_ts ON events (ts)',
+]
+_COLS_STATES = ('robot_id TEXT NOT NULL, ts DOUBLE PRECISION, received DOUBLE PRECISION, '
+                'header_id BIGINT, order_id TEXT, x DOUBLE PRECISION, y DOUBLE PRECISION, '
+                'theta DOUBLE PRECISION, battery DOUBLE PRECISION, driving INTEGER, '
+                'payload TEXT')
+_COLS_EVENTS = 'robot_id TEXT, ts DOUBLE PRECISION, kind TEXT, level TEXT, detail TEXT'
+
+_INSERT_STATE = ('INSERT INTO states (robot_id, ts, received, header_id, order_id, x, y, theta, '
+                 'battery, driving, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+_INSERT_EVENT = 'INSERT INTO events (robot_id, ts, kind, level, detail) VALUES (?, ?, ?, ?, ?)'
+_UPSERT_ROBOT = (
+    'INSERT INTO robots (robot_id, manufacturer, serial_number, first_seen, last_seen, '
+    'header_id, order_id, x, y, theta, battery, driving, n_errors, state_json) '
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (robot_id) DO UPDATE SET '
+    'last_seen = excluded.last_seen, header_id = excluded.header_id, '
+    'order_id = excluded.order_id, x = excluded.x, y = excluded.y, theta = excluded.theta, '
+    'battery = excluded.battery, driving = excluded.driving, n_errors = excluded.n_errors, '
+    'state_json = excluded.state_json')
+_UPSERT_CONNECTION = (
+    'INSERT INTO robots (robot_id, manufacturer, serial_number, first_seen, last_seen, '
+    'connection) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (robot_id) DO UPDATE SET '
+    'connection = excluded.connection, last_seen = excluded.last_seen')
+_UPSERT_ORDER = (
+    'INSERT INTO orders (order_id, robot_id, created, updated, status, task, payload) '
+    'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE SET '
+    'updated = excluded.updated, status = excluded.status')
+
+_STOP = object()
+
+
+@dataclass
+class _Batch:
+    states: list[StateRow] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    connections: list[tuple[str, str, str, float, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.states) + len(self.events) + len(self.connections)
+
+
+class Store:
+    """Batched writer thread + read methods over SQLite or PostgreSQL with the same SQL."""
+
+    def __init__(self, url: str, *, flush_ms: float = 50.0, batch_rows: int = 2000,
+                 retention_s: float = 7 * 86400.0, retention_every_s: float = 60.0) -> None:
+        self.url = url
+        self.dialect = 'postgres' if url.startswith(('postgresql://', 'postgres://')) else (
+            'sqlite')
+        self.flush_s = flush_ms / 1000.0
+        self.batch_rows = batch_rows
+        self.retention_s = retention_s
+        self.retention_every_s = retention_every_s
+        self.rows_written = 0
+        self.flushes = 0
+        self.write_errors = 0
+        self.last_error = ''
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._listeners: list[Callable[[list[StateRow]], None]] = []
+        self._read_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._write_conn = self._connect()
+        self._read_conn = self._connect()
+        self._create_schema()
+        self._thread = threading.Thread(target=self._writer, name='store-writer', daemon=True)
+        self._idle = threading.Event()
+        self._thread.start()
+
+    # -- connections -----------------------------------------------------------------------
+    def _connect(self) -> Any:
+        if self.dialect == 'postgres':
+            try:
+                import psycopg
+            except ImportError as err:
+                raise StoreError('PostgreSQL needs the psycopg package') from err
+            try:
+                return psycopg.connect(self.url, autocommit=False)
+            except psycopg.Error as err:
+                raise StoreError(f'cannot connect to PostgreSQL: {err}') from err
+        path = self.url.removeprefix('sqlite:///').removeprefix('sqlite://')
+        if path != ':memory:':
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
+            conn.execute('PRAGMA journal_mode=WAL')
+            conn.execute('PRAGMA synchronous=NORMAL')
+        except sqlite3.Error as err:
+            raise StoreError(f'cannot open SQLite database {path}: {err}') from err
+        return conn
+
+    def _sql(self, text: str) -> str:
+        return text.replace('?', '%s') if self.dialect == 'postgres' else text
+
+    def _create_schema(self) -> None:
+        serial = 'BIGSERIAL PRIMARY KEY' if self.dialect == 'postgres' else (
+            'INTEGER PRIMARY KEY AUTOINCREMENT')
+        ddl = [f'CREATE TABLE IF NOT EXISTS states (id {serial}, {_COLS_STATES})',
+               f'CREATE TABLE IF NOT EXISTS events (id {serial}, {_COLS_EVENTS})', *_DDL_COMMON]
+        cur = self._write_conn.cursor()
+        for stmt in ddl:
+            cur.execute(stmt)
+        self._write_conn.commit()
+
+    @property
+    def queue_size(self) -> int:
+        return self._queue.qsize()
+
+    # -- writing ---------------------------------------------------------------------------
+    def add_listener(self, fn: Callable[[list[StateRow]], None]) -> None:
+        """Call fn(rows) in the writer thread after each committed batch of states."""
+        self._listeners.append(fn)
+
+    def submit_state(self, row: StateRow) -> None:
+        """Queue a state row for the next batch."""
+        self._queue.put(row)
+
+    def submit_event(self, row: EventRow) -> None:
+        """Queue an event row for the next batch."""
+        self._queue.put(row)
+
+    def submit_connection(self, robot_id: str, manufacturer: str, serial: str, ts: float,
+                          state: str) -> None:
+        """Queue a connection-state change of a robot."""
+        self._queue.put((robot_id, manufacturer, serial, ts, state))
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything queued so far is committed."""
+        done = threading.Event()
+        self._queue.put(done)
+        if not done.wait(timeout):
+            raise StoreError(f'store flush did not finish within {timeout} s')
+
+    def close(self) -> None:
+        """Flush, stop the writer thread and close the connections."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout=30)
+        for conn in (self._write_conn, self._read_conn):
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection must not raise
+                pass
+
+    def _writer(self) -> None:
+        last_retention = time.monotonic()
+        stop = False
+        while not stop:
+            batch = _Batch()
+            waiters: list[threading.Event] = []
+            try:
+                item = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                item = None
+            deadline = time.monotonic() + self.flush_s
+            while item is not None:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
+                elif isinstance(item, StateRow):
+                    batch.states.append(item)
+                elif isinstance(item, EventRow):
+                    batch.events.append(item)
+                else:
+                    batch.connections.append(item)
+                if stop or waiters or len(batch) >= self.batch_rows:
+                    break
+                remaining = deadline - time.monotonic()
+                try:
+                    item = self._queue.get(timeout=remaining) if remaining > 0 else (
+                        self._queue.get_nowait())
+                except queue.Empty:
+                    item = None
+            if len(batch):
+                self._write(batch)
+            for w in waiters:
+                w.set()
+            if time.monotonic() - last_retention > self.retention_every_s:
+                last_retention = time.monotonic()
+                self.apply_retention()
+
+    def _write(self, batch: _Batch) -> None:
+        with self._write_lock:
+            ok = self._write_locked(batch)
+        if ok:
+            self.rows_written += len(batch.states)
+            self.flushes += 1
+            for fn in self._listeners:
+                fn(batch.states)
+
+    def _write_locked(self, batch: _Batch) -> bool:
+        cur = self._write_conn.cursor()
+        try:
+            if batch.states:
+                cur.executemany(self._sql(_INSERT_STATE), [
+                    (r.robot_id, r.ts, r.received, r.header_id, r.order_id, r.x, r.y, r.theta,
+                     r.battery, int(r.driving), r.payload) for r in batch.states])
+                latest: dict[str, StateRow] = {}
+                for r in batch.states:
+                    if r.robot_id not in latest or r.ts >= latest[r.robot_id].ts:
+                        latest[r.robot_id] = r
+                cur.executemany(self._sql(_UPSERT_ROBOT), [
+                    (r.robot_id, r.manufacturer, r.serial_number, r.received, r.received,
+                     r.header_id, r.order_id, r.x, r.y, r.theta, r.battery, int(r.driving),
+                     r.n_errors, r.payload) for r in latest.values()])
+            if batch.events:
+                cur.executemany(self._sql(_INSERT_EVENT), [
+                    (e.robot_id, e.ts, e.kind, e.level, e.detail) for e in batch.events])
+            if batch.connections:
+                cur.executemany(self._sql(_UPSERT_CONNECTION), [
+                    (rid, mfr, serial, ts, ts, state) for rid, mfr, serial, ts, state
+                    in batch.connections])
+            self._write_conn.commit()
+        except Exception as err:  # noqa: BLE001 - a failed batch is counted, the thread lives
+            self.write_errors += 1
+            self.last_error = f'{type(err).__name__}: {err}'
+            try:
+                self._write_conn.rollback()
+            except Exception:  # noqa: BLE001
+                pass
+            return False
+        return True
+
+    def apply_retention(self, now: float | None = None) -> int:
+        """Delete states and events older than the retention window; return rows deleted."""
+        cutoff = (time.time() if now is None else now) - self.retention_s
+        with self._write_lock:
+            cur = self._write_conn.cursor()
+            cur.execute(self._sql('DELETE FROM states WHERE ts < ?'), (cutoff,))
+            n = cur.rowcount or 0
+            cur.execute(self._sql('DELETE FROM events WHERE ts < ?'), (cutoff,))
+            n += cur.rowcount or 0
+            self._write_conn.commit()
+        return n
+
+    def upsert_order(self, order_id: str, robot_id: str, status: str, *, task: str = '',
+                     payload: str = '', now: float | None = None) -> None:
+        """Insert an order or update its status (synchronous, on the read connection)."""
+        ts = time.time() if now is None else now
+        self._execute(_UPSERT_ORDER, (order_id, robot_id, ts, ts, status, task, payload),
+                      commit=True)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _execute(self, sql: str, params: Sequence[Any] = (), *, commit: bool = False
+                 ) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            cur = self._read_conn.cursor()
+            try:
+                cur.execute(self._sql(sql), tuple(params))
+                rows = cur.fetchall() if cur.description is not None else []
+                if commit or self.dialect == 'postgres':
+                    self._read_conn.commit()
+            except Exception as err:
+                try:
+                    self._read_conn.rollback()
+                except Exception:  # noqa: BLE001
+                    pass
+                raise StoreError(f'query failed: {err}') from err
+            return list(rows)
+
+    def robots(self) -> list[dict[str, Any]]:
+        """Return every known robot with its latest summary."""
+        rows = self._execute('SELECT robot_id, manufacturer, serial_number, first_seen, '
+                             'last_seen, connection, header_id, order_id, x, y, theta, battery, '
+                             'driving, n_errors FROM robots ORDER BY robot_id')
+        keys = ('robot_id', 'manufacturer', 'serial_number', 'first_seen', 'last_seen',
+                'connection', 'header_id', 'order_id', 'x', 'y', 'theta', 'battery', 'driving',
+                'n_errors')
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def latest_state(self, robot_id: str) -> dict[str, Any] | None:
+        """Return the latest stored state message of a robot."""
+        rows = self._execute('SELECT state_json FROM robots WHERE robot_id = ?', (robot_id,))
+        if not rows or not rows[0][0]:
+            return None
+        return dict(json.loads(rows[0][0]))
+
+    def history(self, robot_id: str, since: float, until: float, limit: int = 1000
+                ) -> list[dict[str, Any]]:
+        """Return state summaries of a robot with since <= ts < until, oldest first."""
+        rows = self._execute('SELECT ts, header_id, order_id, x, y, theta, battery, driving '
+                             'FROM states WHERE robot_id = ? AND ts >= ? AND ts < ? '
+                             'ORDER BY ts LIMIT ?', (robot_id, since, until, limit))
+        keys = ('ts', 'header_id', 'order_id', 'x', 'y', 'theta', 'battery', 'driving')
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def events(self, *, kinds: Sequence[str] = (), since: float = 0.0, limit: int = 200
+               ) -> list[dict[str, Any]]:
+        """Return the newest events (optionally of some kinds), newest first."""
+        sql = 'SELECT robot_id, ts, kind, level, detail FROM events WHERE ts >= ?'
+        params: list[Any] = [since]
+        if kinds:
+            sql += ' AND kind IN (' + ', '.join('?' * len(kinds)) + ')'
+            params += list(kinds)
+        rows = self._execute(sql + ' ORDER BY ts DESC LIMIT ?', (*params, limit))
+        keys = ('robot_id', 'ts', 'kind', 'level', 'detail')
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def orders(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Return the newest orders, newest first."""
+        rows = self._execute('SELECT order_id, robot_id, created, updated, status, task '
+                             'FROM orders ORDER BY created DESC LIMIT ?', (limit,))
+        keys = ('order_id', 'robot_id', 'created', 'updated', 'status', 'task')
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def count_states(self, robot_id: str | None = None) -> int:
+        """Return the number of stored states (of one robot, or all)."""
+        if robot_id is None:
+            return int(self._execute('SELECT COUNT(*) FROM states')[0][0])
+        return int(self._execute('SELECT COUNT(*) FROM states WHERE robot_id = ?',
+                                 (robot_id,))[0][0])
+
+
+def open_store(url: str, **kwargs: Any) -> Store:
+    """Open the store named by url: a SQLite path/URL or a postgresql:// URL."""
+    return Store(url, **kwargs)
