@@ -1,0 +1,179 @@
+"""Comparison primitives and the bad-input probe used by the certification kit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends.base import Backend
+from .decoders import box_iou
+from .errors import InputError, NpuBridgeError
+from .pipeline import Detection
+
+__all__ = [
+    'TASK_TOLERANCES',
+    'Tolerances',
+    'compare_outputs',
+    'match_detections',
+    'probe_bad_inputs',
+    'probe_bad_inputs_isolated',
+]
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Pass criteria; raw outputs pass when |a - b| <= atol + rtol * |b| everywhere."""
+
+    rtol: float
+    atol: float
+    determinism_rtol: float = 1e-6
+    determinism_atol: float = 1e-6
+    batch_rtol: float = 1e-3
+    batch_atol: float = 1e-3
+    match_iou: float = 0.9
+    score_abs: float = 0.02
+    min_match_rate: float = 0.95
+
+
+# Raw-output tolerances allow fp16-class accelerators; decoded results must agree closely.
+TASK_TOLERANCES = {
+    'detection': Tolerances(rtol=1e-2, atol=1e-2),
+    'classification': Tolerances(rtol=1e-2, atol=1e-2, min_match_rate=1.0, score_abs=0.01),
+}
+
+
+def compare_outputs(candidate: Sequence[np.ndarray], reference: Sequence[np.ndarray], *,
+                    rtol: float, atol: float) -> dict[str, Any]:
+    """Return worst error ratio (<= 1 passes), max abs diff and a reason when they differ."""
+    if len(candidate) != len(reference):
+        return {'ok': False, 'ratio': float('inf'), 'max_abs': float('inf'),
+                'reason': f'{len(candidate)} outputs, reference has {len(reference)}'}
+    worst, max_abs = 0.0, 0.0
+    for i, (a, b) in enumerate(zip(candidate, reference, strict=True)):
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        if a.shape != b.shape:
+            return {'ok': False, 'ratio': float('inf'), 'max_abs': float('inf'),
+                    'reason': f'output {i} shape {list(a.shape)}, reference {list(b.shape)}'}
+        finite = np.isfinite(b)
+        if not np.array_equal(np.isfinite(a), finite):
+            return {'ok': False, 'ratio': float('inf'), 'max_abs': float('inf'),
+                    'reason': f'output {i} has NaN/inf where the reference does not'}
+        if not finite.any():
+            continue
+        diff = np.abs(a[finite] - b[finite])
+        max_abs = max(max_abs, float(diff.max()))
+        worst = max(worst, float((diff / (atol + rtol * np.abs(b[finite]))).max()))
+    ok = worst <= 1.0
+    return {'ok': ok, 'ratio': worst, 'max_abs': max_abs,
+            'reason': '' if ok else f'max |diff| {max_abs:.3g} exceeds atol {atol} + '
+                                    f'rtol {rtol} x |ref| (worst ratio {worst:.3g})'}
+
+
+def match_detections(candidate: Sequence[Detection], reference: Sequence[Detection], *,
+                     iou: float, score_abs: float, score_floor: float) -> tuple[int, int]:
+    """Return (matched, required): reference detections scoring >= score_floor that have a
+    same-class candidate with IoU >= iou and |score diff| <= score_abs (one-to-one)."""
+    required = [d for d in reference if d.score >= score_floor]
+    used: set[int] = set()
+    matched = 0
+    boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in candidate]).reshape(-1, 4)
+    for ref in required:
+        if not len(boxes):
+            break
+        ious = box_iou(np.array([ref.x1, ref.y1, ref.x2, ref.y2]), boxes)
+        if not np.isfinite([ref.x1, ref.x2]).all():  # whole-image classification results
+            ious = np.ones(len(boxes))
+        best, best_iou = -1, iou
+        for j, cand in enumerate(candidate):
+            if (j not in used and cand.class_index == ref.class_index and ious[j] >= best_iou
+                    and abs(cand.score - ref.score) <= score_abs):
+                best, best_iou = j, float(ious[j])
+        if best >= 0:
+            used.add(best)
+            matched += 1
+    return matched, len(required)
+
+
+def probe_bad_inputs(backend: Backend, good: np.ndarray) -> list[dict[str, Any]]:
+    """Feed malformed batches; each must raise a kpai_npu_bridge error, never anything else.
+
+    Finally the good batch must still give the same outputs (the backend survived).
+    """
+    spec = backend.inputs()[0]
+    name = spec.name
+    before = backend.run({name: good})
+    bigger = list(good.shape)
+    bigger[-1] += 1
+    cases: list[tuple[str, Any, bool]] = [
+        ('wrong spatial shape', {name: np.zeros(bigger, dtype=good.dtype)}, True),
+        ('missing batch dimension', {name: np.ascontiguousarray(good[0])}, True),
+        ('float64 instead of ' + spec.dtype, {name: good.astype(np.float64)}, True),
+        ('uint8 instead of ' + spec.dtype, {name: good.astype(np.uint8)}, spec.dtype != 'uint8'),
+        ('empty batch', {name: np.zeros((0, *good.shape[1:]), dtype=good.dtype)}, True),
+        ('unknown input name', {name + '_nope': good}, True),
+        ('not an array', {name: good.tolist()[:1]}, True),
+        ('NaN pixels', {name: np.full_like(good, np.nan)}, False),
+    ]
+    results = []
+    for label, batch, must_raise in cases:
+        try:
+            backend.run(batch)
+        except InputError as err:
+            results.append({'case': label, 'ok': True, 'outcome': f'InputError: {err}'})
+        except NpuBridgeError as err:
+            results.append({'case': label, 'ok': True,
+                            'outcome': f'{type(err).__name__}: {err}'})
+        except Exception as err:  # the point of the probe: anything else is a failure
+            results.append({'case': label, 'ok': False,
+                            'outcome': f'unclean {type(err).__name__}: {err}'})
+        else:
+            results.append({'case': label, 'ok': not must_raise,
+                            'outcome': 'accepted' + (' (must be rejected)' if must_raise
+                                                     else ' (allowed)')})
+    try:
+        after = backend.run({name: good})
+        same = compare_outputs(after, before, rtol=1e-6, atol=1e-6)['ok']
+        results.append({'case': 'good input afterwards', 'ok': same,
+                        'outcome': 'same outputs' if same else 'outputs changed'})
+    except Exception as err:
+        results.append({'case': 'good input afterwards', 'ok': False,
+                        'outcome': f'{type(err).__name__}: {err}'})
+    return results
+
+
+def _probe_worker(backend_name: str, model_path: str, device: str, cache_dir: str | None,
+                  good: np.ndarray) -> list[dict[str, Any]]:
+    from .backends.registry import create_backend
+    from .cache import ArtifactCache
+
+    backend = create_backend(backend_name)
+    backend.load(Path(model_path), device=device,
+                 cache=ArtifactCache(Path(cache_dir)) if cache_dir else None)
+    try:
+        return probe_bad_inputs(backend, good)
+    finally:
+        backend.close()
+
+
+def probe_bad_inputs_isolated(backend_name: str, model_path: Path, device: str,
+                              cache_dir: Path | None, good: np.ndarray, *,
+                              timeout: float = 300.0) -> list[dict[str, Any]]:
+    """Run probe_bad_inputs in a child process, so a crashing runtime is a failed check."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context('spawn')
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        future = pool.submit(_probe_worker, backend_name, str(model_path), device,
+                             str(cache_dir) if cache_dir else None, good)
+        try:
+            return future.result(timeout=timeout)
+        except BrokenProcessPool:
+            return [{'case': 'bad inputs', 'ok': False,
+                     'outcome': 'the backend process crashed (killed by a signal)'}]
