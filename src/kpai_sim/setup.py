@@ -22,7 +22,7 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
-        *share('launch/**/*.yaml', 'config/**/*'),
+        *share('launch/**/*.yaml', 'config/**/*', 'urdf/**/*', 'worlds/**/*', 'gazebo/**/*'),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -33,6 +33,9 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'sim = kpai_sim.sim_node:main',
+            'kpai-sim-map = kpai_sim.mapgen:main',
+            'kpai-sim-gazebo = kpai_sim.gazebo_export:main',
         ],
     },
 )
