@@ -7,11 +7,12 @@ import math
 
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Quaternion, TransformStamped
-from kpai_msgs.msg import Collision, GroundTruth, GroundTruthObject
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu, LaserScan
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+from kpai_msgs.msg import Collision, GroundTruth, GroundTruthObject
 
 from .factory import CameraSpec
 from .groundtruth import ObjectState

@@ -10,17 +10,18 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
-from kpai_msgs.msg import Collision, GroundTruth
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import BatteryState, CameraInfo, Image, Imu, LaserScan
 from tf2_msgs.msg import TFMessage
 from vision_msgs.msg import Detection2DArray
+
+from kpai_msgs.msg import Collision, GroundTruth
 
 from . import messages as conv
 from .config import SimConfig
