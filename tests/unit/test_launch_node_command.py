@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kpai_bringup.launch import (
+from kpai_bringup.launch.errors import (
     ExecutableNotFoundError,
     LaunchFileError,
     PackageNotFoundError,
-    evaluate_launch_file,
 )
+from kpai_bringup.launch.evaluate import evaluate_launch_file
 from kpai_bringup.launch.node_command import join_namespace
 from kpai_bringup.launch.packages import find_launch_file
 

@@ -6,8 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from kpai_bringup.launch import LaunchFileError, evaluate_launch_file
-from kpai_bringup.launch.evaluate import load_actions
+from kpai_bringup.launch.errors import LaunchFileError
+from kpai_bringup.launch.evaluate import evaluate_launch_file, load_actions
 
 ENV = {'PATH': '/usr/bin:/bin', 'AMENT_PREFIX_PATH': ''}
 
