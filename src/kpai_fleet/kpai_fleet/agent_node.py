@@ -1,0 +1,360 @@
+"""Lifecycle node `fleet_agent`: ROS robot state <-> VDA 5050 over MQTT; orders -> missions."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.action import ActionClient
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import BatteryState
+from tf2_msgs.msg import TFMessage
+
+from kpai_fleet.agent_core import AgentConfig, AgentCore, CancelMission, SetPause, StartMission
+from kpai_fleet.errors import ConfigError
+from kpai_fleet.mqtt_link import MqttLink
+from kpai_fleet.vda5050.models import ConnectionState
+from kpai_fleet.vda5050.state_builder import InferenceHealth, SafetyHealth
+from kpai_msgs.action import ExecuteMission
+from kpai_msgs.msg import InferenceStats, MissionStep, SafetyStatus
+from kpai_msgs.srv import SetPaused
+
+__all__ = ['FleetAgentNode', 'main']
+
+_PARAMS: dict[str, tuple[Any, str]] = {
+    'broker_url': ('mqtt://127.0.0.1:1883', 'mqtt://host:port or mqtts://host:port'),
+    'mqtt_username': ('', 'MQTT user name (empty: anonymous)'),
+    'mqtt_password': ('', 'MQTT password'),
+    'mqtt_ca_file': ('', 'CA certificate file for TLS'),
+    'manufacturer': ('KPAI', 'VDA 5050 manufacturer'),
+    'serial_number': ('', 'VDA 5050 serialNumber (default: the namespace name)'),
+    'interface_name': ('uagv', 'VDA 5050 interfaceName (first topic level)'),
+    'map_id': ('factory', 'mapId reported in agvPosition'),
+    'map_frame': ('map', 'frame of the reported position'),
+    'pose': ([0.0, 0.0, 0.0], 'map pose [x, y, theta] of the odom frame origin, used when '
+             'no map->odom transform is on /tf'),
+    'state_period_s': (1.0, 'state is published at least this often (<= 1 s)'),
+    'min_state_interval_s': (0.1, 'minimum spacing of on-change states'),
+    'visualization_period_s': (0.2, 'visualization period'),
+    'action_name': ('execute_mission', 'ExecuteMission action of the mission executor'),
+    'pause_service': ('mission_executor/set_paused', 'SetPaused service of the executor'),
+    'autostart': (True, 'configure and activate on start'),
+}
+
+
+def _yaw(q: Any) -> float:
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+class FleetAgentNode(LifecycleNode):
+    """Bridges one robot to the fleet: state/visualization out, orders/instantActions in."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('fleet_agent', **kwargs)
+        for name, (default, text) in _PARAMS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=text))
+        self.add_on_set_parameters_callback(self._on_set)
+        self.core: AgentCore | None = None
+        self.link: MqttLink | None = None
+        self._goal_handle: Any = None
+        self._goal_mission = ''
+        self._map_odom: tuple[float, float, float] | None = None
+        self._timer: Any = None
+        self._subs: list[Any] = []
+        if self.get_parameter('autostart').value:
+            self._auto = self.create_timer(0.01, self._autostart)
+
+    # -- configuration ---------------------------------------------------------------------
+    def _config(self) -> AgentConfig:
+        v = {n: self.get_parameter(n).value for n in _PARAMS}
+        serial = v['serial_number'] or self.get_namespace().strip('/').replace('/', '_')
+        pose = list(v['pose'])
+        if len(pose) != 3 or not all(math.isfinite(float(p)) for p in pose):
+            raise ConfigError('pose must be [x, y, theta] with finite values')
+        return AgentConfig(
+            broker_url=v['broker_url'], mqtt_username=v['mqtt_username'],
+            mqtt_password=v['mqtt_password'], mqtt_ca_file=v['mqtt_ca_file'],
+            manufacturer=v['manufacturer'], serial_number=serial or 'robot',
+            interface_name=v['interface_name'], map_id=v['map_id'],
+            state_period_s=float(v['state_period_s']),
+            min_state_interval_s=float(v['min_state_interval_s']),
+            visualization_period_s=float(v['visualization_period_s'])).validate()
+
+    def _on_set(self, params: list[Parameter]) -> SetParametersResult:
+        for p in params:
+            if p.name in ('state_period_s', 'visualization_period_s') and not (
+                    isinstance(p.value, float) and 0 < p.value <= 1.0):
+                return SetParametersResult(successful=False, reason=f'{p.name} must be (0, 1]')
+        return SetParametersResult(successful=True)
+
+    def _autostart(self) -> None:
+        self.destroy_timer(self._auto)
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise ConfigError('configuration failed (see the error above)')
+        self.trigger_activate()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            cfg = self._config()
+        except ConfigError as err:
+            self.get_logger().error(f'invalid parameters: {err}')
+            return TransitionCallbackReturn.FAILURE
+        self.core = core = AgentCore(cfg, self._publish)
+        self.link = MqttLink(cfg.broker_url, f'kpai-agent-{cfg.manufacturer}-'
+                             f'{cfg.serial_number}', username=cfg.mqtt_username,
+                             password=cfg.mqtt_password, ca_file=cfg.mqtt_ca_file,
+                             subscriptions=core.subscriptions(), on_message=core.on_message,
+                             will=core.will(), on_connect=core.on_connected,
+                             buffer_limit=cfg.buffer_limit)
+        self._x0, self._y0, self._th0 = (float(p) for p in self.get_parameter('pose').value)
+        self._map_frame = str(self.get_parameter('map_frame').value)
+        self._action = ActionClient(self, ExecuteMission, self.get_parameter('action_name').value)
+        self._pause = self.create_client(SetPaused, self.get_parameter('pause_service').value)
+        self.get_logger().info(f'VDA 5050 agent for {cfg.manufacturer}/{cfg.serial_number} '
+                               f'on {cfg.broker_url}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        assert self.link is not None
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._subs = [
+            self.create_subscription(Odometry, 'odom', self._on_odom, qos_profile_sensor_data),
+            self.create_subscription(BatteryState, 'battery', self._on_battery,
+                                     qos_profile_sensor_data),
+            self.create_subscription(SafetyStatus, 'safety/status', self._on_safety, reliable),
+            self.create_subscription(InferenceStats, 'inference_stats', self._on_stats,
+                                     reliable),
+            self.create_subscription(TFMessage, '/tf', self._on_tf, 50),
+            self.create_subscription(TFMessage, '/tf_static', self._on_tf, QoSProfile(
+                depth=50, durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)),
+        ]
+        self.link.start()
+        self._timer = self.create_timer(0.05, self._tick)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_runtime()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_runtime()
+        self.core = None
+        self.link = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_runtime()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release_runtime(self) -> None:
+        if self._timer is None:
+            return
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        for s in self._subs:
+            self.destroy_subscription(s)
+        self._subs = []
+        if self.link is not None and self.core is not None:
+            self.link.stop(final=(self.core.topic('connection'),
+                                  self.core.connection_message(ConnectionState.OFFLINE)))
+
+    # -- MQTT ------------------------------------------------------------------------------
+    def _publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if self.link is not None:
+            self.link.publish(topic, payload, qos=qos, retain=retain, buffer=qos > 0)
+
+    def _tick(self) -> None:
+        core = self.core
+        if core is None:
+            return
+        for cmd in core.take_commands():
+            if isinstance(cmd, StartMission):
+                self._start_mission(cmd)
+            elif isinstance(cmd, CancelMission):
+                self._cancel_mission()
+            elif isinstance(cmd, SetPause):
+                self._set_pause(cmd)
+        core.tick()
+
+    # -- ROS inputs ------------------------------------------------------------------------
+    def _on_odom(self, msg: Odometry) -> None:
+        if self.core is None:
+            return
+        p = msg.pose.pose.position
+        yaw = _yaw(msg.pose.pose.orientation)
+        if not all(math.isfinite(v) for v in (p.x, p.y, yaw)):
+            self.get_logger().warn('odometry with NaN/inf ignored', throttle_duration_sec=5.0)
+            return
+        if msg.header.frame_id.lstrip('/') == self._map_frame:
+            ox, oy, oth = 0.0, 0.0, 0.0
+        elif self._map_odom is not None:
+            ox, oy, oth = self._map_odom
+        else:
+            ox, oy, oth = self._x0, self._y0, self._th0
+        c, s = math.cos(oth), math.sin(oth)
+        snap = self.core.snapshot
+        was_driving = snap.driving
+        snap.x, snap.y = ox + c * p.x - s * p.y, oy + s * p.x + c * p.y
+        snap.theta = math.atan2(math.sin(yaw + oth), math.cos(yaw + oth))
+        snap.vx, snap.vy = msg.twist.twist.linear.x, msg.twist.twist.linear.y
+        snap.omega = msg.twist.twist.angular.z
+        snap.position_initialized = True
+        if snap.driving != was_driving:
+            self.core.mark_changed()
+
+    def _on_tf(self, msg: TFMessage) -> None:
+        for t in msg.transforms:
+            if t.header.frame_id.lstrip('/') == self._map_frame and t.child_frame_id.endswith(
+                    'odom') and t.child_frame_id.strip('/').startswith(
+                    self.get_namespace().strip('/')):
+                tr = t.transform
+                self._map_odom = (tr.translation.x, tr.translation.y, _yaw(tr.rotation))
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        if self.core is None:
+            return
+        snap = self.core.snapshot
+        pct = msg.percentage * 100.0 if msg.percentage <= 1.0 else msg.percentage
+        if math.isfinite(pct):
+            snap.battery_pct = min(100.0, max(0.0, pct))
+        snap.battery_voltage = msg.voltage if math.isfinite(msg.voltage) else None
+        charging = msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING
+        if charging != snap.charging:
+            snap.charging = charging
+            self.core.mark_changed()
+
+    def _on_safety(self, msg: SafetyStatus) -> None:
+        if self.core is None:
+            return
+        old = self.core.snapshot.safety
+        self.core.snapshot.safety = SafetyHealth(
+            state=int(msg.state), speed_limit=float(msg.speed_limit), reason=msg.reason,
+            inputs_stale=bool(msg.inputs_stale), stamp=time.time())
+        if old is None or old.state != msg.state:
+            self.core.mark_changed()
+
+    def _on_stats(self, msg: InferenceStats) -> None:
+        if self.core is None:
+            return
+        old = self.core.snapshot.inference
+        self.core.snapshot.inference = InferenceHealth(
+            backend=msg.backend, device=msg.device, model_name=msg.model_name, fps=msg.fps,
+            latency_p99_ms=msg.total.p99_ms, fallback_active=msg.fallback_active,
+            fallback_reason=msg.fallback_reason, frames_dropped=int(msg.frames_dropped),
+            errors=int(msg.errors), stamp=time.time())
+        if old is None or old.fallback_active != msg.fallback_active:
+            self.core.mark_changed()
+
+    # -- mission executor ------------------------------------------------------------------
+    def _start_mission(self, cmd: StartMission) -> None:
+        if self._goal_handle is not None:
+            self._goal_handle.cancel_goal_async()
+            self._goal_handle = None
+        goal = ExecuteMission.Goal()
+        goal.mission_id = cmd.mission_id
+        for s in cmd.steps:
+            m = MissionStep()
+            m.type = int(s.type)
+            m.step_id = s.step_id
+            m.target = PoseStamped()
+            m.target.header.frame_id = s.frame_id
+            m.target.pose.position.x, m.target.pose.position.y = s.x, s.y
+            m.target.pose.orientation.z = math.sin(s.theta / 2.0)
+            m.target.pose.orientation.w = math.cos(s.theta / 2.0)
+            m.station_id = s.station_id
+            m.duration_s = float(s.duration_s)
+            m.battery_target = float(s.battery_target)
+            goal.steps.append(m)
+        mission = cmd.mission_id
+        if not self._action.wait_for_server(timeout_sec=0.5):
+            self.get_logger().error('mission executor action server not available')
+            assert self.core is not None
+            self.core.on_goal_rejected(mission, 'action server not available')
+            return
+        self._goal_mission = mission
+        future = self._action.send_goal_async(
+            goal, feedback_callback=lambda fb: self._on_feedback(mission, fb))
+        future.add_done_callback(lambda f: self._on_goal_response(mission, f))
+
+    def _on_feedback(self, mission: str, fb: Any) -> None:
+        if self.core is not None:
+            f = fb.feedback
+            self.core.on_feedback(mission, int(f.current_step), f.current_step_id)
+
+    def _on_goal_response(self, mission: str, future: Any) -> None:
+        handle = future.result()
+        if self.core is None:
+            return
+        if not handle.accepted:
+            self.core.on_goal_rejected(mission, 'goal rejected')
+            return
+        if self._goal_mission == mission:
+            self._goal_handle = handle
+        handle.get_result_async().add_done_callback(lambda f: self._on_result(mission, f))
+
+    def _on_result(self, mission: str, future: Any) -> None:
+        if self.core is None:
+            return
+        res = future.result().result
+        canceled = res.error_code == ExecuteMission.Result.CANCELED
+        if self._goal_mission == mission:
+            self._goal_handle = None
+        self.core.on_result(mission, bool(res.success), canceled, res.message)
+
+    def _cancel_mission(self) -> None:
+        if self._goal_handle is not None:
+            self._goal_handle.cancel_goal_async()
+
+    def _set_pause(self, cmd: SetPause) -> None:
+        assert self.core is not None
+        core = self.core
+        if not self._pause.service_is_ready():
+            core.on_pause_result(cmd.action_id, cmd.paused, False,
+                                 'set_paused service not available')
+            return
+        req = SetPaused.Request()
+        req.paused = cmd.paused
+
+        def done(f: Any) -> None:
+            resp = f.result()
+            core.on_pause_result(cmd.action_id, cmd.paused, bool(resp and resp.success),
+                                 resp.message if resp else 'no response')
+        self._pause.call_async(req).add_done_callback(done)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the fleet agent until shutdown."""
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = FleetAgentNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ConfigError as err:
+        print(f'fleet_agent: {err}', file=sys.stderr)
+        code = 2
+    finally:
+        if node is not None:
+            node._release_runtime()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""SQL store on SQLite: batched writes, queries, retention, restart; ingest validation."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from kpai_fleet.server.ingest import FleetView, Ingest, order_status
+from kpai_fleet.server.store import EventRow, StateRow, Store
+from kpai_fleet.vda5050.models import State
+from kpai_fleet.vda5050.order_tracker import OrderTracker
+from kpai_fleet.vda5050.state_builder import HeaderSource, RobotSnapshot, build_state
+
+
+def row(i: int, robot: str = 'r1', ts: float | None = None) -> StateRow:
+    return StateRow(robot, ts if ts is not None else 1000.0 + i, time.time(), i, 'o', float(i),
+                    0.0, 0.0, 80.0, False, json.dumps({'headerId': i}))
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f'sqlite:///{tmp_path}/fleet.db', flush_ms=30, batch_rows=100)
+    yield s
+    s.close()
+
+
+def test_batched_writes_flush_by_rows_and_time(store):
+    batches = []
+    store.add_listener(lambda rows: batches.append(len(rows)))
+    for i in range(250):
+        store.submit_state(row(i))
+    store.flush()
+    assert store.count_states() == 250
+    assert max(batches) <= 100 and sum(batches) == 250 and len(batches) >= 3
+    # a single row is written after flush_ms without an explicit flush
+    store.submit_state(row(999))
+    deadline = time.monotonic() + 2
+    while store.count_states() < 251 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.count_states() == 251
+
+
+def test_queries_latest_history_events(store):
+    for i in range(10):
+        store.submit_state(row(i))
+    store.submit_state(row(0, robot='r2'))
+    store.submit_event(EventRow('r1', 1005.0, 'error', 'WARNING', 'kpai.safetyStop: person'))
+    store.submit_connection('r1', 'KPAI', 'r1', 1006.0, 'ONLINE')
+    store.flush()
+    robots = {r['robot_id']: r for r in store.robots()}
+    assert robots['r1']['header_id'] == 9 and robots['r1']['connection'] == 'ONLINE'
+    assert store.latest_state('r1') == {'headerId': 9}
+    assert store.latest_state('nobody') is None
+    hist = store.history('r1', 1003.0, 1006.0)
+    assert [h['header_id'] for h in hist] == [3, 4, 5]
+    assert store.events(kinds=('error',))[0]['detail'].startswith('kpai.safetyStop')
+    store.upsert_order('o1', 'r1', 'dispatched', task='{}')
+    store.upsert_order('o1', 'r1', 'completed')
+    assert store.orders()[0]['status'] == 'completed'
+
+
+def test_retention_deletes_old_rows_only(store):
+    now = time.time()
+    store.submit_state(row(1, ts=now - 10 * 86400))
+    store.submit_state(row(2, ts=now - 60))
+    store.submit_event(EventRow('r1', now - 9 * 86400, 'error', 'WARNING', 'old'))
+    store.flush()
+    assert store.apply_retention(now) == 2
+    assert store.count_states() == 1 and not store.events()
+
+
+def test_history_survives_restart(tmp_path):
+    url = f'sqlite:///{tmp_path}/fleet.db'
+    s = Store(url)
+    for i in range(20):
+        s.submit_state(row(i))
+    s.close()
+    s2 = Store(url)
+    try:
+        assert s2.count_states('r1') == 20
+        assert len(s2.history('r1', 0, 1e12)) == 20
+    finally:
+        s2.close()
+
+
+def state_bytes(serial='robot1', **snap) -> bytes:
+    st = build_state(HeaderSource('KPAI', serial), OrderTracker(),
+                     RobotSnapshot(position_initialized=True, **snap))
+    return st.to_json()
+
+
+def test_ingest_rejects_bad_traffic_and_keeps_valid(store):
+    view = FleetView()
+    store.add_listener(view.update)
+    ing = Ingest(store, view, max_bytes=4096, allowed_robots=frozenset({'robot1', 'robot2'}))
+    t = 'uagv/v2/KPAI/robot1/state'
+    assert ing.handle(t, state_bytes(x=1.0))
+    assert not ing.handle(t, b'{"headerId": ')
+    assert not ing.handle(t, b'{"headerId": 1}')
+    assert not ing.handle(t, b'{' + b' ' * 5000 + b'}')
+    assert not ing.handle('uagv/v2/KPAI/robot9/state', state_bytes('robot9'))
+    assert not ing.handle('uagv/v2/KPAI/robot2/state', state_bytes('robot1'))
+    assert not ing.handle('bad/topic', b'{}')
+    assert ing.handle(t, state_bytes(x=2.0))
+    store.flush()
+    assert store.count_states() == 2
+    m = ing.metrics()
+    assert m['counts']['rejected'] == 6 and m['counts']['accepted'] == 2
+    assert m['rejected_by_reason'] == {'malformed_json': 1, 'schema': 1, 'oversized': 1,
+                                       'unknown_robot': 1, 'identity_mismatch': 1,
+                                       'bad_topic': 1}
+    assert [r['x'] for r in view.snapshot()] == [2.0]
+    assert len(store.events(kinds=('rejected',))) == 6
+
+
+
+def test_ingest_tracks_order_status(store):
+    import test_fleet_order_mapping as om
+
+    view = FleetView()
+    seen = []
+    ing = Ingest(store, view, on_order_status=lambda o, r, s: seen.append(s))
+    tr = OrderTracker()
+    headers = HeaderSource('KPAI', 'robot1')
+    tr.receive(om.make_order([('A', 0, 0, True, []), ('B', 1, 0, True, [om.act('p', 'pick')])]))
+    ing.order_states['o1'] = 'dispatched'
+
+    def send():
+        ing.handle('uagv/v2/KPAI/robot1/state', build_state(headers, tr, RobotSnapshot()).to_json())
+
+    send()
+    tr.step_started('p')
+    send()
+    tr.all_done()
+    send()
+    assert seen == ['running', 'completed']
+    st = State.model_validate_json(build_state(headers, tr, RobotSnapshot()).to_json())
+    assert order_status(st) == 'completed'
