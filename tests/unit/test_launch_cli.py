@@ -118,3 +118,20 @@ def test_doctor_missing_module_is_reported(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setitem(sys.modules, 'kpai_bringup.doctor', None)
     assert main(['doctor']) == 1
     assert 'kpai_bringup.doctor is missing' in capsys.readouterr().err
+
+
+def test_show_args_tolerates_conditions_on_required_args(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, 'launch:\n  - arg: {name: inner, default: x, description: In include.}\n',
+          'inc.launch.yaml')
+    path = write(tmp_path, """
+        launch:
+          - arg: {name: use_inc, description: Include or not.}
+          - group:
+              if: $(var use_inc)
+              children:
+                - include: {file: $(dirname)/inc.launch.yaml}
+        """)
+    assert main(['launch', str(path), '-s']) == 0
+    out = capsys.readouterr().out
+    assert "'use_inc':" in out and "'inner':\n        In include.\n        (default: 'x')" in out

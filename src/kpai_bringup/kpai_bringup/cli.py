@@ -139,6 +139,8 @@ def launch_main(argv: list[str]) -> int:
     except LaunchError as err:
         print(f'kpai launch: error: {err}', file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before the supervisor took over the signals
+        return 130
     finally:
         if not keep_params:
             shutil.rmtree(param_dir, ignore_errors=True)

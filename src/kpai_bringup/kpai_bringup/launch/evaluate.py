@@ -118,6 +118,15 @@ def load_actions(path: str | Path) -> list[Action]:
 
 
 def _condition_holds(state: LaunchState, act: Action) -> bool:
+    try:
+        return _condition_value(state, act)
+    except LaunchError:
+        if state.describe:  # placeholders of required arguments: show what is behind
+            return True
+        raise
+
+
+def _condition_value(state: LaunchState, act: Action) -> bool:
     if act.if_ is not None and not to_bool(state.ev(act.if_), where=act.if_, what="'if'"):
         return False
     if act.unless is not None and to_bool(state.ev(act.unless), where=act.unless,
@@ -206,6 +215,7 @@ def _process_spec(state: LaunchState, act: ProcessAction, cmd: list[str], label:
                   node_name: str | None = None) -> ProcessSpec:
     state.counter += 1
     env = dict(state.scope.env)
+    env.setdefault('PYTHONUNBUFFERED', '1')  # Python nodes print line by line through the pipe
     for name, value in act.env:
         env[state.ev(name)] = state.ev(value)
     output = state.ev(act.output, 'log')

@@ -140,6 +140,8 @@ class Supervisor:
     def _start(self, proc: _Proc) -> None:
         spec = proc.spec
         proc.respawn_at = None
+        if self._group_alive(proc.pgid):  # leftovers of a previous run must not pile up
+            self._signal_group(proc, signal.SIGKILL)
         try:
             popen = subprocess.Popen(
                 spec.cmd[0] if spec.shell else spec.cmd, shell=spec.shell, env=spec.env,
