@@ -15,6 +15,7 @@ from .robot_description import RobotSpec
 
 __all__ = [
     'LIDAR_GEOM_GROUPS',
+    'SERVO_TAU',
     'CameraSpec',
     'RobotPose',
     'WorldModel',
@@ -27,6 +28,7 @@ TAG_SIZE = 0.3  # printed tag side including its white ring, metres
 TAG_HEIGHT = 0.6  # tag centre above the floor; the camera sits at 0.6 m too
 PERSON_COLOURS = ((0.95, 0.85, 0.1), (0.95, 0.4, 0.1), (0.2, 0.7, 0.3), (0.85, 0.2, 0.25))
 ROBOT_GEOM_GROUP = 0
+SERVO_TAU = 0.02  # time constant of the base velocity servos, s
 VISUAL_ONLY_GROUP = 1  # rendered, but excluded from lidar rays
 LIDAR_GEOM_GROUPS = (1, 0, 1, 1, 1, 1)
 
@@ -197,7 +199,7 @@ def _add_robot(world: ET.Element, actuators: ET.Element, spec: RobotSpec, pose: 
     lx, ly, lz = (float(v) for v in spec.in_base('laser')[:3, 3])
     ET.SubElement(body, 'site', {'name': f'{name}/laser', 'pos': _fmt(lx, ly, lz),
                                  'size': '0.02', 'group': str(VISUAL_ONLY_GROUP)})
-    tau = 0.05  # velocity servo time constant
+    tau = SERVO_TAU
     for axis, gain, limit in (('x', spec.mass / tau, spec.mass * 8),
                               ('y', spec.mass / tau, spec.mass * 8),
                               ('yaw', izz / tau, izz * 40)):

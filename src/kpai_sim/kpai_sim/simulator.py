@@ -11,7 +11,7 @@ import numpy as np
 
 from .config import SimConfig
 from .drive import DiffDrive
-from .factory import LIDAR_GEOM_GROUPS, CameraSpec, RobotPose, WorldModel, build_world
+from .factory import LIDAR_GEOM_GROUPS, SERVO_TAU, CameraSpec, RobotPose, WorldModel, build_world
 from .groundtruth import ObjectState, boxes_from_segmentation
 from .layout import PERSON_HEIGHT, PERSON_RADIUS, Layout, build_layout
 from .lidar import Lidar
@@ -202,17 +202,26 @@ class Simulator:
         d = self.data
         for r in self.robots.values():
             v, w = r.drive.update(dt, self.time)
-            yaw = float(d.qpos[r.qpos[2]])
+            # lead the heading by the servo lag so the velocity vector turns with the body
+            # (a diff drive does not slip sideways)
+            yaw = float(d.qpos[r.qpos[2]]) + float(d.qvel[r.qvel[2]]) * SERVO_TAU
             d.ctrl[r.act[0]] = v * math.cos(yaw)
             d.ctrl[r.act[1]] = v * math.sin(yaw)
             d.ctrl[r.act[2]] = w
         self.time += dt
         self._place_people()
+        before = {name: self.true_pose(name) for name in self.robots}
         mujoco.mj_step(self.model, d, nstep=self.nsub)
         out: list[Any] = []
         for name, r in self.robots.items():
             v, lateral, w = self.body_velocity(name)
-            r.odom.update(v, w, dt)
+            # encoders measure the displacement over the step, not the final velocity
+            x0, y0, yaw0 = before[name]
+            x1, y1, yaw1 = self.true_pose(name)
+            dyaw = math.remainder(yaw1 - yaw0, 2 * math.pi)
+            mid = yaw0 + dyaw / 2
+            ds = (x1 - x0) * math.cos(mid) + (y1 - y0) * math.sin(mid)
+            r.odom.update(ds / dt, dyaw / dt, dt)
             r.imu.update((v, lateral), w, dt)
             r.battery.update(v, w, self._docked(name, v), dt)
         out += self._collisions()
