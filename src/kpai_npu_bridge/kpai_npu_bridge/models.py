@@ -147,9 +147,10 @@ def _calibrate_logits(path: Path, heads: Sequence[tuple[str, str, str]], size: i
 
 
 def _manifest(path: Path, task: str, size: int, decoder: DecoderSpec, labels: Sequence[str],
-              thresholds: Thresholds, resize: str, description: str) -> ModelManifest:
+              thresholds: Thresholds, resize: str, description: str,
+              batch: int | None = None) -> ModelManifest:
     manifest = ModelManifest(
-        task=task, input=InputSpec('images', (None, 3, size, size), 'NCHW', 'float32'),
+        task=task, input=InputSpec('images', (batch, 3, size, size), 'NCHW', 'float32'),
         decoder=decoder, labels=tuple(labels), sha256='0' * 64,
         preprocess=PreprocessSpec(resize=resize), thresholds=thresholds,
         description=description,
@@ -165,12 +166,13 @@ def _manifest(path: Path, task: str, size: int, decoder: DecoderSpec, labels: Se
 def build_constant_detector(
     path: Path, *, boxes: Sequence[Sequence[float]], num_classes: int, input_size: int = 64,
     head: str = 'yolov8', labels: Sequence[str] | None = None,
-    thresholds: Thresholds | None = None, resize: str = 'letterbox',
+    thresholds: Thresholds | None = None, resize: str = 'letterbox', batch: int | None = None,
 ) -> ModelManifest:
-    """Write a dynamic-batch detector whose output is always the given boxes, plus manifest.
+    """Write a detector whose output is always the given boxes, plus its manifest.
 
     boxes: (x1, y1, x2, y2, score, class_index) in model-input pixels. The output does not
     depend on the image, so tests can predict the exact detections in original pixels.
+    batch None gives a dynamic batch dimension, an integer a fixed one.
     """
     if head not in ('yolov8', 'yolov5'):
         raise ValueError(f"head must be 'yolov8' or 'yolov5', got {head!r}")
@@ -195,10 +197,11 @@ def build_constant_detector(
     out = g.one('Add', [g.const(constant.astype(np.float32), 'boxes'), per_image])
     _rename_output(g, out, 'output0')
     path = Path(path)
-    g.save(path, 'images', ['N', 3, input_size, input_size],
-           [('output0', ['N', *constant.shape[1:]])], 'constant_detector')
+    dim: int | str = 'N' if batch is None else batch
+    g.save(path, 'images', [dim, 3, input_size, input_size],
+           [('output0', [dim, *constant.shape[1:]])], 'constant_detector')
     return _manifest(path, 'detection', input_size, DecoderSpec(type=head), labels,
-                     thresholds or Thresholds(), resize, f'constant {head} test detector')
+                     thresholds or Thresholds(), resize, f'constant {head} test detector', batch)
 
 
 def build_color_classifier(path: Path, *, input_size: int = 32,

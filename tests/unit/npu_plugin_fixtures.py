@@ -1,0 +1,78 @@
+"""Third-party backend plug-ins for tests, installed as a fake distribution on sys.path."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PLUGIN_MODULE = textwrap.dedent('''
+    """Test vendor backends: deliberately wrong in one way each."""
+    import numpy as np
+
+    from kpai_npu_bridge.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+
+    class PerturbedBackend(OnnxRuntimeBackend):
+        """Shifts every output: must fail parity."""
+
+        name = 'perturbed'
+        vendor = 'Test Vendor (perturbs outputs)'
+
+        def run(self, batch):
+            return [o + np.float32(0.5) + np.float32(0.05) * np.abs(o) for o in super().run(batch)]
+
+
+    class NoisyBackend(OnnxRuntimeBackend):
+        """Adds tiny random noise: passes parity, must fail determinism."""
+
+        name = 'noisy'
+        vendor = 'Test Vendor (non-deterministic)'
+
+        def run(self, batch):
+            rng = np.random.default_rng()
+            return [o + rng.normal(0, 1e-4, o.shape).astype(o.dtype) for o in super().run(batch)]
+
+
+    class SloppyBackend(OnnxRuntimeBackend):
+        """Does not validate inputs: runtime exceptions leak, must fail bad inputs."""
+
+        name = 'sloppy'
+        vendor = 'Test Vendor (no input checks)'
+
+        def run(self, batch):
+            return list(self._session.run(None, dict(batch)))
+
+
+    class NoDeviceBackend(OnnxRuntimeBackend):
+        """Its probe finds no device."""
+
+        name = 'nodevice'
+
+        @staticmethod
+        def probe():
+            return False, 'no NPU found at /dev/fake-npu0'
+''')
+
+ENTRY_POINTS = textwrap.dedent("""
+    [kpai_npu_bridge.backends]
+    perturbed = kpai_test_vendor_plugins:PerturbedBackend
+    noisy = kpai_test_vendor_plugins:NoisyBackend
+    sloppy = kpai_test_vendor_plugins:SloppyBackend
+    nodevice = kpai_test_vendor_plugins:NoDeviceBackend
+    broken = kpai_test_vendor_missing_module:Backend
+    onnxruntime = kpai_test_vendor_plugins:PerturbedBackend
+""")
+
+
+def install_test_plugins(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Write the plug-in module and a dist-info declaring its entry points; put it on sys.path."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / 'kpai_test_vendor_plugins.py').write_text(PLUGIN_MODULE)
+    dist = root / 'kpai_test_vendor-0.1.dist-info'
+    dist.mkdir(exist_ok=True)
+    (dist / 'METADATA').write_text('Metadata-Version: 2.1\nName: kpai-test-vendor\nVersion: 0.1\n')
+    (dist / 'entry_points.txt').write_text(ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(root))
+    return root
