@@ -83,7 +83,9 @@ def test_box_is_where_the_object_is_drawn(scene: tuple[Simulator, CameraFrame]) 
     _, frame = scene
     img = frame.image.astype(int)
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
-    for name, mask in (('box1', (r - g > 60) & (r - b > 60)), ('pallet1', (b - r > 60) & (b - g > 40))):
+    red = (r - g > 60) & (r - b > 60)
+    blue = (b - r > 60) & (b - g > 40)
+    for name, mask in (('box1', red), ('pallet1', blue)):
         rows, cols = np.nonzero(mask)
         box = next(x for x in frame.boxes if x.name == name)
         drawn = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from kpai_sim.apriltag import tag36h11_bitmap, tag36h11_count  # noqa: E402
 from kpai_sim.config import SimConfig  # noqa: E402
 from kpai_sim.errors import ConfigError, LayoutError, SimError  # noqa: E402
-from kpai_sim.factory import CameraSpec, RobotPose, build_world  # noqa: E402
+from kpai_sim.factory import CameraSpec, build_world  # noqa: E402
 from kpai_sim.layout import build_layout  # noqa: E402
 from kpai_sim.robot_description import load_robot_spec  # noqa: E402
 from kpai_sim.simulator import Simulator  # noqa: E402
