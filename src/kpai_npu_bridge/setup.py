@@ -28,7 +28,8 @@ setup(
     zip_safe=True,
     maintainer='KPAI maintainers',
     maintainer_email='maintainers@kpai-stack.org',
-    description='Inference bridge node with pluggable accelerator backends, model manifests, compiled-model cache and certification kit.',
+    description=('Inference bridge node with pluggable accelerator backends, model manifests, '
+                 'compiled-model cache and certification kit.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ from kpai_npu_bridge.manifest import (
     write_manifest,
 )
 
-GOOD = {
+GOOD: dict[str, Any] = {
     'task': 'detection',
     'input': {'name': 'images', 'shape': [-1, 3, 320, 256], 'layout': 'NCHW',
               'dtype': 'float32'},
@@ -43,9 +44,9 @@ def test_good_manifest_parses_with_defaults_and_properties() -> None:
     assert manifest_from_dict(manifest_to_dict(m)) == m
 
 
-def _with(path: str, value: object) -> dict:
+def _with(path: str, value: object) -> dict[str, Any]:
     data = copy.deepcopy(GOOD)
-    node = data
+    node: Any = data
     keys = path.split('.')
     for key in keys[:-1]:
         node = node[key]
