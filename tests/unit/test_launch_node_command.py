@@ -233,3 +233,16 @@ def test_exec_name_labels_the_process(prefix: Path) -> None:
           - node: {pkg: demo, exec: node}
         """)
     assert [p.name for p in procs] == ['camera-1', 'node-2']
+
+
+def test_pushed_namespace_is_the_ros_namespace_configuration(prefix: Path) -> None:
+    procs, _ = run(prefix, """
+        launch:
+          - group:
+              children:
+                - push-ros-namespace: {namespace: robot3}
+                - node: {pkg: demo, exec: node, args: $(var ros_namespace)}
+          - node: {pkg: demo, exec: node, args: $(optenv NONE_SET) $(var robot)}
+        """, {'robot': 'x'})
+    assert procs[0].cmd[1] == '/robot3'
+    assert procs[1].cmd[1] == 'x' and '__ns:=' not in ' '.join(procs[1].cmd)

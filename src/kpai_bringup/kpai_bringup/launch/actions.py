@@ -347,7 +347,7 @@ def _parse_one(e: Entity) -> Action:
         act = _common(e, SetParameter, name=e.template('name'))
         assert isinstance(act, SetParameter)
         act.value = _param_value(e, e.raw('value'))
-    elif tag in ('set_remap', 'set-remap'):
+    elif tag == 'set_remap':
         act = _common(e, SetRemap, src=e.template('from'), dst=e.template('to'))
     elif tag == 'include':
         act = _common(e, Include, path=e.template('file'),

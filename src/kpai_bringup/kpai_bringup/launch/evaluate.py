@@ -33,7 +33,12 @@ from .actions import (
 )
 from .entity import entities_of
 from .errors import LaunchError, LaunchFileError
-from .node_command import build_node_command, evaluate_param_value, join_namespace
+from .node_command import (
+    absolute_namespace,
+    build_node_command,
+    evaluate_param_value,
+    join_namespace,
+)
 from .plan import DeclaredArg, LaunchPlan, ProcessSpec
 from .substitutions import Template, new_anon_name, to_bool
 from .yaml_loader import load_launch_yaml
@@ -53,7 +58,6 @@ _MAX_INCLUDE_DEPTH = 40
 class _Scope:
     configurations: dict[str, str]
     env: dict[str, str]
-    namespace: str | None
     global_params: list[tuple[str, Any]]
     global_remaps: list[tuple[str, str]]
 
@@ -77,7 +81,7 @@ class LaunchState:
         for key, value in MIDDLEWARE_DEFAULTS.items():
             env.setdefault(key, value)
         self.initial_env = env
-        self.scope = _Scope({}, dict(env), None, [], [])
+        self.scope = _Scope({}, dict(env), [], [])
 
     # --- SubstitutionContext ---
     @property
@@ -100,8 +104,8 @@ class LaunchState:
     def push(self) -> None:
         s = self.scope
         self.stack.append(s)
-        self.scope = _Scope(dict(s.configurations), dict(s.env), s.namespace,
-                            list(s.global_params), list(s.global_remaps))
+        self.scope = _Scope(dict(s.configurations), dict(s.env), list(s.global_params),
+                            list(s.global_remaps))
 
     def pop(self) -> None:
         self.scope = self.stack.pop()
@@ -201,7 +205,6 @@ def _run_group(state: LaunchState, act: Group) -> None:
         if not forwarding:
             state.scope.configurations = {}
             state.scope.env = dict(state.initial_env)
-            state.scope.namespace = None
             state.scope.global_params, state.scope.global_remaps = [], []
     state.scope.configurations.update(keep)
     try:
@@ -268,7 +271,11 @@ def _run_one(state: LaunchState, act: Action) -> None:
     elif isinstance(act, UnsetEnv):
         s.env.pop(state.ev(act.name), None)
     elif isinstance(act, PushNamespace):
-        s.namespace = join_namespace(s.namespace, state.ev(act.namespace) or None)
+        # kept in the `ros_namespace` configuration, as launch_ros does
+        pushed = join_namespace(s.configurations.get('ros_namespace'),
+                                state.ev(act.namespace) or None)
+        if pushed is not None:
+            s.configurations['ros_namespace'] = absolute_namespace(pushed)
     elif isinstance(act, SetParameter):
         s.global_params.append((state.ev(act.name), evaluate_param_value(state, act.value)))
     elif isinstance(act, SetRemap):

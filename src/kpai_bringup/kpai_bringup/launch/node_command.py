@@ -25,6 +25,7 @@ from .substitutions import SubstitutionContext, Template, parse_template, to_boo
 
 __all__ = [
     'BuiltNode',
+    'absolute_namespace',
     'build_node_command',
     'evaluate_param_value',
     'join_namespace',
@@ -36,7 +37,6 @@ _SCALAR_TYPES = (bool, int, float, str)
 
 
 class _Scope(Protocol):
-    namespace: str | None
     global_params: list[tuple[str, Any]]
     global_remaps: list[tuple[str, str]]
 
@@ -71,7 +71,8 @@ def join_namespace(base: str | None, ns: str | None) -> str | None:
     return base.rstrip('/') + '/' + ns
 
 
-def _absolute(ns: str) -> str:
+def absolute_namespace(ns: str) -> str:
+    """Return ns starting with '/' and without a trailing '/'."""
     ns = ns if ns.startswith('/') else '/' + ns
     return ns.rstrip('/') or '/'
 
@@ -134,9 +135,9 @@ def build_node_command(ctx: NodeContext, act: NodeAction, exe: str, *, label: st
     if name is not None and not _NAME.match(name):
         raise fail(f"invalid node name '{name}'")
     own_ns = ctx.ev(act.namespace) if act.namespace is not None else None
-    ns = join_namespace(ctx.scope.namespace, own_ns)
+    ns = join_namespace(ctx.configuration('ros_namespace'), own_ns)
     if ns is not None:
-        ns = _absolute(ns)
+        ns = absolute_namespace(ns)
         if not _NAMESPACE.match(ns) or '//' in ns:
             raise fail(f"invalid namespace '{ns}'")
     full_name = None
