@@ -203,8 +203,8 @@ def test_second_sigint_escalates(tmp_path: Path) -> None:
     assert not [p for p in tree if alive(p)]
 
 
-@pytest.mark.parametrize('sig', [signal.SIGTERM])
-def test_sigterm_to_launcher_also_shuts_down(tmp_path: Path, sig: int) -> None:
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_to_launcher_also_shuts_down(tmp_path: Path, sig: int) -> None:
     path = launch_file(tmp_path, '- executable: {cmd: sleep 60, name: s, output: screen}\n')
     proc = start(tmp_path, str(path))
     wait_until(lambda: descendants(proc.pid), timeout=10, what='child')

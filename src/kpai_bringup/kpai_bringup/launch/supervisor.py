@@ -6,7 +6,7 @@ Behaviour, as ros2 launch for what is supported:
   `both` does both, `own_log` writes `<name-N>-stdout.log` / `-stderr.log` files;
 - `respawn: 'true'` restarts a process after `respawn_delay` s whenever it exits (at most
   `respawn_max_retries` times when given), except during shutdown;
-- on SIGINT or SIGTERM the launcher sends SIGINT to every process group, waits
+- on SIGINT, SIGTERM (or SIGHUP) the launcher sends SIGINT to every process group, waits
   `sigterm_timeout` s (default 5), sends SIGTERM, waits `sigkill_timeout` s (default 5), then
   SIGKILL; a second signal skips to the next step. Groups are swept at the end so no process
   of the tree is left behind;
@@ -17,7 +17,9 @@ Differences from ros2 launch (documented choices):
   the launcher exits 1 if it failed (non-zero code or killed by a signal) — ros2 launch would
   exit 0. Otherwise the exit code is 0 (user interrupt, all processes done);
 - the log directory is `$KPAI_LOG_DIR`, else `$ROS_LOG_DIR`, else `$ROS_HOME/log`, else
-  `~/.ros/log`, with one `<date>-<host>-<pid>` subdirectory per launch.
+  `~/.ros/log`, with one `<date>-<host>-<pid>` subdirectory per launch;
+- if the launcher itself is killed with SIGKILL its children are not told (they run in their
+  own sessions); stop it with SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -241,7 +243,9 @@ class Supervisor:
     def run(self) -> int:
         """Run until every process has ended; return the launcher's exit code."""
         self.info('launch', f'All log files can be found below {self.log_dir}')
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        # SIGHUP too: children live in their own sessions, so a closed terminal reaches only us
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        old = {s: signal.signal(s, self._on_signal) for s in handled}
         handled_signals = 0
         try:
             for proc in self.procs:
