@@ -32,6 +32,11 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'map_server = kpai_planning.map_server_node:main',
+            'global_planner = kpai_planning.planner_node:main',
+            'controller = kpai_planning.controller_node:main',
+            'mission_executor = kpai_planning.mission_executor_node:main',
+            'kinematic_sim = kpai_planning.kinematic_sim_node:main',
         ],
     },
 )
