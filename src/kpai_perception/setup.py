@@ -34,6 +34,9 @@ setup(
     entry_points={
         'console_scripts': [
             'tracker = kpai_perception.tracker_node:main',
+            'object_localizer = kpai_perception.localizer_node:main',
+            'safety_monitor = kpai_perception.safety_monitor_node:main',
+            'camera_driver = kpai_perception.camera_driver_node:main',
         ],
     },
 )

@@ -10,22 +10,12 @@ from kpai_perception.errors import CalibrationError
 from kpai_perception.geometry import (
     CameraModel,
     Transform,
+    camera_pose,
     pixel_to_ground,
     ray_plane_intersection,
 )
 from sensor_msgs.msg import CameraInfo
 from transforms3d.euler import euler2quat
-
-# optical frame (z forward, x right, y down) expressed in a body frame (x forward, z up)
-BODY_FROM_OPTICAL = Transform.from_matrix(np.array(
-    [[0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1]], dtype=float))
-
-
-def camera_pose(x: float, y: float, height: float, yaw: float = 0.0,
-                pitch: float = 0.0) -> Transform:
-    """Return world_from_optical for a camera at (x, y, height), pitched down by pitch rad."""
-    body = Transform.create((x, y, height), euler2quat(0.0, pitch, yaw, 'sxyz'))
-    return body * BODY_FROM_OPTICAL
 
 
 def _info(**kw: object) -> CameraInfo:

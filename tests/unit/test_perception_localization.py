@@ -7,14 +7,13 @@ import math
 import numpy as np
 import pytest
 from kpai_perception.errors import PerceptionError
-from kpai_perception.geometry import CameraModel
+from kpai_perception.geometry import CameraModel, camera_pose
 from kpai_perception.localization import (
     LocalizerConfig,
     VelocityFilter,
     contact_pixel,
     locate_box,
 )
-from test_perception_geometry import camera_pose
 
 CAM = CameraModel.ideal(320, 240, 1.2)
 

@@ -15,6 +15,7 @@ __all__ = [
     'SUPPORTED_ENCODINGS',
     'EncodingInfo',
     'encoding_info',
+    'frame_to_image',
     'image_to_numpy',
     'image_to_rgb8',
     'numpy_to_image',
@@ -217,3 +218,22 @@ def numpy_to_image(arr: np.ndarray, encoding: str, *, header: Any = None) -> Any
     buf.frombytes(native.tobytes())
     msg.data = buf
     return msg
+
+
+def frame_to_image(frame: np.ndarray, encoding: str, *, header: Any = None) -> Any:
+    """Build an Image in rgb8, bgr8 or mono8 from an OpenCV frame (BGR HxWx3 or grey HxW)."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        raise ImageConversionError(f'expected a uint8 frame, got {frame.dtype}')
+    if frame.ndim == 2:
+        if encoding == 'mono8':
+            return numpy_to_image(frame, 'mono8', header=header)
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    elif frame.ndim == 3 and frame.shape[2] == 4:
+        frame = frame[:, :, :3]  # BGRA -> BGR
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ImageConversionError(f'unexpected frame shape {frame.shape}')
+    if encoding == 'bgr8':
+        return numpy_to_image(frame, 'bgr8', header=header)
+    return numpy_to_image(rgb8_to_encoding(np.ascontiguousarray(frame[:, :, ::-1]), encoding),
+                          encoding, header=header)
