@@ -1,4 +1,4 @@
-"""Order -> mission steps, order updates (stitching), cancel, progress -> node/edge/action states."""
+"""Order -> mission steps, order updates (stitching), cancel, progress -> states."""
 
 from __future__ import annotations
 

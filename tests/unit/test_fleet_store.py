@@ -127,7 +127,8 @@ def test_ingest_tracks_order_status(store):
     ing.order_states['o1'] = 'dispatched'
 
     def send():
-        ing.handle('uagv/v2/KPAI/robot1/state', build_state(headers, tr, RobotSnapshot()).to_json())
+        st = build_state(headers, tr, RobotSnapshot())
+        ing.handle('uagv/v2/KPAI/robot1/state', st.to_json())
 
     send()
     tr.step_started('p')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,21 @@ def test_get_or_build_misses_once_then_hits(tmp_path: Path) -> None:
         assert other.digest() != key.digest()
         assert cache.lookup(other, 'model.bin') is None
     assert cache.clear() == 1 and cache.lookup(key, 'model.bin') is None
+
+
+def test_slow_compile_reports_heartbeats(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path, heartbeat_s=0.02)
+    events: list[str] = []
+    done = threading.Event()
+
+    def slow(out: Path) -> None:
+        done.wait(0.3)
+        out.write_bytes(b'x')
+
+    cache.get_or_build(CacheKey('d' * 64, 'slow', '1', 'cpu'), 'a.bin', slow,
+                       progress=lambda m, f: events.append(m))
+    assert events[0].startswith('slow: compiling') and events[-1].startswith('slow: compiled')
+    assert any('still compiling' in e for e in events[1:-1])
 
 
 def test_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -51,6 +51,9 @@ _PARAMS: dict[str, tuple[Any, str]] = {
 }
 
 
+_SERVER_WAIT_S = 10.0
+
+
 def _yaw(q: Any) -> float:
     return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
@@ -67,6 +70,7 @@ class FleetAgentNode(LifecycleNode):
         self.link: MqttLink | None = None
         self._goal_handle: Any = None
         self._goal_mission = ''
+        self._pending: tuple[StartMission, float] | None = None
         self._map_odom: tuple[float, float, float] | None = None
         self._timer: Any = None
         self._subs: list[Any] = []
@@ -178,6 +182,15 @@ class FleetAgentNode(LifecycleNode):
         core = self.core
         if core is None:
             return
+        if self._pending is not None:
+            cmd, deadline = self._pending
+            if self._action.server_is_ready():
+                self._pending = None
+                self._send_goal(cmd)
+            elif time.monotonic() > deadline:
+                self._pending = None
+                self.get_logger().error('mission executor action server not available')
+                core.on_goal_rejected(cmd.mission_id, 'action server not available')
         for cmd in core.take_commands():
             if isinstance(cmd, StartMission):
                 self._start_mission(cmd)
@@ -261,6 +274,13 @@ class FleetAgentNode(LifecycleNode):
         if self._goal_handle is not None:
             self._goal_handle.cancel_goal_async()
             self._goal_handle = None
+        if self._action.server_is_ready():
+            self._pending = None
+            self._send_goal(cmd)
+        else:  # wait (without blocking the executor) for the server to be discovered
+            self._pending = (cmd, time.monotonic() + _SERVER_WAIT_S)
+
+    def _send_goal(self, cmd: StartMission) -> None:
         goal = ExecuteMission.Goal()
         goal.mission_id = cmd.mission_id
         for s in cmd.steps:
@@ -277,11 +297,6 @@ class FleetAgentNode(LifecycleNode):
             m.battery_target = float(s.battery_target)
             goal.steps.append(m)
         mission = cmd.mission_id
-        if not self._action.wait_for_server(timeout_sec=0.5):
-            self.get_logger().error('mission executor action server not available')
-            assert self.core is not None
-            self.core.on_goal_rejected(mission, 'action server not available')
-            return
         self._goal_mission = mission
         future = self._action.send_goal_async(
             goal, feedback_callback=lambda fb: self._on_feedback(mission, fb))
@@ -313,6 +328,9 @@ class FleetAgentNode(LifecycleNode):
         self.core.on_result(mission, bool(res.success), canceled, res.message)
 
     def _cancel_mission(self) -> None:
+        if self._pending is not None and self.core is not None:
+            cmd, self._pending = self._pending[0], None
+            self.core.on_result(cmd.mission_id, False, True, 'canceled before start')
         if self._goal_handle is not None:
             self._goal_handle.cancel_goal_async()
 

@@ -1,4 +1,4 @@
-"""A throw-away PostgreSQL server (initdb in a temp dir, loopback port) for tests and benchmarks."""
+"""A throw-away PostgreSQL server (initdb in a temp dir, loopback port) for tests and bench."""
 
 from __future__ import annotations
 

@@ -1,0 +1,245 @@
+"""fleet_agent in its own process against a real Mosquitto and an in-test mission executor."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+
+import pytest
+from kpai_fleet.broker import LocalBroker
+from kpai_fleet.mqtt_link import MqttLink
+from kpai_testing import wait_until
+
+HDR = {'version': '2.0.0', 'manufacturer': 'KPAI', 'serialNumber': 'robot1',
+       'timestamp': '2026-01-01T00:00:00.000Z'}
+BASE = 'uagv/v2/KPAI/robot1'
+
+
+class MissionServer:
+    """ExecuteMission action server + SetPaused service + odometry, on its own executor."""
+
+    def __init__(self, domain_id: int, ns: str = '/robot1', step_s: float = 0.3) -> None:
+        import rclpy
+        from nav_msgs.msg import Odometry
+        from rclpy.action import ActionServer, CancelResponse
+        from rclpy.callback_groups import ReentrantCallbackGroup
+        from rclpy.context import Context
+        from rclpy.executors import MultiThreadedExecutor
+
+        from kpai_msgs.action import ExecuteMission
+        from kpai_msgs.srv import SetPaused
+
+        self.ExecuteMission = ExecuteMission
+        self.ctx = Context()
+        rclpy.init(context=self.ctx, domain_id=domain_id)
+        self.node = rclpy.create_node('test_mission_executor', namespace=ns, context=self.ctx)
+        group = ReentrantCallbackGroup()
+        self.goals: list = []
+        self.paused = False
+        self.pause_calls: list[bool] = []
+        self.step_s = step_s
+        self.x = self.y = 0.0
+        self._server = ActionServer(self.node, ExecuteMission, 'execute_mission', self._execute,
+                                    cancel_callback=lambda _: CancelResponse.ACCEPT,
+                                    callback_group=group)
+        self._srv = self.node.create_service(SetPaused, 'mission_executor/set_paused',
+                                             self._set_paused, callback_group=group)
+        self._odom = self.node.create_publisher(Odometry, 'odom', 10)
+        self._odom_msg = Odometry
+        self.node.create_timer(0.1, self._publish_odom, callback_group=group)
+        self.executor = MultiThreadedExecutor(num_threads=3, context=self.ctx)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _publish_odom(self) -> None:
+        m = self._odom_msg()
+        m.header.frame_id = 'robot1/odom'
+        m.pose.pose.position.x, m.pose.pose.position.y = self.x, self.y
+        m.pose.pose.orientation.w = 1.0
+        self._odom.publish(m)
+
+    def _set_paused(self, req, resp):
+        self.pause_calls.append(req.paused)
+        self.paused = req.paused
+        resp.success, resp.message = True, 'paused' if req.paused else 'resumed'
+        return resp
+
+    def _execute(self, handle):
+        goal = handle.request
+        self.goals.append(goal)
+        result = self.ExecuteMission.Result()
+        for i, step in enumerate(goal.steps):
+            fb = self.ExecuteMission.Feedback()
+            fb.current_step, fb.current_step_id, fb.current_step_type = i, step.step_id, step.type
+            handle.publish_feedback(fb)
+            end = time.monotonic() + (step.duration_s if step.type == 2 else self.step_s)
+            while time.monotonic() < end or self.paused:
+                if handle.is_cancel_requested:
+                    handle.canceled()
+                    result.error_code = self.ExecuteMission.Result.CANCELED
+                    result.message, result.steps_completed = 'canceled', i
+                    return result
+                time.sleep(0.02)
+            self.x = step.target.pose.position.x
+            self.y = step.target.pose.position.y
+        handle.succeed()
+        result.success, result.steps_completed = True, len(goal.steps)
+        return result
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.ctx.try_shutdown()
+
+
+class Observer:
+    """An MQTT client with a persistent session recording everything about robot1."""
+
+    def __init__(self, url: str, client_id: str = 'test-observer') -> None:
+        self.msgs: list[tuple[str, dict, float]] = []
+        self.link = MqttLink(url, client_id, subscriptions=((f'{BASE}/#', 1),),
+                             on_message=self._on)
+        self.link.start()
+        assert self.link.wait_connected(10)
+
+    def _on(self, topic: str, payload: bytes) -> None:
+        self.msgs.append((topic.rsplit('/', 1)[1], json.loads(payload), time.time()))
+
+    def of(self, kind: str) -> list[dict]:
+        return [m for k, m, _ in list(self.msgs) if k == kind]
+
+    def last_state(self) -> dict:
+        states = self.of('state')
+        return states[-1] if states else {}
+
+    def send(self, kind: str, body: dict, header_id: int = 1) -> None:
+        self.link.publish(f'{BASE}/{kind}', json.dumps(dict(HDR, headerId=header_id, **body))
+                          .encode())
+
+
+def node(nid, seq, x, y, actions=()):
+    return {'nodeId': nid, 'sequenceId': seq, 'released': True, 'actions': list(actions),
+            'nodePosition': {'x': x, 'y': y, 'mapId': 'factory'}}
+
+
+def edge(seq, a, b):
+    return {'edgeId': f'{a}-{b}', 'sequenceId': seq, 'released': True, 'startNodeId': a,
+            'endNodeId': b, 'actions': []}
+
+
+def action(aid, kind, **params):
+    return {'actionId': aid, 'actionType': kind, 'blockingType': 'HARD',
+            'actionParameters': [{'key': k, 'value': v} for k, v in params.items()]}
+
+
+@pytest.fixture
+def broker():
+    with LocalBroker() as b:
+        yield b
+
+
+def start_agent(graph, broker):
+    return graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
+                            f'broker_url:={broker.url}', '-p', 'visualization_period_s:=0.2',
+                            name='fleet_agent')
+
+
+def test_agent_executes_orders_and_reports_states(graph, broker):
+    server = MissionServer(graph.domain_id)
+    obs = Observer(broker.url)
+    try:
+        start_agent(graph, broker)
+        wait_until(lambda: obs.of('connection') and obs.of('factsheet'), timeout=20,
+                   what='connection + factsheet')
+        assert obs.of('connection')[-1]['connectionState'] == 'ONLINE'
+        assert obs.of('factsheet')[-1]['typeSpecification']['agvKinematic'] == 'DIFF'
+        wait_until(lambda: len(obs.of('state')) >= 3, timeout=10, what='3 states')
+        stamps = [t for k, _, t in obs.msgs if k == 'state'][-3:]
+        assert max(b - a for a, b in zip(stamps, stamps[1:])) < 1.3  # >= 1 Hz
+        assert len(obs.of('visualization')) >= len(obs.of('state'))
+
+        # invalid order: rejected with a reason, the agent keeps going
+        obs.send('order', {'orderId': 'bad', 'orderUpdateId': 0, 'nodes': [], 'edges': []})
+        wait_until(lambda: any(e['errorType'] == 'validationError'
+                               for e in obs.last_state().get('errors', [])), timeout=5,
+                   what='validationError in state')
+
+        nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('pick1', 'pick', duration=0.3)]),
+                 node('D', 4, 2, 2, [action('drop1', 'drop', duration=0.3)])]
+        obs.send('order', {'orderId': 'o1', 'orderUpdateId': 0, 'nodes': nodes,
+                           'edges': [edge(1, 'S', 'P'), edge(3, 'P', 'D')]}, header_id=2)
+        try:
+            wait_until(lambda: server.goals, timeout=10, what='goal at the mission executor')
+        except TimeoutError:
+            print(graph.dump_logs(), obs.last_state())
+            raise
+        goal = server.goals[0]
+        assert [s.type for s in goal.steps] == [0, 0, 3, 0, 4]
+        assert goal.steps[1].target.pose.position.x == 2.0
+        assert math.isclose(goal.steps[3].target.pose.orientation.z, math.sin(math.pi / 4))
+        seen_running = []
+
+        def done():
+            st = obs.last_state()
+            seen_running.extend(a['actionId'] for a in st.get('actionStates', [])
+                                if a['actionStatus'] == 'RUNNING')
+            return st.get('orderId') == 'o1' and not st['nodeStates'] and all(
+                a['actionStatus'] == 'FINISHED' for a in st['actionStates']) and st[
+                'actionStates']
+        wait_until(done, timeout=15, what='order o1 finished')
+        st = obs.last_state()
+        assert (st['lastNodeId'], st['lastNodeSequenceId']) == ('D', 4)
+        assert {'pick1', 'drop1'} <= set(seen_running)
+        lasts = [s['lastNodeId'] for s in obs.of('state') if s['orderId'] == 'o1']
+        assert 'P' in lasts  # progress was reported node by node
+        wait_until(lambda: abs(obs.last_state()['agvPosition']['y'] - 2.0) < 1e-6, timeout=5,
+                   what='position from odom')
+
+        # pause / resume through the set_paused service
+        obs.send('instantActions', {'actions': [action('pz', 'startPause')]}, header_id=3)
+        wait_until(lambda: obs.last_state().get('paused') is True, timeout=5, what='paused')
+        obs.send('instantActions', {'actions': [action('rs', 'stopPause')]}, header_id=4)
+        wait_until(lambda: obs.last_state().get('paused') is False, timeout=5, what='resumed')
+        assert server.pause_calls == [True, False]
+
+        # a long order, cancelled
+        obs.send('order', {'orderId': 'o2', 'orderUpdateId': 0,
+                           'nodes': [node('D', 0, 2, 2, [action('w', 'wait', duration=30)])],
+                           'edges': []}, header_id=5)
+        wait_until(lambda: len(server.goals) == 2, timeout=10, what='second goal')
+        obs.send('instantActions', {'actions': [action('c1', 'cancelOrder')]}, header_id=6)
+
+        def cancelled():
+            acts = {a['actionId']: a['actionStatus'] for a in
+                    obs.last_state().get('actionStates', [])}
+            return acts.get('c1') == 'FINISHED' and acts.get('w') == 'FAILED'
+        wait_until(cancelled, timeout=10, what='cancelOrder finished')
+        assert obs.last_state()['nodeStates'] == []
+    finally:
+        obs.link.stop()
+        server.close()
+
+
+def test_broker_restart_loses_no_state(graph, broker):
+    obs = Observer(broker.url)
+    try:
+        agent = start_agent(graph, broker)
+        wait_until(lambda: len(obs.of('state')) >= 2, timeout=20, what='states')
+        obs.link.stop()  # observer away too: its persistent session must queue for it
+        broker.stop()
+        time.sleep(2.5)  # agent buffers ~3 states while the broker is down
+        assert agent.alive()
+        broker.start()
+        obs2 = Observer(broker.url)  # same client id: resumes the persistent session
+        first = obs.of('state')[0]['headerId']
+        wait_until(lambda: obs2.of('state') and obs2.of('state')[-1]['headerId'] >= first + 8,
+                   timeout=20, what='states after the restart')
+        ids = sorted({s['headerId'] for s in obs.of('state') + obs2.of('state')})
+        assert ids[0] == first
+        assert ids == list(range(first, ids[-1] + 1)), 'a state was lost across the restart'
+        obs2.link.stop()
+    finally:
+        obs.link.stop()
