@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -73,8 +74,9 @@ class CacheKey:
 class ArtifactCache:
     """A directory of compiled artifacts; entries are written atomically and never mutated."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, heartbeat_s: float = 1.0) -> None:
         self.root = Path(root).expanduser()
+        self.heartbeat_s = heartbeat_s
         self.hits = 0
         self.misses = 0
 
@@ -101,7 +103,9 @@ class ArtifactCache:
         """Return (artifact path, hit); on a miss call build(path) to write it, then publish it.
 
         The build writes into a private temporary directory that is renamed into place, so a
-        crashed or concurrent build never leaves a half-written artifact behind.
+        crashed or concurrent build never leaves a half-written artifact behind. While it
+        runs, progress gets a 'still compiling' message every heartbeat_s seconds, from a
+        helper thread.
         """
         found = self.lookup(key, name)
         if found is not None:
@@ -116,6 +120,12 @@ class ArtifactCache:
         started = time.monotonic()
         if progress is not None:
             progress(f'{key.backend}: compiling model for {key.device or "default device"}', 0.0)
+        stop = threading.Event()
+        beat: threading.Thread | None = None
+        if progress is not None and self.heartbeat_s > 0:
+            beat = threading.Thread(target=self._heartbeat, args=(key, progress, started, stop),
+                                    daemon=True, name='kpai-npu-compile-heartbeat')
+            beat.start()
         try:
             build(tmp / name)
             if not (tmp / name).is_file():
@@ -131,12 +141,21 @@ class ArtifactCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        finally:
+            stop.set()
+            if beat is not None:
+                beat.join()  # no heartbeat may arrive after the final message
         if progress is not None:
             progress(f'{key.backend}: compiled in {time.monotonic() - started:.1f} s', 1.0)
         artifact = self.lookup(key, name)
         if artifact is None:
             raise ModelLoadError(f'cache entry {entry} is incomplete after build')
         return artifact, False
+
+    def _heartbeat(self, key: CacheKey, progress: ProgressFn, started: float,
+                   stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_s):
+            progress(f'{key.backend}: still compiling ({time.monotonic() - started:.0f} s)', 0.0)
 
     def entries(self) -> list[dict[str, Any]]:
         """Return the metadata of every complete entry."""

@@ -59,8 +59,10 @@ def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
         max_out: int | None = None) -> np.ndarray:
     """Greedy non-maximum suppression; return kept indices by descending score."""
-    order = np.argsort(-np.asarray(scores), kind='stable')
     boxes = np.asarray(boxes, dtype=np.float64)
+    order = np.argsort(-np.asarray(scores), kind='stable')
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, i]) for i in range(4))
+    areas = np.maximum(x2 - x1, 0.0) * np.maximum(y2 - y1, 0.0)
     keep: list[int] = []
     while order.size:
         best = int(order[0])
@@ -68,7 +70,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
         if max_out is not None and len(keep) >= max_out:
             break
         rest = order[1:]
-        order = rest[box_iou(boxes[best], boxes[rest]) <= iou_threshold]
+        w = np.maximum(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0.0)
+        h = np.maximum(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0.0)
+        inter = w * h
+        union = areas[best] + areas[rest] - inter
+        # IoU <= threshold  <=>  inter <= threshold * union (no division; empty boxes kept)
+        order = rest[(inter <= iou_threshold * union) | (union <= 0.0)]
     return np.asarray(keep, dtype=np.int64)
 
 

@@ -93,15 +93,19 @@ def preprocess_batch(images: Sequence[np.ndarray], spec: InputSpec, pre: Preproc
         metas.append(meta)
     if pre.color == 'bgr':
         pixels = pixels[..., ::-1]
-    if spec.dtype == 'uint8':
-        tensor: np.ndarray = pixels
-    else:
-        tensor = pixels.astype(np.float32)
-        tensor *= np.float32(pre.scale)
-        if any(pre.mean):
-            tensor -= np.asarray(pre.mean, dtype=np.float32)
-        if pre.std != (1.0, 1.0, 1.0):
-            tensor /= np.asarray(pre.std, dtype=np.float32)
+    # Reorder while still uint8 (4x less memory traffic), then scale into the float tensor.
     if spec.layout == 'NCHW':
-        tensor = tensor.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(tensor, dtype=spec.dtype), metas
+        pixels = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))
+        per_channel: tuple[int, ...] = (1, 3, 1, 1)
+    else:
+        pixels = np.ascontiguousarray(pixels)
+        per_channel = (1, 1, 1, 3)
+    if spec.dtype == 'uint8':
+        return pixels, metas
+    tensor = np.empty(pixels.shape, dtype=np.float32)
+    np.multiply(pixels, np.float32(pre.scale), out=tensor, dtype=np.float32)
+    if any(pre.mean):
+        tensor -= np.asarray(pre.mean, dtype=np.float32).reshape(per_channel)
+    if pre.std != (1.0, 1.0, 1.0):
+        tensor /= np.asarray(pre.std, dtype=np.float32).reshape(per_channel)
+    return (tensor if spec.dtype == 'float32' else tensor.astype(spec.dtype)), metas
