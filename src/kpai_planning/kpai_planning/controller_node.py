@@ -84,7 +84,7 @@ class Controller(Node):
         scan = self.inputs.take_scan()
         if scan is not None:
             sensor, pts, hits, stamp = scan
-            self.nav.add_scan((sensor[0], sensor[1]), pts, hits, stamp)
+            self.nav.add_scan((sensor[0], sensor[1]), pts, hits, stamp, mark=False)
         pose = self.inputs.map_pose()
         if pose is None:
             return

@@ -30,6 +30,6 @@ class MissionError(PlanningError, ValueError):
 class PlanningFailure(PlanningError):
     """A global plan could not be made; `code` is a planner.FailureCode."""
 
-    def __init__(self, code: object, message: str) -> None:
+    def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code

@@ -155,8 +155,10 @@ def _read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise MapFormatError(f'{path}: unreadable or unsupported image format')
-    if img.dtype != np.uint8:
-        img = (img.astype(np.float64) * 255.0 / np.iinfo(img.dtype).max).round().astype(np.uint8)
+    if img.dtype == np.uint16:  # 16-bit PNG: scale to 8 bits
+        img = (img.astype(np.float64) * (255.0 / 65535.0)).round().astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise MapFormatError(f'{path}: unsupported image depth {img.dtype}')
     alpha = None
     if img.ndim == 3:
         if img.shape[2] == 4:

@@ -115,6 +115,7 @@ class Navigator:
         self.replans = 0
         self.others: dict[str, tuple[float, float, float, float]] = {}
         self.last_plan: np.ndarray | None = None
+        self._scan_xy: np.ndarray | None = None
         self.plan_count = 0
 
     def set_map(self, grid: OccupancyMap) -> None:
@@ -123,11 +124,11 @@ class Navigator:
         self.planner = Planner(self.costmap, self.planner_params)
 
     def add_scan(self, origin: tuple[float, float], points: np.ndarray, hits: np.ndarray,
-                 stamp: float) -> None:
-        """Mark/clear scan obstacles (world frame) in the costmap."""
-        if self.costmap is not None:
+                 stamp: float, *, mark: bool = True) -> None:
+        """Use scan hits (world frame) for collision checks; mark/clear them in the costmap."""
+        self._scan_xy = np.asarray(points)[np.asarray(hits, dtype=bool)]
+        if mark and self.costmap is not None:
             self.costmap.mark_scan(origin, points, hits, stamp)
-            self._scan_xy = points[hits]
 
     def update_other(self, name: str, pose: tuple[float, float, float], stamp: float) -> None:
         """Record another robot's map pose."""
@@ -140,7 +141,7 @@ class Navigator:
         if self.costmap is None:
             return np.full(xs.shape, np.inf)
         d = self.costmap.distance_at(xs, ys, static_only=True)
-        scan = getattr(self, '_scan_xy', None)
+        scan = self._scan_xy
         if scan is not None and len(scan):
             dd = np.hypot(xs[:, None] - scan[None, :, 0], ys[:, None] - scan[None, :, 1])
             d = np.minimum(d, dd.min(axis=1))

@@ -1,0 +1,115 @@
+"""Navigator (planner + controller + recovery + priority yielding) in the kinematic world."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from kpai_planning.controller import ControllerParams
+from kpai_planning.costmap import CostmapParams, scan_points
+from kpai_planning.errors import ConfigError
+from kpai_planning.kinematic_sim import KinematicWorld, SimRobot
+from kpai_planning.mapio import OccupancyMap
+from kpai_planning.navigator import FleetParams, Navigator, NavStatus, must_yield
+from kpai_planning.planner import FailureCode
+
+DT = 0.05
+
+
+def _room() -> OccupancyMap:
+    data = np.zeros((120, 200), dtype=np.int8)  # 10 x 6 m
+    data[:3, :] = data[-3:, :] = 100
+    data[:, :3] = data[:, -3:] = 100
+    data[40:80, 90:110] = 100  # a pillar in the middle
+    return OccupancyMap(data, 0.05)
+
+
+def _nav(fleet: FleetParams | None = None) -> Navigator:
+    nav = Navigator(costmap_params=CostmapParams(robot_radius=0.3, inflation_radius=0.8),
+                    controller_params=ControllerParams(stuck_time=2.0), fleet=fleet)
+    nav.set_map(_room())
+    return nav
+
+
+def _drive(world: KinematicWorld, navs: dict[str, Navigator], seconds: float,
+           contacts: list) -> float:
+    t = 0.0
+    while t < seconds:
+        for name, nav in navs.items():
+            r = world.robots[name]
+            pose = (r.x, r.y, r.yaw)
+            if round(t / DT) % 2 == 0:  # 10 Hz scans
+                ranges = world.scan(name)
+                pts, hits = scan_points(ranges, angle_min=-math.pi,
+                                        angle_increment=2 * math.pi / 360, range_min=0.05,
+                                        range_max=8.0, pose=pose)
+                nav.add_scan((r.x, r.y), pts, hits, t)
+            for other, o in world.robots.items():
+                if other != name:
+                    nav.update_other(other, (o.x, o.y, o.yaw), t)
+            ev = nav.step(pose, t)
+            world.command(name, ev.command.v, ev.command.w)
+        world.step(DT)
+        contacts.extend(world.contacts())
+        t += DT
+        if all(n.status != NavStatus.ACTIVE for n in navs.values()):
+            break
+    return t
+
+
+def test_navigates_around_static_obstacle() -> None:
+    world = KinematicWorld(_room(), [SimRobot('r1', 1.0, 3.0, 0.0)])
+    nav = _nav()
+    assert nav.start((1.0, 3.0, 0.0), (9.0, 3.0, math.pi / 2), 0.0)
+    contacts: list = []
+    t = _drive(world, {'r1': nav}, 60.0, contacts)
+    assert nav.status == NavStatus.SUCCEEDED, nav.message
+    r = world.robots['r1']
+    assert math.hypot(r.x - 9.0, r.y - 3.0) <= 0.1
+    assert not contacts
+    assert t < 40.0
+
+
+def test_plan_failure_code_is_reported() -> None:
+    nav = _nav()
+    assert not nav.start((1.0, 3.0, 0.0), (5.0, 3.0, 0.0), 0.0)  # goal inside the pillar
+    assert nav.status == NavStatus.FAILED and nav.failure == FailureCode.GOAL_OCCUPIED
+
+
+def test_blocked_by_unmapped_obstacle_recovers_and_replans() -> None:
+    # a parked robot (not in the map) blocks the straight route; only the lidar sees it
+    world = KinematicWorld(_room(), [SimRobot('r1', 1.0, 1.2, 0.0),
+                                     SimRobot('parked', 5.0, 1.2, 0.0, radius=0.4)])
+    nav = _nav()
+    assert nav.start((1.0, 1.2, 0.0), (9.0, 1.2, 0.0), 0.0)
+    contacts: list = []
+    _drive(world, {'r1': nav}, 90.0, contacts)
+    assert nav.status == NavStatus.SUCCEEDED, nav.message
+    assert not contacts
+
+
+def test_must_yield_only_to_higher_priority_ahead() -> None:
+    fleet = FleetParams(robots=('a', 'b'), name='b', yield_distance=2.0, yield_cone=1.0)
+    ahead = {'a': (1.0, 0.0, math.pi, 10.0)}
+    assert must_yield(fleet, (0.0, 0.0, 0.0), ahead, 10.0) == 'a'
+    assert must_yield(fleet, (0.0, 0.0, math.pi), ahead, 10.0) == ''  # behind us
+    assert must_yield(fleet, (0.0, 0.0, 0.0), ahead, 13.0) == ''  # stale pose
+    assert must_yield(fleet, (-3.0, 0.0, 0.0), ahead, 10.0) == ''  # too far
+    top = FleetParams(robots=('a', 'b'), name='a', yield_distance=2.0)
+    assert must_yield(top, (0.0, 0.0, 0.0), {'b': (1.0, 0.0, 0.0, 10.0)}, 10.0) == ''
+    with pytest.raises(ConfigError, match='not in the fleet'):
+        FleetParams(robots=('a',), name='z').validate()
+
+
+def test_two_robots_swap_sides_without_contact() -> None:
+    world = KinematicWorld(_room(), [SimRobot('a', 1.0, 1.2, 0.0),
+                                     SimRobot('b', 9.0, 1.2, math.pi)])
+    navs = {name: _nav(FleetParams(robots=('a', 'b'), name=name)) for name in ('a', 'b')}
+    assert navs['a'].start((1.0, 1.2, 0.0), (9.0, 1.2, 0.0), 0.0)
+    assert navs['b'].start((9.0, 1.2, math.pi), (1.0, 1.2, math.pi), 0.0)
+    contacts: list = []
+    _drive(world, navs, 150.0, contacts)
+    assert not contacts
+    assert navs['a'].status == NavStatus.SUCCEEDED, navs['a'].message
+    assert navs['b'].status == NavStatus.SUCCEEDED, navs['b'].message
