@@ -77,7 +77,8 @@ function robotGlyph(id) {
   let g = document.querySelector(`g.robot[data-robot="${CSS.escape(id)}"]`);
   if (g) return g;
   g = el('g', {class: 'robot', 'data-robot': id}, $('robots'));
-  el('path', {d: 'M 0.45 0 L -0.3 0.3 L -0.3 -0.3 Z', class: 'robot-body'}, g);
+  const body = el('g', {class: 'heading'}, g);
+  el('path', {d: 'M 0.45 0 L -0.3 0.3 L -0.3 -0.3 Z', class: 'robot-body'}, body);
   const label = el('text', {x: -0.3, y: -0.45, class: 'robot-label', transform: 'scale(1,-1)'}, g);
   label.textContent = id;
   return g;
@@ -110,7 +111,8 @@ function render(robots) {
     const g = robotGlyph(r.robot_id);
     if (p.x !== null && p.x !== undefined) {
       const deg = (p.theta || 0) * 180 / Math.PI;
-      g.setAttribute('transform', `translate(${p.x.toFixed(3)},${p.y.toFixed(3)}) rotate(${deg.toFixed(1)})`);
+      g.setAttribute('transform', `translate(${p.x.toFixed(3)},${p.y.toFixed(3)})`);
+      g.firstChild.setAttribute('transform', `rotate(${deg.toFixed(1)})`);
       g.dataset.x = p.x.toFixed(3); g.dataset.y = p.y.toFixed(3); g.dataset.theta = (p.theta || 0).toFixed(3);
     }
     const errs = r.errors || [];

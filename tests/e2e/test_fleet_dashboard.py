@@ -1,0 +1,150 @@
+"""The live dashboard in headless Chromium (DevTools protocol): robots appear and move."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from kpai_fleet.broker import LocalBroker, free_port
+from kpai_fleet.mqtt_link import MqttLink
+from kpai_fleet.vda5050.order_tracker import OrderTracker
+from kpai_fleet.vda5050.state_builder import (
+    HeaderSource,
+    InferenceHealth,
+    RobotSnapshot,
+    SafetyHealth,
+    build_state,
+    build_visualization,
+)
+from kpai_testing import ManagedProcess, ros_env, wait_until
+
+CHROMIUM = Path('/usr/bin/chromium')
+SCREENSHOT = Path(__file__).resolve().parents[2] / 'artifacts' / 'fleet_dashboard.png'
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason='Debian chromium not installed')
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol with the `websockets` package."""
+
+    def __init__(self, tmp: Path) -> None:
+        from websockets.sync.client import connect
+
+        profile = tmp / 'chrome'
+        self.proc = ManagedProcess(
+            [str(CHROMIUM), '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+             '--no-first-run', '--disable-background-networking', '--disable-component-update',
+             '--disable-sync', '--window-size=1400,800', '--remote-debugging-port=0',
+             f'--user-data-dir={profile}', 'about:blank'], env=ros_env(0), name='chromium')
+        port_file = profile / 'DevToolsActivePort'
+        wait_until(port_file.exists, timeout=30, what='chromium DevTools port')
+        port = int(wait_until(lambda: port_file.read_text().split('\n')[0], timeout=5))
+        pages = wait_until(lambda: [t for t in httpx.get(
+            f'http://127.0.0.1:{port}/json/list', timeout=2).json() if t['type'] == 'page'],
+            timeout=10, what='a page target')
+        self.ws = connect(pages[0]['webSocketDebuggerUrl'], max_size=64 * 2**20)  # noqa: SIM115
+        self._ids = itertools.count(1)
+
+    def call(self, method: str, **params: object) -> dict:
+        mid = next(self._ids)
+        self.ws.send(json.dumps({'id': mid, 'method': method, 'params': params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=30))
+            if msg.get('id') == mid:
+                if 'error' in msg:
+                    raise RuntimeError(f'{method}: {msg["error"]}')
+                return msg.get('result', {})
+
+    def eval(self, expression: str) -> object:
+        res = self.call('Runtime.evaluate', expression=expression, returnByValue=True)
+        return res['result'].get('value')
+
+    def close(self) -> None:
+        self.ws.close()
+        self.proc.stop()
+
+
+def publish_fleet(url: str, stop: threading.Event) -> None:
+    link = MqttLink(url, 'e2e-robots')
+    link.start()
+    link.wait_connected(10)
+    headers = {r: HeaderSource('KPAI', r) for r in ('robot1', 'robot2')}
+    t0 = time.time()
+    while not stop.is_set():
+        t = time.time() - t0
+        for i, (name, h) in enumerate(headers.items()):
+            snap = RobotSnapshot(
+                x=2.0 + 8 * i + 0.8 * t, y=3.0 + 4 * i, theta=0.2 * t, vx=0.8,
+                position_initialized=True, battery_pct=85.0 - 40 * i,
+                safety=SafetyHealth(state=i, speed_limit=1.0 - 0.5 * i, reason='test',
+                                    stamp=time.time()),
+                inference=InferenceHealth(backend='onnxruntime', device='CPU', fps=14.5,
+                                          fallback_active=bool(i), stamp=time.time()))
+            link.publish(f'uagv/v2/KPAI/{name}/state',
+                         build_state(h, OrderTracker(), snap).to_json())
+            link.publish(f'uagv/v2/KPAI/{name}/visualization',
+                         build_visualization(h, snap).to_json(), qos=0)
+        stop.wait(0.2)
+    link.stop()
+
+
+def test_dashboard_shows_moving_robots(tmp_path):
+    with LocalBroker() as broker:
+        port = free_port()
+        server = ManagedProcess(
+            [sys.executable, '-m', 'kpai_fleet.cli', 'serve', '--db',
+             f'sqlite:///{tmp_path}/fleet.db', '--broker', broker.url, '--port', str(port),
+             '--config', str(Path(__file__).resolve().parents[2] / 'src' / 'kpai_fleet' /
+                             'config' / 'fleet_server.yaml')],
+            env=ros_env(0), name='fleet_server')
+        stop = threading.Event()
+        pub = threading.Thread(target=publish_fleet, args=(broker.url, stop), daemon=True)
+        browser = None
+        try:
+            base = f'http://127.0.0.1:{port}'
+            wait_until(lambda: _ok(base + '/api/metrics'), timeout=20, what='fleet server')
+            pub.start()
+            browser = Browser(tmp_path)
+            browser.call('Page.enable')
+            browser.call('Page.navigate', url=base + '/')
+            poses = 'JSON.stringify([...document.querySelectorAll("g.robot")].map(' \
+                    'g => [g.dataset.robot, +g.dataset.x, +g.dataset.y]))'
+            first = wait_until(lambda: _two(browser.eval(poses)), timeout=20,
+                               what='both robots drawn')
+            time.sleep(1.5)
+            second = _two(browser.eval(poses))
+            assert {r[0] for r in first} == {'robot1', 'robot2'}
+            moved = {a[0]: b[1] - a[1] for a, b in zip(first, second, strict=True)}
+            assert all(d > 0.3 for d in moved.values()), f'robots did not move: {first} {second}'
+            text = browser.eval('document.querySelector("#fleet tbody").innerText')
+            assert 'robot1' in text and 'robot2' in text and 'onnxruntime' in text
+            assert 'PROTECTIVE_STOP' not in text and 'WARNING' in text and 'fallback' in text
+            assert browser.eval('document.getElementById("status").textContent') == 'live'
+            png = base64.b64decode(browser.call('Page.captureScreenshot', format='png')['data'])
+            assert png.startswith(b'\x89PNG') and len(png) > 10_000
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            SCREENSHOT.write_bytes(png)
+        finally:
+            stop.set()
+            if browser is not None:
+                browser.close()
+            assert server.stop() in (0, -2), server.output()
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _two(raw: object) -> list | None:
+    robots = sorted(json.loads(str(raw or '[]')))
+    return robots if len(robots) == 2 and all(r[1] == r[1] for r in robots) else None
