@@ -138,7 +138,7 @@ def _add_dock(world: ET.Element, layout: Layout, index: int, asset_names: list[s
         asset_names.append(mat)
     ET.SubElement(world, 'geom', {
         'name': f'{dock.name}/tag', 'type': 'plane', 'pos': _fmt(tx, ty, TAG_HEIGHT),
-        'size': _fmt(TAG_SIZE / 2, TAG_SIZE / 2, 0.01), 'xyaxes': _fmt(s, -c, 0, 0, 0, 1),
+        'size': _fmt(TAG_SIZE / 2, TAG_SIZE / 2, TAG_SIZE), 'xyaxes': _fmt(s, -c, 0, 0, 0, 1),
         'material': mat, 'contype': '0', 'conaffinity': '0', 'group': str(VISUAL_ONLY_GROUP)})
     # charging contacts marked on the floor
     _box(world, f'{dock.name}/pad', (dock.x, dock.y, 0.002), (0.3, 0.3, 0.002),
@@ -248,7 +248,7 @@ def build_world(layout: Layout, robot: RobotSpec, robots: tuple[RobotPose, ...],
                                        'dir': '0 0 -1', 'diffuse': '0.25 0.25 0.25',
                                        'castshadow': 'false', 'attenuation': '1 0 0'})
     ET.SubElement(world, 'geom', {'name': 'floor', 'type': 'plane', 'material': 'floor',
-                                  'size': _fmt(layout.width / 2, layout.depth / 2, 0.1)})
+                                  'size': _fmt(layout.width / 2, layout.depth / 2, 2.0)})
     for obj in layout.walls + layout.objects:
         _add_static(world, obj)
     tags: list[str] = []

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 __all__ = ['Box2D', 'ObjectState', 'boxes_from_segmentation', 'box_corners', 'project_points']
 
@@ -57,17 +58,18 @@ def boxes_from_segmentation(seg: np.ndarray, geom_object: np.ndarray, names: lis
     """
     ids, types = seg[..., 0], seg[..., 1]
     valid = (types == geom_type) & (ids >= 0) & (ids < geom_object.size)
-    obj = np.full(ids.shape, -1, np.int64)
-    obj[valid] = geom_object[ids[valid]]
-    flat = obj.ravel()
-    counts = np.bincount(flat[flat >= 0], minlength=len(names))
+    labels = np.zeros(ids.shape, np.int32)  # object index + 1, 0 = nothing
+    labels[valid] = geom_object[ids[valid]] + 1
+    counts = np.bincount(labels.ravel(), minlength=len(names) + 1)
     boxes = []
-    for k in np.nonzero(counts >= min_pixels)[0]:
-        if k == exclude or classes[k] not in DETECTABLE:
+    for k, found in enumerate(ndimage.find_objects(labels, max_label=len(names))):
+        if found is None or counts[k + 1] < min_pixels or k == exclude:
             continue
-        rows, cols = np.nonzero(obj == k)
-        boxes.append(Box2D(names[k], classes[k], int(cols.min()), int(rows.min()),
-                           int(cols.max()) + 1, int(rows.max()) + 1, int(counts[k])))
+        if classes[k] not in DETECTABLE:
+            continue
+        rows, cols = found
+        boxes.append(Box2D(names[k], classes[k], int(cols.start), int(rows.start),
+                           int(cols.stop), int(rows.stop), int(counts[k + 1])))
     return boxes
 
 

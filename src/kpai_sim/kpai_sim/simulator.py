@@ -92,6 +92,7 @@ class Simulator:
         self._place_people()
         mujoco.mj_forward(self.model, self.data)
         self._renderer: Any = None
+        self._states_cache: tuple[float, list[ObjectState]] | None = None
         self._contacts: set[tuple[str, str]] = set()
         self._sched = {name: _Schedule(getattr(config, f'{name}_rate')) for name in
                        ('camera', 'lidar', 'odom', 'imu', 'battery', 'ground_truth')}
@@ -179,6 +180,8 @@ class Simulator:
 
     def object_states(self) -> list[ObjectState]:
         """Return poses of all objects (static, people, robots) except walls."""
+        if self._states_cache is not None and self._states_cache[0] == self.time:
+            return self._states_cache[1]
         out = list(self._static_states)
         for person, mocap in zip(self.layout.people, self._mocap, strict=True):
             x, y, _ = (float(v) for v in self.data.mocap_pos[mocap])
@@ -189,6 +192,7 @@ class Simulator:
             x, y, yaw = self.true_pose(name)
             size = self.object_sizes[r.index]
             out.append(ObjectState(name, 'robot', x, y, size[2] / 2, yaw, size))
+        self._states_cache = (self.time, out)
         return out
 
     def command(self, robot: str, linear: float, angular: float) -> str | None:
