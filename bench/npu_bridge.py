@@ -1,0 +1,298 @@
+"""NPU bridge benchmark: what the ROS bridge costs on top of the model itself.
+
+Model: a YOLOv8n-size detector (kpai_npu_bridge.models.build_yolov8n_like, 640x640, random
+weights) on onnxruntime CPU. Frames: 640x480 rgb8. Phases, each bounded in time:
+1. raw: Pipeline.infer on one frame per call in a plain loop (no ROS) -> raw_fps and
+   model_latency_p50_ms (pre + infer + post of one frame).
+2. throughput: camera process publishing faster than the model (1.25 x raw fps) -> npu_bridge
+   process -> detections counted in this process -> bridge_fps; throughput_ratio = bridge/raw.
+3. latency: camera at half the raw fps, so frames meet an idle worker; the bridge's own
+   per-frame receive->publish time minus the model's pre + infer + post, as p50
+   (added_latency_p50_ms; diagnostics key added_latency_p50_ms).
+4. cameras: 4 camera topics, each at raw fps, max_batch 1 vs 4 -> batched_gain_4cams =
+   detections/s batched / unbatched.
+The camera publisher and the detections subscriber are separate processes from the bridge.
+On 2 shared cores every process competes with onnxruntime's intra-op threads; --threads sets
+them (0 = onnxruntime's default, one per core) for the raw loop and the bridge alike.
+
+Middleware: by default every process uses src/kpai_npu_bridge/config/fastdds_large_images.xml
+(16 MB shared-memory segment); with --middleware builtin the environment's Fast DDS builtin
+transports are used as they are, and best-effort 640x480 frames are partly lost in transport.
+
+Run:  python bench/npu_bridge.py [--seconds 10] [--threads 0] [--middleware profile]
+Writes bench/results/npu_bridge.json and prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / 'bench' / 'results' / 'npu_bridge.json'
+# Fast DDS profile with a shared-memory segment large enough for 640x480 frames: with the
+# builtin transports, best-effort images over 0.5 MB are partly lost (ros2/rmw_fastrtps#739).
+LARGE_IMAGES_PROFILE = ROOT / 'src' / 'kpai_npu_bridge' / 'config' / 'fastdds_large_images.xml'
+sys.path.insert(0, str(ROOT / 'tests'))
+
+from kpai_testing import RosGraph  # noqa: E402
+
+WIDTH, HEIGHT = 640, 480
+
+
+def make_frames(n: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """Return n different 640x480 RGB frames (smooth gradients plus noise)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    frames = []
+    for _ in range(n):
+        base = (xx * rng.uniform(0.1, 0.4) + yy * rng.uniform(0.1, 0.4)) % 256
+        img = np.stack([base, base[::-1], base[:, ::-1]], axis=2)
+        img = img + rng.normal(0, 12, img.shape)
+        frames.append(np.clip(img, 0, 255).astype(np.uint8))
+    return frames
+
+
+def raw_loop(model: Path, options: dict[str, Any], seconds: float,
+             cache_dir: Path) -> dict[str, float]:
+    """Run Pipeline.infer on one frame per call for `seconds`; return fps and latency p50."""
+    from kpai_npu_bridge.pipeline import Pipeline
+
+    frames = make_frames()
+    with Pipeline.open(model, backend='onnxruntime', cache_dir=cache_dir,
+                       options=options) as pipe:
+        for f in frames[:2]:
+            pipe.infer([f])
+        lat = []
+        t0 = time.perf_counter()
+        i = 0
+        while time.perf_counter() - t0 < seconds or i < 5:
+            _, t = pipe.infer([frames[i % len(frames)]])
+            lat.append(t.pre_ms + t.infer_ms + t.post_ms)
+            i += 1
+        elapsed = time.perf_counter() - t0
+    return {'fps': i / elapsed, 'latency_p50_ms': float(np.percentile(lat, 50)),
+            'frames': i}
+
+
+def camera_main(args: argparse.Namespace) -> None:
+    """Camera process: publish frames on N topics at a fixed rate each until killed."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    rclpy.init()
+    node = rclpy.create_node('bench_camera')
+    frames = make_frames()
+    msgs = []
+    for f in frames:
+        m = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=3 * WIDTH)
+        m.data = f.tobytes()
+        m.header.frame_id = 'camera_optical'
+        msgs.append(m)
+    pubs = [node.create_publisher(Image, f'cam{k}/image_raw', qos_profile_sensor_data)
+            for k in range(args.cameras)]
+    state = {'i': 0}
+
+    def tick() -> None:
+        for k, pub in enumerate(pubs):
+            m = msgs[(state['i'] + k) % len(msgs)]
+            m.header.stamp = node.get_clock().now().to_msg()
+            pub.publish(m)
+        state['i'] += 1
+
+    node.create_timer(1.0 / args.rate, tick)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max_batch: int,
+                 seconds: float, warmup: float, threads: int, cache_dir: Path,
+                 tag: str) -> dict[str, float]:
+    """Run camera -> npu_bridge -> this process for one configuration; return its figures."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import QoSProfile
+    from vision_msgs.msg import Detection2DArray
+
+    ns = f'/{tag}'
+    topics = '[' + ', '.join(f'cam{k}/image_raw' for k in range(cameras)) + ']'
+    opts = f'intra_op_num_threads={threads}' if threads else ''
+    bridge = graph.start_node(
+        'kpai_npu_bridge', 'npu_bridge', '-r', f'__ns:={ns}', '-p', f'model_path:={model}',
+        '-p', f'image_topics:={topics}', '-p', f'max_batch:={max_batch}',
+        '-p', 'max_wait_ms:=5.0', '-p', f'cache_dir:={cache_dir}',
+        '-p', f'backend_options:=[{opts!r}]', '-p', f'stats_window:={seconds}',
+        '-p', 'stats_period:=0.5', name=f'bridge-{tag}')
+    camera = graph.start([sys.executable, __file__, '--role', 'camera', '--cameras',
+                          str(cameras), '--rate', str(rate), '--ros-args', '-r',
+                          f'__ns:={ns}'], name=f'camera-{tag}')
+    node = graph.node
+    counts = {'n': 0}
+    e2e: list[float] = []
+    diag: dict[str, str] = {}
+
+    def on_dets(msg: Detection2DArray) -> None:
+        counts['n'] += 1
+        now = node.get_clock().now().nanoseconds
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        e2e.append((now - stamp) / 1e6)
+
+    def on_diag(msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            if s.name.startswith(f'{ns}/npu_bridge'):
+                diag.clear()
+                diag.update({kv.key: kv.value for kv in s.values})
+
+    subs = [node.create_subscription(
+        Detection2DArray, f'{ns}/cam{k}/detections', on_dets, QoSProfile(depth=50))
+        for k in range(cameras)]
+    subs.append(node.create_subscription(DiagnosticArray, '/diagnostics', on_diag,
+                                         QoSProfile(depth=20)))
+    try:
+        graph.spin_until(lambda: counts['n'] > 0, timeout=60, what=f'{tag}: first detections')
+        t_end = time.monotonic() + warmup
+        graph.spin_until(lambda: time.monotonic() > t_end, timeout=warmup + 5)
+        counts['n'] = 0
+        e2e.clear()
+        t0 = time.monotonic()
+        t_end = t0 + seconds
+        graph.spin_until(lambda: time.monotonic() > t_end, timeout=seconds + 5)
+        n = counts['n']
+        elapsed = time.monotonic() - t0
+        t_end = time.monotonic() + 0.7  # one more diagnostics report covering the window
+        graph.spin_until(lambda: time.monotonic() > t_end, timeout=5)
+        snap = dict(diag)
+    finally:
+        for s in subs:
+            node.destroy_subscription(s)
+        camera.stop()
+        bridge.stop()
+    model_ms = sum(float(snap.get(f'{k}_latency_p50_ms', 'nan')) for k in ('pre', 'infer',
+                                                                           'post'))
+    return {
+        'fps': n / elapsed,
+        'frames': n,
+        'added_latency_p50_ms': float(snap.get('added_latency_p50_ms', 'nan')),
+        'model_latency_p50_ms': model_ms,
+        'total_latency_p50_ms': float(snap.get('total_latency_p50_ms', 'nan')),
+        'end_to_end_latency_p50_ms': float(np.percentile(e2e, 50)) if e2e else float('nan'),
+        'mean_batch_size': float(snap.get('mean_batch_size', 'nan')),
+        'frames_dropped': int(snap.get('frames_dropped', '0')),
+    }
+
+
+def use_middleware(graph: RosGraph, middleware: str) -> None:
+    """Give this process and the graph's children the same Fast DDS transport settings."""
+    if middleware == 'profile':
+        for env in (os.environ, graph.env):
+            env.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
+            env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(LARGE_IMAGES_PROFILE)
+
+
+def run(*, seconds: float = 10.0, warmup: float = 3.0, threads: int = 0,
+        workdir: Path | None = None, input_size: int = 640,
+        middleware: str = 'profile') -> dict[str, Any]:
+    """Run all phases and return the results dictionary."""
+    from kpai_npu_bridge.models import build_yolov8n_like
+
+    tmp = Path(workdir or tempfile.mkdtemp(prefix='kpai-bench-npu-'))
+    model = tmp / 'yolov8n_like.onnx'
+    build_yolov8n_like(model, input_size)
+    cache_dir = tmp / 'cache'
+    options = {'intra_op_num_threads': threads} if threads else {}
+    raw = raw_loop(model, options, seconds, cache_dir)
+    print(f'raw: {raw["fps"]:.2f} fps, model p50 {raw["latency_p50_ms"]:.1f} ms', flush=True)
+    common = dict(model=model, seconds=seconds, warmup=warmup, threads=threads,
+                  cache_dir=cache_dir)
+    with_graph = RosGraph()
+    use_middleware(with_graph, middleware)
+    try:
+        thr = bridge_phase(with_graph, cameras=1, rate=min(60.0, 1.25 * raw['fps']),
+                           max_batch=1, tag='throughput', **common)
+        print(f'bridge: {thr["fps"]:.2f} fps', flush=True)
+        lat = bridge_phase(with_graph, cameras=1, rate=max(1.0, 0.5 * raw['fps']),
+                           max_batch=1, tag='latency', **common)
+        print(f'latency: added p50 {lat["added_latency_p50_ms"]:.2f} ms of model '
+              f'{lat["model_latency_p50_ms"]:.1f} ms', flush=True)
+        cam_rate = min(30.0, max(1.0, raw['fps']))
+        single = bridge_phase(with_graph, cameras=4, rate=cam_rate, max_batch=1,
+                              tag='unbatched', **common)
+        batched = bridge_phase(with_graph, cameras=4, rate=cam_rate, max_batch=4,
+                               tag='batched', **common)
+        print(f'4 cameras: unbatched {single["fps"]:.2f} fps, batched {batched["fps"]:.2f} '
+              f'fps (mean batch {batched["mean_batch_size"]:.2f})', flush=True)
+    finally:
+        with_graph.close()
+    return {
+        'raw_fps': round(raw['fps'], 3),
+        'bridge_fps': round(thr['fps'], 3),
+        'throughput_ratio': round(thr['fps'] / raw['fps'], 3),
+        'model_latency_p50_ms': round(raw['latency_p50_ms'], 3),
+        'added_latency_p50_ms': round(lat['added_latency_p50_ms'], 3),
+        'added_latency_share_of_model': round(
+            lat['added_latency_p50_ms'] / lat['model_latency_p50_ms'], 4),
+        'bridge_model_latency_p50_ms': round(lat['model_latency_p50_ms'], 3),
+        'end_to_end_latency_p50_ms': round(lat['end_to_end_latency_p50_ms'], 3),
+        'batched_gain_4cams': round(batched['fps'] / single['fps'], 3),
+        'fps_4cams_unbatched': round(single['fps'], 3),
+        'fps_4cams_batched': round(batched['fps'], 3),
+        'mean_batch_size_4cams': round(batched['mean_batch_size'], 3),
+        'targets': {'throughput_ratio': '>= 0.9', 'added_latency_share_of_model': '<= 0.05',
+                    'batched_gain_4cams': '>= 1.15'},
+        'config': {
+            'model': f'build_yolov8n_like({input_size})', 'backend': 'onnxruntime CPU',
+            'frame': f'{WIDTH}x{HEIGHT} rgb8', 'intra_op_num_threads': threads or 'default',
+            'middleware': (f'Fast DDS profile {LARGE_IMAGES_PROFILE.name} (16 MB SHM segment)'
+                           if middleware == 'profile' else
+                           os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', 'builtin')),
+            'seconds_per_phase': seconds, 'warmup_s': warmup, 'cpus': os.cpu_count(),
+            'throughput_camera_hz': round(min(60.0, 1.25 * raw['fps']), 2),
+            'latency_camera_hz': round(max(1.0, 0.5 * raw['fps']), 2),
+            'camera_hz_4cams': round(cam_rate, 2),
+        },
+    }
+
+
+def main() -> None:
+    """Parse arguments, run the benchmark (or the camera role), write and print results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser.add_argument('--seconds', type=float, default=10.0, help='measurement per phase')
+    parser.add_argument('--warmup', type=float, default=3.0, help='warm-up per bridge phase')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='onnxruntime intra-op threads (0 = its default)')
+    parser.add_argument('--middleware', default='profile', choices=['profile', 'builtin'],
+                        help='profile: the large-image Fast DDS profile; builtin: env as is')
+    parser.add_argument('--role', default='bench', choices=['bench', 'camera'])
+    parser.add_argument('--cameras', type=int, default=1)
+    parser.add_argument('--rate', type=float, default=10.0)
+    parser.add_argument('--output', type=Path, default=RESULTS)
+    argv = sys.argv[1:]
+    if '--ros-args' in argv:  # the camera role passes ROS arguments through to rclpy
+        argv = argv[:argv.index('--ros-args')]
+    args = parser.parse_args(argv)
+    if args.role == 'camera':
+        camera_main(args)
+        return
+    result = run(seconds=args.seconds, warmup=args.warmup, threads=args.threads,
+                 middleware=args.middleware)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + '\n')
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == '__main__':
+    main()
