@@ -134,13 +134,13 @@ class GridGraph:
         data -= h[self.src]
         np.maximum(data, 1e-12, out=data)  # rounding; explicit zeros must stay edges
         graph = csr_matrix((data, self.indices, self.indptr), shape=(self.n_nodes,) * 2)
-        limit = max(0.25 * float(h[start]), 32.0)
+        limit = max(0.15 * float(h[start]), 16.0)
         while True:
             dist, pred = dijkstra(graph, directed=True, indices=start, return_predecessors=True,
                                   limit=limit)
             if np.isfinite(dist[goal]) or limit >= _UNREACHABLE:
                 break
-            limit = _UNREACHABLE if limit > 1e5 else limit * 4.0
+            limit = _UNREACHABLE if limit > 1e5 else limit * 2.0
         reached = int(np.count_nonzero(np.isfinite(dist)))
         cost = float(dist[goal]) + float(h[start])
         if not cost < _UNREACHABLE:
