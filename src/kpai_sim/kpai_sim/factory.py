@@ -16,6 +16,9 @@ from .robot_description import RobotSpec
 __all__ = [
     'LIDAR_GEOM_GROUPS',
     'SERVO_TAU',
+    'Part',
+    'static_parts',
+    'tag_png',
     'CameraSpec',
     'RobotPose',
     'WorldModel',
@@ -95,34 +98,44 @@ def _box(parent: ET.Element, name: str, pos: tuple[float, float, float],
     return ET.SubElement(parent, 'geom', attrs)
 
 
-def _rotated(obj: StaticObject, dx: float, dy: float) -> tuple[float, float]:
-    c, s = math.cos(obj.yaw), math.sin(obj.yaw)
-    return obj.x + c * dx - s * dy, obj.y + s * dx + c * dy
+@dataclass(frozen=True)
+class Part:
+    """One box of a static object, in the object's frame (x, y, z of its centre)."""
+
+    name: str
+    pos: tuple[float, float, float]
+    half: tuple[float, float, float]
+    rgba: tuple[float, float, float, float]
+
+
+def static_parts(obj: StaticObject) -> list[Part]:
+    """Return the boxes a static object is built of (shared by MuJoCo and Gazebo worlds)."""
+    sx, sy, sz = obj.size
+    if obj.class_id != 'rack':
+        return [Part('body', (0.0, 0.0, obj.z + sz / 2), (sx / 2, sy / 2, sz / 2), obj.rgba)]
+    # A rack: a solid kick plate (what the lidar and the map see), uprights and shelves.
+    kick, post = 0.4, 0.04
+    parts = [Part('kick', (0.0, 0.0, kick / 2), (sx / 2, sy / 2, kick / 2),
+                  (0.25, 0.25, 0.28, 1.0))]
+    for i, (ax, ay) in enumerate(((1, 1), (1, -1), (-1, 1), (-1, -1))):
+        parts.append(Part(f'post{i}', (ax * (sx / 2 - post), ay * (sy / 2 - post), sz / 2),
+                          (post, post, sz / 2), obj.rgba))
+    for k, h in enumerate((1.0, 1.6, sz - 0.03)):
+        parts.append(Part(f'shelf{k}', (0.0, 0.0, h), (sx / 2, sy / 2, 0.03),
+                          (0.85, 0.5, 0.15, 1.0)))
+    # goods on the first shelf, part of the rack
+    for k, dx in enumerate((-sx / 4, sx / 4)):
+        parts.append(Part(f'goods{k}', (dx, 0.0, 1.03 + 0.2), (0.35, sy / 2 - 0.1, 0.2),
+                          (0.7, 0.55, 0.35, 1.0)))
+    return parts
 
 
 def _add_static(world: ET.Element, obj: StaticObject) -> None:
-    sx, sy, sz = obj.size
-    if obj.class_id != 'rack':
-        _box(world, f'{obj.name}/body', (obj.x, obj.y, obj.z + sz / 2),
-             (sx / 2, sy / 2, sz / 2), obj.rgba, yaw=obj.yaw)
-        return
-    # A rack: a solid kick plate (what the lidar and the map see), uprights and shelves.
-    kick = 0.4
-    _box(world, f'{obj.name}/kick', (obj.x, obj.y, kick / 2), (sx / 2, sy / 2, kick / 2),
-         (0.25, 0.25, 0.28, 1.0), yaw=obj.yaw)
-    post = 0.04
-    for i, (ax, ay) in enumerate(((1, 1), (1, -1), (-1, 1), (-1, -1))):
-        px, py = _rotated(obj, ax * (sx / 2 - post), ay * (sy / 2 - post))
-        _box(world, f'{obj.name}/post{i}', (px, py, sz / 2), (post, post, sz / 2), obj.rgba,
-             yaw=obj.yaw)
-    for k, h in enumerate((1.0, 1.6, sz - 0.03)):
-        _box(world, f'{obj.name}/shelf{k}', (obj.x, obj.y, h), (sx / 2, sy / 2, 0.03),
-             (0.85, 0.5, 0.15, 1.0), yaw=obj.yaw)
-    # goods on the first shelf, part of the rack
-    for k, dx in enumerate((-sx / 4, sx / 4)):
-        px, py = _rotated(obj, dx, 0.0)
-        _box(world, f'{obj.name}/goods{k}', (px, py, 1.03 + 0.2), (0.35, sy / 2 - 0.1, 0.2),
-             (0.7, 0.55, 0.35, 1.0), yaw=obj.yaw)
+    c, s = math.cos(obj.yaw), math.sin(obj.yaw)
+    for part in static_parts(obj):
+        dx, dy, z = part.pos
+        _box(world, f'{obj.name}/{part.name}', (obj.x + c * dx - s * dy, obj.y + s * dx + c * dy,
+                                               z), part.half, part.rgba, yaw=obj.yaw)
 
 
 def _add_dock(world: ET.Element, layout: Layout, index: int, asset_names: list[str]) -> None:
@@ -208,7 +221,8 @@ def _add_robot(world: ET.Element, actuators: ET.Element, spec: RobotSpec, pose: 
             'forcelimited': 'true', 'forcerange': _fmt(-limit, limit)})
 
 
-def _tag_png(tag_id: int) -> bytes:
+def tag_png(tag_id: int) -> bytes:
+    """Return a PNG of the tag, 24 pixels per cell."""
     bitmap = tag36h11_bitmap(tag_id)
     big = np.kron(bitmap, np.ones((24, 24), np.uint8))
     ok, buf = cv2.imencode('.png', cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
@@ -267,7 +281,7 @@ def build_world(layout: Layout, robot: RobotSpec, robots: tuple[RobotPose, ...],
         ET.SubElement(asset, 'texture', {'name': mat, 'type': '2d', 'file': f'{mat}.png'})
         ET.SubElement(asset, 'material', {'name': mat, 'texture': mat, 'specular': '0',
                                           'emission': '0.6'})
-        assets[f'{mat}.png'] = _tag_png(tag_id)
+        assets[f'{mat}.png'] = tag_png(tag_id)
     ET.indent(root)
     return WorldModel(ET.tostring(root, encoding='unicode'), assets, layout, robot, robots,
                       camera)
