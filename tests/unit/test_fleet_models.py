@@ -54,7 +54,7 @@ def test_valid_order_parses_and_round_trips():
     (b'[1, 2]', 'schema violation'),
     (json.dumps(order_dict(timestamp='yesterday')).encode(), 'timestamp'),
     (json.dumps(order_dict(timestamp='2026-01-02T03:04:05')).encode(), 'time zone'),
-    (json.dumps(order_dict(version='1.1.0')).encode(), 'major version'),
+    (json.dumps(order_dict(version='1.1.0')).encode(), 'VDA 5050 2.x.y'),
     (json.dumps(order_dict(serialNumber='a/b')).encode(), 'serialNumber'),
     (json.dumps(order_dict(headerId=-1)).encode(), 'headerId'),
     (json.dumps(order_dict(nodes=[])).encode(), 'nodes'),

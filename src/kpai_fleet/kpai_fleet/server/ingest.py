@@ -90,13 +90,19 @@ class FleetView:
         self._cond = threading.Condition(self._lock)
 
     def update(self, rows: list[StateRow]) -> None:
-        """Take the summaries of a committed batch (store listener)."""
+        """Summarise the newest committed state per robot of a batch (store listener)."""
+        latest: dict[str, StateRow] = {}
+        for r in rows:
+            if r.model is not None and (r.robot_id not in latest
+                                        or r.ts >= latest[r.robot_id].ts):
+                latest[r.robot_id] = r
+        summaries = {rid: summarize_state(rid, r.model, r.received) for rid, r in latest.items()}
         with self._cond:
-            for r in rows:
-                old = self.robots.get(r.robot_id, {})
-                if r.summary and r.ts >= old.get('_ts', 0.0):
+            for rid, summary in summaries.items():
+                old = self.robots.get(rid, {})
+                if latest[rid].ts >= old.get('_ts', 0.0):
                     extras = {k: old[k] for k in ('connection', 'live') if k in old}
-                    self.robots[r.robot_id] = dict(r.summary, _ts=r.ts, **extras)
+                    self.robots[rid] = dict(summary, _ts=latest[rid].ts, **extras)
             self.version += 1
             self._cond.notify_all()
 
@@ -195,15 +201,15 @@ class Ingest:
         try:
             ts = parse_timestamp(st.timestamp).timestamp()
         except ValueError:
-            ts = now
-        summary = summarize_state(robot_id, st, now)
+            raise ValidationRejected(f'schema violation in state: timestamp: invalid date '
+                                     f'{st.timestamp!r}') from None
         pos = st.agv_position
         self.store.submit_state(StateRow(
             robot_id=robot_id, ts=ts, received=now, header_id=st.header_id,
             order_id=st.order_id, x=pos.x if pos else None, y=pos.y if pos else None,
             theta=pos.theta if pos else None, battery=st.battery_state.battery_charge,
             driving=st.driving, payload=payload.decode(), manufacturer=st.manufacturer,
-            serial_number=st.serial_number, n_errors=len(st.errors), summary=summary))
+            serial_number=st.serial_number, n_errors=len(st.errors), model=st))
         errs = frozenset((e.error_type, e.error_description or '') for e in st.errors)
         if errs != self._errors_seen.get(robot_id, frozenset()):
             for kind, text in sorted(errs - self._errors_seen.get(robot_id, frozenset())):

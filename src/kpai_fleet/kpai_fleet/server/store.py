@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,7 @@ class StateRow:
     manufacturer: str = 'KPAI'
     serial_number: str = ''
     n_errors: int = 0
-    summary: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    model: Any = field(default=None, compare=False, repr=False)  # the validated message
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ class Store:
         self.flushes = 0
         self.write_errors = 0
         self.last_error = ''
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
         self._listeners: list[Callable[[list[StateRow]], None]] = []
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -165,7 +166,7 @@ class Store:
 
     @property
     def queue_size(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     # -- writing ---------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[list[StateRow]], None]) -> None:
@@ -174,28 +175,32 @@ class Store:
 
     def submit_state(self, row: StateRow) -> None:
         """Queue a state row for the next batch."""
-        self._queue.put(row)
+        self._queue.append(row)  # deque.append is atomic: no lock on the hot path
+        if len(self._queue) >= self.batch_rows:
+            self._wake.set()
 
     def submit_event(self, row: EventRow) -> None:
         """Queue an event row for the next batch."""
-        self._queue.put(row)
+        self._queue.append(row)
 
     def submit_connection(self, robot_id: str, manufacturer: str, serial: str, ts: float,
                           state: str) -> None:
         """Queue a connection-state change of a robot."""
-        self._queue.put((robot_id, manufacturer, serial, ts, state))
+        self._queue.append((robot_id, manufacturer, serial, ts, state))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything queued so far is committed."""
         done = threading.Event()
-        self._queue.put(done)
+        self._queue.append(done)
+        self._wake.set()
         if not done.wait(timeout):
             raise StoreError(f'store flush did not finish within {timeout} s')
 
     def close(self) -> None:
         """Flush, stop the writer thread and close the connections."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._queue.append(_STOP)
+            self._wake.set()
             self._thread.join(timeout=30)
         for conn in (self._write_conn, self._read_conn):
             try:
@@ -207,36 +212,32 @@ class Store:
         last_retention = time.monotonic()
         stop = False
         while not stop:
-            batch = _Batch()
-            waiters: list[threading.Event] = []
-            try:
-                item = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                item = None
-            deadline = time.monotonic() + self.flush_s
-            while item is not None:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    waiters.append(item)
-                elif isinstance(item, StateRow):
-                    batch.states.append(item)
-                elif isinstance(item, EventRow):
-                    batch.events.append(item)
-                else:
-                    batch.connections.append(item)
-                if stop or waiters or len(batch) >= self.batch_rows:
-                    break
-                remaining = deadline - time.monotonic()
-                try:
-                    item = self._queue.get(timeout=remaining) if remaining > 0 else (
-                        self._queue.get_nowait())
-                except queue.Empty:
-                    item = None
-            if len(batch):
-                self._write(batch)
-            for w in waiters:
-                w.set()
+            # wait for a full batch, an explicit flush/stop, or flush_ms after the first row
+            if not self._queue:
+                self._wake.wait(0.5)
+            if self._queue and len(self._queue) < self.batch_rows:
+                self._wake.wait(self.flush_s)
+            self._wake.clear()
+            while self._queue:
+                batch = _Batch()
+                waiters: list[threading.Event] = []
+                while self._queue and len(batch) < self.batch_rows:
+                    item = self._queue.popleft()
+                    if item is _STOP:
+                        stop = True
+                    elif isinstance(item, threading.Event):
+                        waiters.append(item)
+                        break
+                    elif isinstance(item, StateRow):
+                        batch.states.append(item)
+                    elif isinstance(item, EventRow):
+                        batch.events.append(item)
+                    else:
+                        batch.connections.append(item)
+                if len(batch):
+                    self._write(batch)
+                for w in waiters:
+                    w.set()
             if time.monotonic() - last_retention > self.retention_every_s:
                 last_retention = time.monotonic()
                 self.apply_retention()

@@ -51,51 +51,27 @@ def format_timestamp(epoch_s: float) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra='ignore')
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra='ignore',
+                              allow_inf_nan=False)
 
     def to_json(self) -> bytes:
         """Serialise with the VDA 5050 field names, leaving out unset optional fields."""
         return self.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
-def _finite(v: float) -> float:
-    if not math.isfinite(v):
-        raise ValueError('must be a finite number')
-    return v
+# Checked by the Rust core of pydantic (fast): the fleet server validates every state.
+_TIMESTAMP = (r'^\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\d(\.\d{1,9})?'
+              r'(Z|z|[+-][0-2]\d:?[0-5]\d)$')
+_VERSION = r'^2\.\d+\.\d+$'
+_NAME = r'^[^/+#]+$'
 
 
 class Header(_Model):
     header_id: int = Field(ge=0)
-    timestamp: str
-    version: str
-    manufacturer: str
-    serial_number: str
-
-    @field_validator('timestamp')
-    @classmethod
-    def _check_ts(cls, v: str) -> str:
-        try:
-            parse_timestamp(v)
-        except ValueError as err:
-            raise ValueError(f'timestamp is not ISO 8601: {err}') from None
-        return v
-
-    @field_validator('version')
-    @classmethod
-    def _check_version(cls, v: str) -> str:
-        parts = v.split('.')
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            raise ValueError('version must be [Major].[Minor].[Patch]')
-        if parts[0] != '2':
-            raise ValueError(f'unsupported major version {parts[0]} (this agent speaks 2.x)')
-        return v
-
-    @field_validator('manufacturer', 'serial_number')
-    @classmethod
-    def _check_name(cls, v: str) -> str:
-        if not v or any(c in v for c in '/+#'):
-            raise ValueError('must be non-empty and free of MQTT topic characters / + #')
-        return v
+    timestamp: str = Field(pattern=_TIMESTAMP)
+    version: str = Field(pattern=_VERSION)
+    manufacturer: str = Field(pattern=_NAME)
+    serial_number: str = Field(pattern=_NAME)
 
 
 class BlockingType(str, Enum):
@@ -132,8 +108,6 @@ class NodePosition(_Model):
     allowed_deviation_theta: float | None = Field(default=None, ge=0)
     map_id: str
     map_description: str | None = None
-
-    _fx = field_validator('x', 'y')(_finite)
 
 
 class Node(_Model):
@@ -257,8 +231,6 @@ class AgvPosition(_Model):
     localization_score: float | None = Field(default=None, ge=0, le=1)
     deviation_range: float | None = None
 
-    _fx = field_validator('x', 'y', 'theta')(_finite)
-
 
 class Velocity(_Model):
     vx: float | None = None
@@ -371,11 +343,22 @@ _TOPIC_MODELS: dict[str, type[Header]] = {
 }
 
 
+_PATTERN_HINTS = {
+    'timestamp': 'not ISO 8601 with a time zone (YYYY-MM-DDTHH:mm:ss.fffZ)',
+    'version': 'unsupported version: this side speaks VDA 5050 2.x.y ([Major].[Minor].[Patch])',
+    'manufacturer': 'must be non-empty and free of MQTT topic characters / + #',
+    'serialNumber': 'must be non-empty and free of MQTT topic characters / + #',
+}
+
+
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = '.'.join(str(p) for p in first['loc']) or '<root>'
+    msg = first['msg']
+    if first['type'] == 'string_pattern_mismatch' and first['loc'][-1] in _PATTERN_HINTS:
+        msg = _PATTERN_HINTS[str(first['loc'][-1])]
     more = f' (+{err.error_count() - 1} more)' if err.error_count() > 1 else ''
-    return f'{loc}: {first["msg"]}{more}'
+    return f'{loc}: {msg}{more}'
 
 
 def parse_message(kind: str, payload: bytes | str, *,
