@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -37,7 +38,6 @@ from .samples import (
     OdomSample,
     ScanSample,
 )
-from .simulator import Simulator
 from .spawn import parse_pose
 
 __all__ = ['SimNode', 'main']
@@ -111,6 +111,21 @@ def config_from_values(values: dict[str, Any]) -> tuple[SimConfig, float]:
     return cfg.validate(), rtf
 
 
+GL_HINT = ('headless rendering needs EGL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri) or '
+           'MUJOCO_GL=osmesa (Debian: libosmesa6)')
+
+
+def load_simulator() -> Any:
+    """Import the simulator; MuJoCo sets up its GL backend on import and may fail there."""
+    try:
+        from .simulator import Simulator
+    except Exception as err:  # noqa: BLE001 - GL import failures come in many types
+        backend = os.environ.get('MUJOCO_GL', '')
+        raise SimError(f'cannot load MuJoCo with MUJOCO_GL={backend!r} ({err!r}); '
+                       f'{GL_HINT}') from err
+    return Simulator
+
+
 class SimNode(Node):
     """Owns the Simulator; a worker thread steps it, the executor thread takes cmd_vel."""
 
@@ -122,7 +137,7 @@ class SimNode(Node):
                 name, default, ParameterDescriptor(description=description,
                                                    read_only=True)).value
         self.config, self.rtf = config_from_values(values)
-        self.sim = Simulator(self.config)
+        self.sim = load_simulator()(self.config)
         if values['map_yaml']:
             write_map_server(rasterize(self.sim.layout), values['map_yaml'])
         self._lock = threading.Lock()

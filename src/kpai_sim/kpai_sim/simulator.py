@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from .config import SimConfig
 from .drive import DiffDrive
+from .errors import SimError
 from .factory import LIDAR_GEOM_GROUPS, SERVO_TAU, CameraSpec, RobotPose, WorldModel, build_world
 from .groundtruth import ObjectState, boxes_from_segmentation
 from .layout import PERSON_HEIGHT, PERSON_RADIUS, Layout, build_layout
@@ -294,7 +296,15 @@ class Simulator:
     def render_camera(self, name: str) -> CameraFrame:
         """Render a robot's camera and the visible objects' boxes from the same scene."""
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.camera.height, self.camera.width)
+            try:
+                self._renderer = mujoco.Renderer(self.model, self.camera.height,
+                                                 self.camera.width)
+            except Exception as err:  # noqa: BLE001 - GL failures come in many types
+                raise SimError(
+                    f'cannot create an offscreen renderer with MUJOCO_GL='
+                    f'{os.environ.get("MUJOCO_GL", "")!r}: {err}. Headless rendering needs EGL '
+                    '(Debian: libegl1 libegl-mesa0 libgl1-mesa-dri) or MUJOCO_GL=osmesa '
+                    '(Debian: libosmesa6); or set camera_rate to 0') from err
         ren = self._renderer
         r = self.robots[name]
         ren.update_scene(self.data, camera=r.camera)
