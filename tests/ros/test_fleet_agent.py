@@ -41,7 +41,11 @@ class MissionServer:
         self.pause_calls: list[bool] = []
         self.step_s = step_s
         self.x = self.y = 0.0
+        self.busy = False
+        self.rejected = 0
+        # like kpai_planning's executor: one mission at a time, a second goal is rejected
         self._server = ActionServer(self.node, ExecuteMission, 'execute_mission', self._execute,
+                                    goal_callback=self._on_goal,
                                     cancel_callback=lambda _: CancelResponse.ACCEPT,
                                     callback_group=group)
         self._srv = self.node.create_service(SetPaused, 'mission_executor/set_paused',
@@ -67,7 +71,22 @@ class MissionServer:
         resp.success, resp.message = True, 'paused' if req.paused else 'resumed'
         return resp
 
+    def _on_goal(self, _goal):
+        from rclpy.action import GoalResponse
+
+        if self.busy:
+            self.rejected += 1
+            return GoalResponse.REJECT
+        self.busy = True
+        return GoalResponse.ACCEPT
+
     def _execute(self, handle):
+        try:
+            return self._run(handle)
+        finally:
+            self.busy = False
+
+    def _run(self, handle):
         goal = handle.request
         self.goals.append(goal)
         result = self.ExecuteMission.Result()
@@ -218,6 +237,28 @@ def test_agent_executes_orders_and_reports_states(graph, broker):
             return acts.get('c1') == 'FINISHED' and acts.get('w') == 'FAILED'
         wait_until(cancelled, timeout=10, what='cancelOrder finished')
         assert obs.last_state()['nodeStates'] == []
+
+        # order update: stitched at the last base node; the running goal is replaced
+        horizon = dict(node('F', 4, 6, 2), released=False)
+        obs.send('order', {'orderId': 'o3', 'orderUpdateId': 0,
+                           'nodes': [node('D', 0, 2, 2), node('E', 2, 4, 2), horizon],
+                           'edges': [edge(1, 'D', 'E'), dict(edge(3, 'E', 'F'),
+                                                             released=False)]}, header_id=7)
+        wait_until(lambda: len(server.goals) == 3, timeout=10, what='third goal')
+        obs.send('order', {'orderId': 'o3', 'orderUpdateId': 1,
+                           'nodes': [node('E', 2, 4, 2),
+                                     node('F', 4, 6, 2, [action('d3', 'drop', duration=0.2)])],
+                           'edges': [edge(3, 'E', 'F')]}, header_id=8)
+
+        def update_done():
+            st = obs.last_state()
+            return st.get('orderUpdateId') == 1 and st['lastNodeId'] == 'F' and not st[
+                'nodeStates'] and {a['actionId']: a['actionStatus'] for a in
+                                   st['actionStates']}.get('d3') == 'FINISHED'
+        wait_until(update_done, timeout=15, what='updated order o3 finished')
+        assert len(server.goals) == 4 and server.rejected == 0
+        assert [s.step_id for s in server.goals[3].steps][-2:] == ['node:F:4', 'd3']
+        assert server.x == 6.0
     finally:
         obs.link.stop()
         server.close()

@@ -41,7 +41,7 @@ _PARAMS: dict[str, tuple[Any, str]] = {
     'map_id': ('factory', 'mapId reported in agvPosition'),
     'map_frame': ('map', 'frame of the reported position'),
     'pose': ([0.0, 0.0, 0.0], 'map pose [x, y, theta] of the odom frame origin, used when '
-             'no map->odom transform is on /tf'),
+             'neither the `pose` topic (map frame) nor a map->odom transform is available'),
     'state_period_s': (1.0, 'state is published at least this often (<= 1 s)'),
     'min_state_interval_s': (0.1, 'minimum spacing of on-change states'),
     'visualization_period_s': (0.2, 'visualization period'),
@@ -71,6 +71,8 @@ class FleetAgentNode(LifecycleNode):
         self._goal_handle: Any = None
         self._goal_mission = ''
         self._pending: tuple[StartMission, float] | None = None
+        self._active = ''  # mission id of the goal sent and not finished yet
+        self._pose_map: tuple[float, float, float, float] | None = None
         self._map_odom: tuple[float, float, float] | None = None
         self._timer: Any = None
         self._subs: list[Any] = []
@@ -138,6 +140,7 @@ class FleetAgentNode(LifecycleNode):
             self.create_subscription(SafetyStatus, 'safety/status', self._on_safety, reliable),
             self.create_subscription(InferenceStats, 'inference_stats', self._on_stats,
                                      reliable),
+            self.create_subscription(PoseStamped, 'pose', self._on_pose, 10),
             self.create_subscription(TFMessage, '/tf', self._on_tf, 50),
             self.create_subscription(TFMessage, '/tf_static', self._on_tf, QoSProfile(
                 depth=50, durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)),
@@ -184,7 +187,11 @@ class FleetAgentNode(LifecycleNode):
             return
         if self._pending is not None:
             cmd, deadline = self._pending
-            if self._action.server_is_ready():
+            if self._active:  # the executor takes one goal at a time: wait for the old result
+                if time.monotonic() > deadline:
+                    self._pending = None
+                    core.on_goal_rejected(cmd.mission_id, 'previous mission did not stop')
+            elif self._action.server_is_ready():
                 self._pending = None
                 self._send_goal(cmd)
             elif time.monotonic() > deadline:
@@ -218,13 +225,30 @@ class FleetAgentNode(LifecycleNode):
         c, s = math.cos(oth), math.sin(oth)
         snap = self.core.snapshot
         was_driving = snap.driving
-        snap.x, snap.y = ox + c * p.x - s * p.y, oy + s * p.x + c * p.y
-        snap.theta = math.atan2(math.sin(yaw + oth), math.cos(yaw + oth))
+        fresh = self._pose_map is not None and time.monotonic() - self._pose_map[3] < 2.0
+        if not fresh:  # the executor's map pose (topic `pose`) wins while it is fresh
+            snap.x, snap.y = ox + c * p.x - s * p.y, oy + s * p.x + c * p.y
+            snap.theta = math.atan2(math.sin(yaw + oth), math.cos(yaw + oth))
         snap.vx, snap.vy = msg.twist.twist.linear.x, msg.twist.twist.linear.y
         snap.omega = msg.twist.twist.angular.z
         snap.position_initialized = True
         if snap.driving != was_driving:
             self.core.mark_changed()
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        if self.core is None:
+            return
+        p = msg.pose.position
+        yaw = _yaw(msg.pose.orientation)
+        if msg.header.frame_id.lstrip('/') not in ('', self._map_frame) or not all(
+                math.isfinite(v) for v in (p.x, p.y, yaw)):
+            self.get_logger().warn('pose not in the map frame or not finite: ignored',
+                                   throttle_duration_sec=5.0)
+            return
+        self._pose_map = (p.x, p.y, yaw, time.monotonic())
+        snap = self.core.snapshot
+        snap.x, snap.y, snap.theta = p.x, p.y, yaw
+        snap.position_initialized = True
 
     def _on_tf(self, msg: TFMessage) -> None:
         for t in msg.transforms:
@@ -271,13 +295,12 @@ class FleetAgentNode(LifecycleNode):
 
     # -- mission executor ------------------------------------------------------------------
     def _start_mission(self, cmd: StartMission) -> None:
-        if self._goal_handle is not None:
+        if self._goal_handle is not None:  # an order update replaces the running mission
             self._goal_handle.cancel_goal_async()
-            self._goal_handle = None
-        if self._action.server_is_ready():
+        if not self._active and self._action.server_is_ready():
             self._pending = None
             self._send_goal(cmd)
-        else:  # wait (without blocking the executor) for the server to be discovered
+        else:  # wait (without blocking the executor) for discovery or the old goal's end
             self._pending = (cmd, time.monotonic() + _SERVER_WAIT_S)
 
     def _send_goal(self, cmd: StartMission) -> None:
@@ -298,6 +321,7 @@ class FleetAgentNode(LifecycleNode):
             goal.steps.append(m)
         mission = cmd.mission_id
         self._goal_mission = mission
+        self._active = mission
         future = self._action.send_goal_async(
             goal, feedback_callback=lambda fb: self._on_feedback(mission, fb))
         future.add_done_callback(lambda f: self._on_goal_response(mission, f))
@@ -312,6 +336,8 @@ class FleetAgentNode(LifecycleNode):
         if self.core is None:
             return
         if not handle.accepted:
+            if self._active == mission:
+                self._active = ''
             self.core.on_goal_rejected(mission, 'goal rejected')
             return
         if self._goal_mission == mission:
@@ -325,6 +351,8 @@ class FleetAgentNode(LifecycleNode):
         canceled = res.error_code == ExecuteMission.Result.CANCELED
         if self._goal_mission == mission:
             self._goal_handle = None
+        if self._active == mission:
+            self._active = ''
         self.core.on_result(mission, bool(res.success), canceled, res.message)
 
     def _cancel_mission(self) -> None:
