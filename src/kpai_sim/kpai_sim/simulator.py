@@ -84,6 +84,7 @@ class Simulator:
         self.data = mujoco.MjData(self.model)
         self.nsub = round(config.control_dt / config.physics_dt)
         self.time = 0.0
+        self._step_count = 0
         self._index_objects()
         self.robots: dict[str, _Robot] = {}
         for k, pose in enumerate(poses):
@@ -214,7 +215,8 @@ class Simulator:
             d.ctrl[r.act[0]] = v * math.cos(yaw)
             d.ctrl[r.act[1]] = v * math.sin(yaw)
             d.ctrl[r.act[2]] = w
-        self.time += dt
+        self._step_count += 1
+        self.time = self._step_count * dt  # no drift from summing dt
         self._place_people()
         before = {name: self.true_pose(name) for name in self.robots}
         mujoco.mj_step(self.model, d, nstep=self.nsub)
