@@ -7,11 +7,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from kpai_npu_bridge.benchmark import measure_latency
 from kpai_npu_bridge.cli import main
+from kpai_npu_bridge.conformance import compare_outputs, match_detections
 from kpai_npu_bridge.golden import golden_images
 from kpai_npu_bridge.models import build_yolov8n_like
+from kpai_npu_bridge.pipeline import Detection
 from npu_plugin_fixtures import install_test_plugins
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,3 +114,25 @@ def test_measure_latency_counts_iterations() -> None:
     stats = measure_latency(lambda: sum(range(1000)), batch_size=4, iterations=7, warmup=1)
     assert stats.iterations == 7 and stats.p50_ms <= stats.p95_ms <= stats.p99_ms
     assert stats.throughput_fps > 0
+
+
+def test_compare_outputs_and_detection_matching() -> None:
+    ref = [np.array([[100.0, 0.5, 0.0]])]
+    assert compare_outputs([ref[0] + [[0.5, 0.005, 0.0]]], ref, rtol=1e-2, atol=1e-2)['ok']
+    bad = compare_outputs([ref[0] + [[0.0, 0.02, 0.0]]], ref, rtol=1e-2, atol=1e-2)
+    assert not bad['ok'] and 'exceeds' in bad['reason']
+    assert 'shape' in compare_outputs([ref[0][:, :2]], ref, rtol=1, atol=1)['reason']
+    nan = compare_outputs([np.array([[np.nan, 0.5, 0.0]])], ref, rtol=1, atol=1)
+    assert not nan['ok'] and 'NaN' in nan['reason']
+    a = Detection(0, 0, 10, 10, 0.80, 1, 'x')
+    neighbour = Detection(2, 0, 12, 10, 0.80, 1, 'x')   # IoU 0.67: a near-tie NMS swap
+    assert match_detections([neighbour], [a], iou=0.45, score_abs=0.02, score_floor=0.27) == (
+        1, 1)
+    other_class = Detection(0, 0, 10, 10, 0.80, 2, 'y')
+    far = Detection(50, 50, 60, 60, 0.80, 1, 'x')
+    low = Detection(0, 0, 10, 10, 0.70, 1, 'x')
+    for cand in (other_class, far, low):
+        assert match_detections([cand], [a], iou=0.45, score_abs=0.02, score_floor=0.27) == (
+            0, 1)
+    assert match_detections([], [a, Detection(0, 0, 1, 1, 0.1, 1, 'x')], iou=0.45,
+                            score_abs=0.02, score_floor=0.27) == (0, 1)

@@ -157,7 +157,10 @@ def _run_checks(report: CertificationReport, ref: Pipeline, cand: Pipeline, scor
     ref_out = [ref.run_tensor(_row(tensor, i)) for i in range(num_images)]
     cand_out: list[list[np.ndarray]] = []
     worst: dict[str, Any] = {'ratio': 0.0, 'max_abs': 0.0, 'reason': ''}
-    matched = required = 0
+    th = cand.manifest.thresholds
+    match_iou = tol.match_iou if tol.match_iou is not None else th.iou
+    recall = [0, 0]  # reference results found in the candidate's
+    precision = [0, 0]  # candidate results found in the reference's
     for i in range(num_images):
         try:
             out = cand.run_tensor(_row(tensor, i))
@@ -174,24 +177,31 @@ def _run_checks(report: CertificationReport, ref: Pipeline, cand: Pipeline, scor
             report.checks.append(Check('parity', False, f'image {i}: decoding failed: {err}'))
             return
         want = ref.postprocess(ref_out[i], metas[i:i + 1])[0]
-        m, r = match_detections(got, want, iou=tol.match_iou, score_abs=tol.score_abs,
-                                score_floor=score_floor + tol.score_abs)
-        matched, required = matched + m, required + r
-    rate = matched / required if required else 1.0
-    ok = bool(worst.get('ok', True)) and worst['ratio'] <= 1.0 and rate >= tol.min_match_rate
+        for counts, a, b in ((recall, got, want), (precision, want, got)):
+            m, r = match_detections(a, b, iou=match_iou, score_abs=tol.score_abs,
+                                    score_floor=score_floor + tol.score_abs)
+            counts[0] += m
+            counts[1] += r
+    rates = [c[0] / c[1] if c[1] else 1.0 for c in (recall, precision)]
+    ok = bool(worst.get('ok', True)) and worst['ratio'] <= 1.0 and min(rates) >= tol.min_match_rate
     detail = (f'raw outputs within tolerance (worst ratio {worst["ratio"]:.3g}); '
-              f'{matched}/{required} reference results matched')
+              f'{recall[0]}/{recall[1]} reference and {precision[0]}/{precision[1]} candidate '
+              'results matched')
     if not ok:
         parts = []
         if worst['ratio'] > 1.0 or not worst.get('ok', True):
             parts.append(f'image {worst.get("image")}: {worst["reason"]}')
-        if rate < tol.min_match_rate:
-            parts.append(f'only {matched}/{required} reference results matched '
-                         f'(need {tol.min_match_rate:.0%})')
+        for (m, r), rate, whose in ((recall, rates[0], 'reference'),
+                                    (precision, rates[1], 'candidate')):
+            if rate < tol.min_match_rate:
+                parts.append(f'only {m}/{r} {whose} results matched '
+                             f'(need {tol.min_match_rate:.0%})')
         detail = '; '.join(parts)
     report.checks.append(Check('parity', ok, detail, {
         'worst_ratio': worst['ratio'], 'max_abs_diff': worst['max_abs'],
-        'matched': matched, 'required': required, 'match_rate': rate}))
+        'matched': recall[0], 'required': recall[1], 'match_rate': rates[0],
+        'candidate_matched': precision[0], 'candidate_required': precision[1],
+        'candidate_match_rate': rates[1], 'match_iou': match_iou}))
 
     say('[3/7] determinism (same input twice)')
     again = [cand.run_tensor(_row(tensor, i)) for i in range(min(3, num_images))]
