@@ -37,6 +37,7 @@ setup(
             'object_localizer = kpai_perception.localizer_node:main',
             'safety_monitor = kpai_perception.safety_monitor_node:main',
             'camera_driver = kpai_perception.camera_driver_node:main',
+            'annotator = kpai_perception.annotator_node:main',
         ],
     },
 )

@@ -96,7 +96,7 @@ class CameraDriverNode(LifecycleNode):
             self.get_logger().error(f'configure failed: {err}')
             return TransitionCallbackReturn.FAILURE
         if self.calibration is None:
-            self.get_logger().warn('no camera_info_url: publishing uncalibrated camera_info')
+            self.get_logger().warning('no camera_info_url: publishing uncalibrated camera_info')
         qos = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST,
                          reliability=(ReliabilityPolicy.RELIABLE if p.reliable
                                       else ReliabilityPolicy.BEST_EFFORT))
@@ -143,7 +143,7 @@ class CameraDriverNode(LifecycleNode):
             source = open_source(p.source, loop=p.loop, width=p.width, height=p.height)
         except CameraSourceError as err:
             delay = backoff.next_delay()
-            self.get_logger().warn(f'{err}; retrying in {delay:.1f} s (attempt '
+            self.get_logger().warning(f'{err}; retrying in {delay:.1f} s (attempt '
                                    f'{backoff.attempts})')
             self._stop.wait(delay)
             return None
@@ -167,7 +167,7 @@ class CameraDriverNode(LifecycleNode):
                 if frame is None:
                     if source.live:
                         self.reconnects += 1
-                        log.warn(f'stream {p.source!r} dropped: reconnecting '
+                        log.warning(f'stream {p.source!r} dropped: reconnecting '
                                  f'({self.reconnects} so far)')
                         source.close()
                         source = None
@@ -193,12 +193,12 @@ class CameraDriverNode(LifecycleNode):
         try:
             image = frame_to_image(frame, self.params.encoding, header=header)
         except PerceptionError as err:
-            self.get_logger().warn(f'frame dropped: {err}', throttle_duration_sec=5.0)
+            self.get_logger().warning(f'frame dropped: {err}', throttle_duration_sec=5.0)
             return
         if self.calibration is not None:
             info = self.calibration.to_camera_info(header)
             if (info.width, info.height) != (image.width, image.height):
-                self.get_logger().warn(
+                self.get_logger().warning(
                     f'calibration is for {info.width}x{info.height} but frames are '
                     f'{image.width}x{image.height}', throttle_duration_sec=10.0)
         else:

@@ -89,7 +89,7 @@ class LocalizerNode(Node):
             self.camera = CameraModel.from_msg(msg)
         except CalibrationError as err:
             self.bad_camera_info += 1
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f'camera_info rejected ({self.bad_camera_info} so far): {err}',
                 throttle_duration_sec=5.0)
 
@@ -97,7 +97,7 @@ class LocalizerNode(Node):
         log = self.get_logger()
         if self.camera is None:
             self.dropped_no_camera += 1
-            log.warn('no valid camera_info yet: tracks dropped', throttle_duration_sec=5.0)
+            log.warning('no valid camera_info yet: tracks dropped', throttle_duration_sec=5.0)
             return
         camera_frame = msg.camera_frame_id or msg.header.frame_id or self.camera.frame_id
         stamp = stamp_to_sec(msg.header.stamp)
@@ -106,7 +106,7 @@ class LocalizerNode(Node):
                 world_from_cam = self.buffer.lookup(out.frame, camera_frame, stamp)
             except TransformError as err:
                 self.dropped_tf += 1
-                log.warn(f'no transform {out.frame} <- {camera_frame}: {err}',
+                log.warning(f'no transform {out.frame} <- {camera_frame}: {err}',
                          throttle_duration_sec=5.0)
                 continue
             result = TrackArray()

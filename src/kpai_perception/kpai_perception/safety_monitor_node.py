@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 from nav_msgs.msg import Odometry
@@ -19,7 +20,26 @@ from kpai_perception.safety.fields import DEFAULT_FOOTPRINT, parse_footprint
 from kpai_perception.tf_buffer import TransformBuffer
 from kpai_perception.tf_listener import TfListener
 
-__all__ = ['SafetyMonitorNode', 'main']
+__all__ = ['SafetyMonitorNode', 'declare_field_config', 'main']
+
+
+def declare_field_config(node: Any) -> FieldConfig:
+    """Declare the safety field parameters on node and return the validated FieldConfig."""
+    f = FieldConfig()
+    flat = [c for p in DEFAULT_FOOTPRINT for c in p]
+    footprint = declare(node, 'footprint', flat,
+                        'robot outline in base_frame, flat [x0, y0, x1, y1, ...] (m)')
+    return FieldConfig(
+        footprint=parse_footprint(list(footprint)),
+        protective_clearance=declare(node, 'protective_clearance', f.protective_clearance,
+                                     'm around the footprint at standstill'),
+        warning_clearance=declare(node, 'warning_clearance', f.warning_clearance,
+                                  'm beyond the protective field at standstill'),
+        response_time=declare(node, 'response_time', f.response_time,
+                              's from detection to brakes applied'),
+        deceleration=declare(node, 'deceleration', f.deceleration, 'braking m/s^2'),
+        warning_time=declare(node, 'warning_time', f.warning_time,
+                             's of travel the warning field adds'))
 
 
 class SafetyMonitorNode(Node):
@@ -27,21 +47,8 @@ class SafetyMonitorNode(Node):
 
     def __init__(self) -> None:
         super().__init__('safety_monitor')
-        f, m = FieldConfig(), MonitorConfig()
-        flat = [c for p in DEFAULT_FOOTPRINT for c in p]
-        footprint = declare(self, 'footprint', flat,
-                            'robot outline in base_frame, flat [x0, y0, x1, y1, ...] (m)')
-        fields = FieldConfig(
-            footprint=parse_footprint(list(footprint)),
-            protective_clearance=declare(self, 'protective_clearance', f.protective_clearance,
-                                         'm around the footprint at standstill'),
-            warning_clearance=declare(self, 'warning_clearance', f.warning_clearance,
-                                      'm beyond the protective field at standstill'),
-            response_time=declare(self, 'response_time', f.response_time,
-                                  's from detection to brakes applied'),
-            deceleration=declare(self, 'deceleration', f.deceleration, 'braking m/s^2'),
-            warning_time=declare(self, 'warning_time', f.warning_time,
-                                 's of travel the warning field adds'))
+        m = MonitorConfig()
+        fields = declare_field_config(self)
         self.config = MonitorConfig(
             fields=fields,
             max_speed=declare(self, 'max_speed', m.max_speed, 'limit when CLEAR (m/s)'),
@@ -86,20 +93,21 @@ class SafetyMonitorNode(Node):
             except TransformError as err:
                 # people we cannot place are not "no people": keep the input stale instead
                 self.dropped_tf += 1
-                self.get_logger().warn(f'tracked_objects ignored: {err}',
+                self.get_logger().warning(f'tracked_objects ignored: {err}',
                                        throttle_duration_sec=2.0)
                 return
             pts = tf.apply(np.array([[t.position.x, t.position.y, t.position.z]
                                      for t in people]))
             xy = [(float(p[0]), float(p[1])) for p in pts]
         if self.monitor.set_people(self._now(), xy):
-            self.get_logger().warn(f'{self.monitor.rejected_inputs} non-finite inputs ignored',
+            self.get_logger().warning(f'{self.monitor.rejected_inputs} non-finite inputs ignored',
                                    throttle_duration_sec=5.0)
         self._evaluate()
 
     def _on_odom(self, msg: Odometry) -> None:
         if not self.monitor.set_speed(self._now(), msg.twist.twist.linear.x):
-            self.get_logger().warn('non-finite odometry speed ignored', throttle_duration_sec=5.0)
+            self.get_logger().warning('non-finite odometry speed ignored',
+                                      throttle_duration_sec=5.0)
         self._evaluate()
 
     def _evaluate(self) -> None:
@@ -118,8 +126,12 @@ class SafetyMonitorNode(Node):
         self.limit_pub.publish(Float64(data=float(d.speed_limit)))
         if d.state != self._last_state:
             log = self.get_logger()
-            (log.info if d.state == SafetyState.CLEAR else log.warn)(
-                f'{d.state.name}: speed limit {d.speed_limit:.2f} m/s ({d.reason})')
+            text = f'{d.state.name}: speed limit {d.speed_limit:.2f} m/s ({d.reason})'
+            # one call site per severity: rclpy refuses to change it between calls
+            if d.state == SafetyState.CLEAR:
+                log.info(text)
+            else:
+                log.warning(text)
             self._last_state = d.state
 
 

@@ -39,6 +39,6 @@ class TfListener:
 
     def _add(self, msg: TFMessage, *, static: bool) -> None:
         if self.buffer.add_message(msg, static=static):
-            self.node.get_logger().warn(
+            self.node.get_logger().warning(
                 f'{self.buffer.rejected} invalid transforms ignored so far (NaN, empty frame)',
                 throttle_duration_sec=5.0)

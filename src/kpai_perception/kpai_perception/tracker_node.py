@@ -79,7 +79,7 @@ class TrackerNode(Node):
         last = self.tracker.last_stamp
         if last is not None and last - stamp > self.params.reset_jump:
             self.resets += 1
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f'stamp jumped back {last - stamp:.1f} s: tracker reset (replay or sim reset?)')
             self.tracker = ByteTracker(self.config)
         p = self.params
@@ -88,14 +88,14 @@ class TrackerNode(Node):
         self.rejected_boxes += clean.rejected
         self.clipped_boxes += clean.clipped
         if clean.rejected:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f'{self.rejected_boxes} invalid boxes dropped so far (NaN/inf, empty, outside)',
                 throttle_duration_sec=5.0)
         try:
             tracks = self.tracker.update(clean.kept, stamp)
         except OutOfOrderError as err:
             self.dropped_out_of_order += 1
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f'{err}; dropped ({self.dropped_out_of_order} out-of-order so far)',
                 throttle_duration_sec=5.0)
             return
