@@ -23,7 +23,8 @@ def test_sim_node_end_to_end(graph: Any) -> None:
     from nav_msgs.msg import Odometry
     from rclpy.qos import DurabilityPolicy as Dur
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
-    from sensor_msgs.msg import Image, LaserScan
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import BatteryState, Image, Imu, LaserScan
     from tf2_msgs.msg import TFMessage
     from vision_msgs.msg import Detection2DArray
 
@@ -35,7 +36,8 @@ def test_sim_node_end_to_end(graph: Any) -> None:
         '-p', f'camera_height:={H}', '-p', 'camera_rate:=10.0', '-p', 'lidar_noise:=0.0',
         '-p', 'real_time_factor:=2.0')
     node = graph.node
-    got: dict[str, list[Any]] = {k: [] for k in ('odom', 'scan', 'image', 'det', 'gt', 'tf')}
+    got: dict[str, list[Any]] = {
+        k: [] for k in ('odom', 'scan', 'image', 'det', 'gt', 'tf', 'imu', 'battery', 'clock')}
     node.create_subscription(Odometry, '/robot1/odom', got['odom'].append, 10)
     node.create_subscription(LaserScan, '/robot1/scan', got['scan'].append,
                              qos_profile_sensor_data)
@@ -46,9 +48,16 @@ def test_sim_node_end_to_end(graph: Any) -> None:
     node.create_subscription(GroundTruth, '/ground_truth', got['gt'].append, 10)
     node.create_subscription(TFMessage, '/tf_static', got['tf'].append,
                              QoSProfile(depth=1, durability=Dur.TRANSIENT_LOCAL))
+    node.create_subscription(Imu, '/robot1/imu', got['imu'].append, qos_profile_sensor_data)
+    node.create_subscription(BatteryState, '/robot1/battery', got['battery'].append, 10)
+    node.create_subscription(Clock, '/clock', got['clock'].append, 10)
     cmd = node.create_publisher(Twist, '/robot1/cmd_vel', 10)
-    graph.spin_until(lambda: got['image'] and got['scan'] and got['det'] and got['tf'],
-                     timeout=20.0, what='first image, scan, detections and tf_static')
+    graph.spin_until(lambda: all(got[k] for k in ('image', 'scan', 'det', 'tf', 'imu',
+                                                  'battery', 'clock')),
+                     timeout=20.0, what='first message on every topic')
+    assert 0.0 < got['battery'][-1].percentage <= 1.0 and got['battery'][-1].present
+    assert got['imu'][-1].linear_acceleration.z == pytest.approx(9.81, abs=0.2)
+    assert got['imu'][-1].header.frame_id == 'robot1/imu_link'
 
     # static transforms: map -> odom at the spawn pose, sensor mounts from the URDF
     frames = {(t.header.frame_id, t.child_frame_id) for t in got['tf'][-1].transforms}
@@ -72,8 +81,9 @@ def test_sim_node_end_to_end(graph: Any) -> None:
     assert image.encoding == 'rgb8' and (image.width, image.height) == (W, H)
     pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(H, W, 3)
     assert pixels.std() > 10  # not an empty frame
-    from kpai_sim.config import SimConfig
     from kpai_sim.simulator import Simulator
+
+    from kpai_sim.config import SimConfig
 
     offline = Simulator(SimConfig(people=0, camera_width=W, camera_height=H,
                                   spawn=(('robot1', 0.0, 0.0, 0.0),)))
@@ -142,3 +152,19 @@ def test_sim_node_end_to_end(graph: Any) -> None:
     graph.spin_until(lambda: len(got['odom']) > n + 75, timeout=5.0, what='odometry')
     assert abs(got['odom'][-1].twist.twist.linear.x) < 0.05
     assert all(p.alive() for p in graph.processes)
+
+
+@pytest.mark.parametrize('args, reason', [
+    (('-p', "robot_names:=['robot1', 'forklift']"), 'unknown robot name'),
+    (('-p', 'camera_width:=0'), 'camera size'),
+    (('-p', "spawn_poses:=['robot1 99 0 0']"), 'outside the hall'),
+])
+def test_invalid_parameters_fail_at_start(graph: Any, args: tuple[str, ...],
+                                          reason: str) -> None:
+    from kpai_testing import wait_until
+
+    proc = graph.start_node('kpai_sim', 'sim', *args)
+    wait_until(lambda: not proc.alive(), timeout=20.0, what='sim to exit')
+    assert proc.proc.returncode == 2
+    lines = [line for line in proc.output().splitlines() if line.strip()]
+    assert len(lines) == 1 and reason in lines[0], lines

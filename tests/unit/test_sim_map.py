@@ -76,6 +76,8 @@ def test_obstacle_edges_are_accurate_to_a_cell() -> None:
 def test_cli_and_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / 'm.yaml'), '--resolution', '0.1', '--seed', '3']) == 0
     assert read_pgm(tmp_path / 'm.pgm').shape == (164, 244)
+    stations = (tmp_path / 'm_stations.yaml').read_text()
+    assert 'tag_size: 0.24' in stations and 'pose: [11, -4, 0]' in stations
     assert main([str(tmp_path / 'm.yaml'), '--resolution', '0']) == 2
     assert 'resolution' in capsys.readouterr().err
     with pytest.raises(SimError):

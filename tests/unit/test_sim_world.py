@@ -12,13 +12,18 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from kpai_sim.apriltag import tag36h11_bitmap, tag36h11_count  # noqa: E402
-from kpai_sim.config import SimConfig  # noqa: E402
 from kpai_sim.errors import ConfigError, LayoutError, SimError  # noqa: E402
-from kpai_sim.factory import CameraSpec, build_world  # noqa: E402
-from kpai_sim.layout import build_layout  # noqa: E402
+from kpai_sim.factory import (  # noqa: E402
+    TAG_SIZE,  # noqa: E402
+    CameraSpec,
+    build_world,
+)
+from kpai_sim.layout import DOCK_STANDOFF, build_layout  # noqa: E402
 from kpai_sim.robot_description import load_robot_spec  # noqa: E402
 from kpai_sim.simulator import Simulator  # noqa: E402
 from kpai_sim.spawn import choose_spawn_poses, validate_robot_names  # noqa: E402
+
+from kpai_sim.config import SimConfig  # noqa: E402
 
 
 def test_layout_is_deterministic_per_seed() -> None:
@@ -105,5 +110,12 @@ def test_rendered_dock_tag_decodes() -> None:
     finally:
         sim.close()
     gray = frame.image.mean(axis=2).astype(np.uint8)
-    found = Detector(families='tag36h11').detect(gray)
+    fx, fy, cx, cy = sim.camera.intrinsics()
+    found = Detector(families='tag36h11').detect(
+        gray, estimate_tag_pose=True, camera_params=(fx, fy, cx, cy), tag_size=TAG_SIZE * 0.8)
     assert [d.tag_id for d in found] == [dock.tag_id]
+    # pose from the published intrinsics and tag size matches the known geometry
+    cam_x = sim.robot_spec.in_base('camera_optical')[0, 3]
+    want = back + DOCK_STANDOFF - cam_x - 0.002
+    assert float(found[0].pose_t[2, 0]) == pytest.approx(want, abs=0.03)
+    assert abs(float(found[0].pose_t[0, 0])) < 0.02  # straight ahead

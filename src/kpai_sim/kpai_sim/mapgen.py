@@ -14,7 +14,7 @@ import numpy as np
 from .errors import SimError
 from .layout import Layout, build_layout
 
-__all__ = ['GridMap', 'main', 'rasterize', 'write_map_server']
+__all__ = ['GridMap', 'main', 'rasterize', 'write_map_server', 'write_stations']
 
 OCCUPIED_PGM = 0
 FREE_PGM = 254
@@ -84,6 +84,25 @@ def write_map_server(grid: GridMap, yaml_path: str | Path) -> tuple[Path, Path]:
     return yaml_path, pgm_path
 
 
+def write_stations(layout: Layout, path: str | Path) -> Path:
+    """Write the docking stations (pose where a docked robot stands, tag id) as YAML."""
+    from .factory import TAG_HEIGHT, TAG_SIZE
+
+    path = Path(path)
+    lines = ['# Docking/charging stations of the simulated factory (map frame).',
+             '# pose: where base_link stands when docked, facing the panel with the tag.',
+             '# tag_size: edge of the black square (what AprilTag pose estimation wants);',
+             '# the printed tag with its white ring is 10/8 of it. tag_height: its centre.',
+             'tag_family: tag36h11', f'tag_size: {TAG_SIZE * 0.8:.6g}',
+             f'tag_height: {TAG_HEIGHT}',
+             'stations:']
+    for d in layout.docks:
+        lines += [f'- name: {d.name}', f'  tag_id: {d.tag_id}',
+                  f'  pose: [{d.x:.6g}, {d.y:.6g}, {d.yaw:.6g}]']
+    path.write_text('\n'.join(lines) + '\n')
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry: write the factory map for a seed (kpai-sim-map OUT.yaml)."""
     parser = argparse.ArgumentParser(
@@ -97,9 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         grid = rasterize(build_layout(seed=args.seed), args.resolution)
         yaml_path, pgm_path = write_map_server(grid, args.output)
+        stations = write_stations(build_layout(seed=args.seed),
+                                  yaml_path.with_name(yaml_path.stem + '_stations.yaml'))
     except (SimError, OSError) as err:
         print(f'kpai-sim-map: {err}', file=sys.stderr)
         return 2
     rows, cols = grid.occupied.shape
-    print(f'wrote {yaml_path} and {pgm_path} ({cols}x{rows} cells at {grid.resolution} m)')
+    print(f'wrote {yaml_path}, {pgm_path} ({cols}x{rows} cells at {grid.resolution} m) and '
+          f'{stations}')
     return 0

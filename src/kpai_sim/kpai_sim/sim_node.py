@@ -28,7 +28,7 @@ from . import messages as conv
 from .config import SimConfig
 from .drive import DriveLimits
 from .errors import SimError
-from .mapgen import rasterize, write_map_server
+from .mapgen import rasterize, write_map_server, write_stations
 from .samples import (
     BatterySample,
     CameraFrame,
@@ -139,7 +139,8 @@ class SimNode(Node):
         self.config, self.rtf = config_from_values(values)
         self.sim = load_simulator()(self.config)
         if values['map_yaml']:
-            write_map_server(rasterize(self.sim.layout), values['map_yaml'])
+            yaml_path, _ = write_map_server(rasterize(self.sim.layout), values['map_yaml'])
+            write_stations(self.sim.layout, yaml_path.with_name(yaml_path.stem + '_stations.yaml'))
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.failed = False
