@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -14,7 +15,11 @@ from kpai_perception.image_conv import image_to_rgb8
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
@@ -73,24 +78,31 @@ class NpuBridgeNode(LifecycleNode):
         self._state = 'unconfigured'
         self._pubs: list[Any] = []
         self._subs: list[Any] = []
-        self._images = MutuallyExclusiveCallbackGroup()
-        self._control = MutuallyExclusiveCallbackGroup()
-        self._reports = MutuallyExclusiveCallbackGroup()
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._stats_pub = self.create_publisher(InferenceStatsMsg, 'inference_stats', 10)
-        self.create_service(LoadModel, '~/load_model', self._on_load_model,
-                            callback_group=self._control)
-        self.create_service(SwitchBackend, '~/switch_backend', self._on_switch_backend,
-                            callback_group=self._control)
-        self.create_service(Trigger, '~/reset_fallback', self._on_reset_fallback,
-                            callback_group=self._control)
-        self.create_service(GetInferenceStats, '~/get_stats', self._on_get_stats,
-                            callback_group=self._reports)
-        self.create_timer(self.config.stats_period, self._report, callback_group=self._reports)
+        # Services and reports live on a helper node spun by its own executor thread, so that
+        # a model load (seconds to minutes) never stalls the image callbacks, diagnostics keep
+        # flowing while the first model compiles, and the images get a cheap single-threaded
+        # executor. The helper ignores global ROS arguments (no __node/__ns renaming into a
+        # duplicate) and serves under this node's name.
+        self.control = rclpy.create_node(
+            f'{self.get_name()}_control', namespace=self.get_namespace(), context=self.context,
+            use_global_arguments=False, start_parameter_services=False)
+        fqn = self.get_fully_qualified_name()
+        calls, reports = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        for srv_type, name, callback in (
+                (LoadModel, 'load_model', self._on_load_model),
+                (SwitchBackend, 'switch_backend', self._on_switch_backend),
+                (Trigger, 'reset_fallback', self._on_reset_fallback)):
+            self.control.create_service(srv_type, f'{fqn}/{name}', callback,
+                                        callback_group=calls)
+        self.control.create_service(GetInferenceStats, f'{fqn}/get_stats', self._on_get_stats,
+                                    callback_group=reports)
+        self.control.create_timer(self.config.stats_period, self._report,
+                                  callback_group=reports)
         self._autostart_timer = None
         if self.config.autostart:
-            self._autostart_timer = self.create_timer(
-                0.01, self._autostart, callback_group=self._control)
+            self._autostart_timer = self.create_timer(0.01, self._autostart)
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -160,7 +172,7 @@ class NpuBridgeNode(LifecycleNode):
         self._subs = [
             self.create_subscription(
                 Image, topic, lambda msg, cam=i, t=topic: self._on_image(msg, cam, t),
-                qos_profile_sensor_data, callback_group=self._images)
+                qos_profile_sensor_data)
             for i, topic in enumerate(self.config.image_topics)]
         self._engine.start()
         self._state = 'active'
@@ -317,7 +329,10 @@ def main(args: list[str] | None = None) -> int:
     code = 0
     try:
         node = NpuBridgeNode()
-        executor = MultiThreadedExecutor(num_threads=3)
+        control = MultiThreadedExecutor(num_threads=2)
+        control.add_node(node.control)
+        threading.Thread(target=control.spin, name='npu-control', daemon=True).start()
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except (ConfigError, ParameterException) as err:
@@ -328,6 +343,7 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if node is not None:
             node.close()
+            node.control.destroy_node()
             node.destroy_node()
         rclpy.try_shutdown()
     return code
