@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +14,11 @@ from std_msgs.msg import Header
 
 from kpai_perception.backoff import Backoff
 from kpai_perception.calibration import Calibration, load_calibration
+from kpai_perception.capture import CaptureLoop
 from kpai_perception.errors import CameraSourceError, PerceptionError
 from kpai_perception.image_conv import frame_to_image
 from kpai_perception.node_util import declare, run_node
-from kpai_perception.sources import FrameSource, classify_source, open_source
+from kpai_perception.sources import classify_source, open_source
 
 __all__ = ['CameraDriverNode', 'main']
 
@@ -78,7 +78,7 @@ class CameraDriverNode(LifecycleNode):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.frames_published = 0
-        self.reconnects = 0
+        self._loop: CaptureLoop | None = None
         self.config_error = ''
         if autostart:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
@@ -137,56 +137,20 @@ class CameraDriverNode(LifecycleNode):
             self._thread.join(timeout=5.0)
         self._thread = None
 
-    def _open(self, backoff: Backoff) -> FrameSource | None:
-        p = self.params
-        try:
-            source = open_source(p.source, loop=p.loop, width=p.width, height=p.height)
-        except CameraSourceError as err:
-            delay = backoff.next_delay()
-            self.get_logger().warning(f'{err}; retrying in {delay:.1f} s (attempt '
-                                   f'{backoff.attempts})')
-            self._stop.wait(delay)
-            return None
-        self.get_logger().info(
-            f'opened {p.source!r}' + (f' ({source.nominal_fps:.1f} fps)'
-                                      if source.nominal_fps else ''))
-        return source
+    def _log(self, level: str, message: str) -> None:
+        if level == 'info':
+            self.get_logger().info(message)
+        else:
+            self.get_logger().warning(message)
 
     def _capture_loop(self) -> None:
         p = self.params
-        log = self.get_logger()
-        backoff = Backoff(p.reconnect_initial, p.reconnect_max)
-        source: FrameSource | None = None
-        next_time = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                if source is None:
-                    source = self._open(backoff)
-                    continue
-                frame = source.read()
-                if frame is None:
-                    if source.live:
-                        self.reconnects += 1
-                        log.warning(f'stream {p.source!r} dropped: reconnecting '
-                                 f'({self.reconnects} so far)')
-                        source.close()
-                        source = None
-                        self._stop.wait(backoff.next_delay())
-                        continue
-                    log.info(f'end of {p.source!r} after {self.frames_published} frames')
-                    break
-                backoff.reset()
-                rate = p.fps or (0.0 if source.live else source.nominal_fps)
-                if rate > 0:
-                    now = time.monotonic()
-                    if next_time > now:
-                        if self._stop.wait(next_time - now):
-                            break
-                    next_time = max(next_time + 1.0 / rate, time.monotonic() - 1.0 / rate)
-                self._publish(frame)
-        finally:
-            if source is not None:
-                source.close()
+        self._loop = CaptureLoop(
+            lambda: open_source(p.source, loop=p.loop, width=p.width, height=p.height),
+            self._publish, self._log, rate=p.fps,
+            backoff=Backoff(p.reconnect_initial, p.reconnect_max), stop=self._stop,
+            name=repr(p.source))
+        self._loop.run()
 
     def _publish(self, frame: Any) -> None:
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params.frame_id)
