@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,10 @@ def test_sim_node_end_to_end(graph: Any) -> None:
                              QoSProfile(depth=1, durability=Dur.TRANSIENT_LOCAL))
     node.create_subscription(Imu, '/robot1/imu', got['imu'].append, qos_profile_sensor_data)
     node.create_subscription(BatteryState, '/robot1/battery', got['battery'].append, 10)
-    node.create_subscription(Clock, '/clock', got['clock'].append, 10)
+    node.create_subscription(
+        Clock, '/clock',
+        lambda m: got['clock'].append((time.monotonic(), m.clock.sec + m.clock.nanosec * 1e-9)),
+        10)
     cmd = node.create_publisher(Twist, '/robot1/cmd_vel', 10)
     graph.spin_until(lambda: all(got[k] for k in ('image', 'scan', 'det', 'tf', 'imu',
                                                   'battery', 'clock')),
@@ -152,6 +156,10 @@ def test_sim_node_end_to_end(graph: Any) -> None:
     graph.spin_until(lambda: len(got['odom']) > n + 75, timeout=5.0, what='odometry')
     assert abs(got['odom'][-1].twist.twist.linear.x) < 0.05
     assert all(p.alive() for p in graph.processes)
+
+    # real_time_factor:=2 locks the clock: never faster than 2 sim seconds per wall second
+    (w0, t0), (w1, t1) = got['clock'][0], got['clock'][-1]
+    assert w1 - w0 > 3.0 and (t1 - t0) / (w1 - w0) < 2.2
 
 
 @pytest.mark.parametrize('args, reason', [
