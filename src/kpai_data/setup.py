@@ -39,6 +39,7 @@ setup(
             'kpai-dataset = kpai_data.dataset:main',
             'kpai-train = kpai_data.train:main',
             'kpai-select = kpai_data.select:main',
+            'wander = kpai_data.wander_node:main',
         ],
     },
 )

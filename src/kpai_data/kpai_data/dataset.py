@@ -28,7 +28,7 @@ from .labels import (
     yolo_lines,
 )
 
-__all__ = ['ExportReport', 'Sample', 'export_dataset', 'load_dataset', 'main']
+__all__ = ['ExportReport', 'Sample', 'export_dataset', 'iter_pairs', 'load_dataset', 'main']
 
 IMAGE_TOPIC = re.compile(r'^(.*)/camera/image_raw$')
 GT_TOPIC = re.compile(r'^(.*)/ground_truth/detections$')
@@ -123,7 +123,7 @@ class _Exporter:
         self.frames.close()
 
 
-def _pairs(reader: BagReader, report: ExportReport,
+def iter_pairs(reader: BagReader, report: ExportReport,
            ) -> Iterable[tuple[str, int, Any, list[Box]]]:
     """Yield (namespace, stamp, image message, boxes) matched by header (stamp, frame_id)."""
     topics = [t for t in reader.topics if IMAGE_TOPIC.match(t) or GT_TOPIC.match(t)]
@@ -182,7 +182,7 @@ def export_dataset(bags: Iterable[str | Path], out: str | Path, *,
                         if IMAGE_TOPIC.match(t) or GT_TOPIC.match(t))
             bar = tqdm(total=total, desc=f'export {path.name}', unit='msg', disable=not progress)
             before = exporter.report.images_seen
-            for ns, stamp, image, boxes in _pairs(reader, exporter.report):
+            for ns, stamp, image, boxes in iter_pairs(reader, exporter.report):
                 exporter.report.paired += 1
                 exporter.add(path.name, ns, stamp, image, boxes)
                 bar.update(2)

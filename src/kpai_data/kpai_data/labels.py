@@ -166,7 +166,9 @@ class NearDuplicateFilter:
 
 def split_of(group: str, *, val_fraction: float, seed: int = 0) -> str:
     """Return 'val' or 'train' for a group of frames, stable for a given seed."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise DatasetError(f'val_fraction must be in [0, 1), not {val_fraction}')
+    if not 0.0 <= val_fraction <= 1.0:
+        raise DatasetError(f'val_fraction must be in [0, 1], not {val_fraction}')
     digest = hashlib.sha256(f'{seed}:{group}'.encode()).digest()
+    if val_fraction >= 1.0:
+        return 'val'
     return 'val' if int.from_bytes(digest[:8], 'big') / 2**64 < val_fraction else 'train'

@@ -76,7 +76,7 @@ def evaluate_map(
     for c in range(num_classes):
         scored: list[tuple[float, int, int]] = []  # (score, image, det index)
         total_gt = 0
-        for i, ((pb, ps, pc), (gb, gc)) in enumerate(zip(predictions, ground_truths,
+        for i, ((_pb, ps, pc), (_gb, gc)) in enumerate(zip(predictions, ground_truths,
                                                             strict=True)):
             total_gt += int(np.sum(np.asarray(gc) == c))
             for j in np.nonzero(np.asarray(pc) == c)[0]:

@@ -42,7 +42,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     eval_every: int = 5
-    max_minutes: float = 0.0
+    max_minutes: float = 0.0  # wall-time budget: the LR schedule anneals to fit it
     score: float = 0.25
     iou: float = 0.45
 
@@ -67,10 +67,12 @@ def _batch_tensor(torch: Any, images: np.ndarray) -> Any:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
 
 
-def _lr_at(cfg: TrainConfig, step: int, total: int, warmup: int) -> float:
+def _lr_at(cfg: TrainConfig, step: int, total: int, warmup: int, time_frac: float = 0.0,
+           ) -> float:
+    """Warmup then cosine; with a time budget the cosine follows the larger of step/time."""
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_frac))
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -143,12 +145,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                    disable=not progress, unit='batch')
         losses = []
         for b in bar:
+            time_frac = ((time.monotonic() - started) / (cfg.max_minutes * 60)
+                         if cfg.max_minutes > 0 else 0.0)
+            if time_frac >= 1.0:
+                break
             idx = order[b * cfg.batch:(b + 1) * cfg.batch]
             pairs = [augment(rng, train_split.images[i], train_split.targets[i]) for i in idx]
             images = _batch_tensor(torch, np.stack([p[0] for p in pairs]))
             targets = [torch.from_numpy(p[1]) for p in pairs]
             for group in optimizer.param_groups:
-                group['lr'] = _lr_at(cfg, epoch * steps_per_epoch + b, total_steps, warmup)
+                group['lr'] = _lr_at(cfg, epoch * steps_per_epoch + b, total_steps, warmup,
+                                     time_frac)
             loss, parts = criterion(model(images), targets)
             optimizer.zero_grad()
             loss.backward()
@@ -160,7 +167,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         bar.close()
         over_budget = cfg.max_minutes > 0 and time.monotonic() - started > cfg.max_minutes * 60
         last = epoch + 1 == cfg.epochs or over_budget
-        entry: dict[str, Any] = {'epoch': epoch + 1, 'loss': float(np.mean(losses))}
+        entry: dict[str, Any] = {'epoch': epoch + 1, 'steps': len(losses),
+                                 'loss': float(np.mean(losses)) if losses else None}
         if (epoch + 1) % cfg.eval_every == 0 or last:
             entry['map50'], _ = evaluate(torch, model, val_split, len(classes))
             if entry['map50'] > best_map:
@@ -262,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--eval-every', type=int, default=5)
     p.add_argument('--max-minutes', type=float, default=0.0,
-                   help='stop after the epoch that passes this wall-time budget')
+                   help='wall-time budget: the LR schedule anneals within it and training '
+                        'stops when it is spent (runs are then not bit-reproducible)')
     p.add_argument('--resume', action='store_true', help='continue from OUT/checkpoint.pt')
     p.add_argument('--quiet', action='store_true')
     a = p.parse_args(argv)
