@@ -38,6 +38,7 @@ setup(
             'safety_monitor = kpai_perception.safety_monitor_node:main',
             'camera_driver = kpai_perception.camera_driver_node:main',
             'annotator = kpai_perception.annotator_node:main',
+            'fiducials = kpai_perception.fiducial_node:main',
         ],
     },
 )

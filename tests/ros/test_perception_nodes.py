@@ -191,3 +191,48 @@ def test_annotator_draws_on_images(graph) -> None:
     graph.spin_until(step, timeout=10, what='annotated image with the box')
     rgb = image_to_rgb8(out[-1])
     assert rgb[120, 160].tolist() == [50, 50, 50]  # inside the box untouched
+
+
+def test_fiducial_node_publishes_tag_pose(graph) -> None:
+    import cv2
+    from kpai_perception.fiducials import tag_bitmap
+    from vision_msgs.msg import Detection3DArray
+
+    graph.start_node('kpai_perception', 'fiducials', '-p', 'tag_size:=0.2',
+                     '-p', 'max_rate:=20.0')
+    node = graph.node
+    got: list[Detection3DArray] = []
+    tfs: list[TFMessage] = []
+    node.create_subscription(Detection3DArray, 'fiducials', got.append, QoSProfile(depth=10))
+    node.create_subscription(TFMessage, '/tf', tfs.append, QoSProfile(depth=10))
+    img_pub = node.create_publisher(Image, 'camera/image_raw', QoSProfile(depth=10))
+    info_pub = node.create_publisher(CameraInfo, 'camera/camera_info', QoSProfile(depth=10))
+    # a fronto-parallel tag 1.5 m ahead: its 10 cells (8 black + ring) span 10/8 * 0.2 m
+    cam = CameraModel.ideal(640, 480, 1.0)
+    f = cam.k[0, 0]
+    cells = 10
+    px = int(round(f * 0.2 / 8 * cells / 1.5))
+    tag = cv2.resize(tag_bitmap(5), (px, px), interpolation=cv2.INTER_NEAREST)
+    img = np.full((480, 640), 128, np.uint8)
+    y0, x0 = 240 - px // 2, 320 - px // 2
+    img[y0:y0 + px, x0:x0 + px] = tag
+    frame = numpy_to_image(img, 'mono8')
+    frame.header.frame_id = 'camera_optical'
+    info = CameraInfo(width=640, height=480)
+    info.k = list(cam.k.ravel())
+    counter = [0]
+
+    def step() -> bool:
+        counter[0] += 1
+        if counter[0] % 10 == 1:
+            info_pub.publish(info)
+            img_pub.publish(frame)
+        return any(m.detections for m in got)
+
+    graph.spin_until(step, timeout=15, what='tag detection')
+    det = next(m for m in got if m.detections).detections[0]
+    assert det.results[0].hypothesis.class_id == 'tag36h11:5'
+    p = det.results[0].pose.pose.position
+    assert abs(p.z - 1.5) < 0.04 and abs(p.x) < 0.03 and abs(p.y) < 0.03
+    graph.spin_until(lambda: any(t.child_frame_id == 'tag36h11_5' for m in tfs
+                                 for t in m.transforms), timeout=5, what='tag frame on /tf')
