@@ -284,3 +284,24 @@ def test_broker_restart_loses_no_state(graph, broker):
         obs2.link.stop()
     finally:
         obs.link.stop()
+
+
+def test_connection_offline_on_shutdown_and_last_will(graph, broker):
+    import signal
+
+    obs = Observer(broker.url, client_id='test-observer-conn')
+    try:
+        agent = start_agent(graph, broker)
+
+        def conn():
+            msgs = obs.of('connection')
+            return msgs[-1]['connectionState'] if msgs else ''
+        wait_until(lambda: conn() == 'ONLINE', timeout=20, what='ONLINE')
+        assert agent.stop(sig=signal.SIGINT) == 0
+        wait_until(lambda: conn() == 'OFFLINE', timeout=5, what='OFFLINE on shutdown')
+        agent = start_agent(graph, broker)
+        wait_until(lambda: conn() == 'ONLINE', timeout=20, what='ONLINE again')
+        agent.stop(sig=signal.SIGKILL)  # no goodbye: the broker sends the last will
+        wait_until(lambda: conn() == 'CONNECTIONBROKEN', timeout=10, what='last will')
+    finally:
+        obs.link.stop()
