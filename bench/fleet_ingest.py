@@ -13,7 +13,8 @@ Phases, each bounded in message count and wall time:
    publish until the last row is committed, read from the server's metrics). lost = states
    sent - rows counted in the database afterwards (COUNT(*) on the states table).
 2. latency, SQLite: 1,000 robots at 1 Hz each (one state every millisecond, spread evenly) for
-   --latency-seconds; the API (/api/robots) is polled every --poll-ms and each state's latency
+   --latency-seconds; the API (/api/robots?fields=robot_id,header_id: committed summaries) is
+   polled every --poll-ms and each state's latency
    is the first poll that shows its headerId (or a newer one) minus its publish time; p50/p99.
 
 Run:  python bench/fleet_ingest.py [--states 30000] [--robots 50] [--latency-seconds 20]
@@ -279,7 +280,8 @@ def latency(broker: LocalBroker, db_url: str, robots: int, seconds: float,
             link.flush()
             if now >= next_poll:
                 next_poll = now + poll_ms / 1000.0
-                for r in srv.http.get(srv.base + '/api/robots').json():
+                for r in srv.http.get(srv.base + '/api/robots',
+                                      params={'fields': 'robot_id,header_id'}).json():
                     rid, hid = r['robot_id'], r.get('header_id')
                     if hid is None:
                         continue

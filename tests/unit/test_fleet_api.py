@@ -38,6 +38,8 @@ def test_reads_history_and_map(open_api, tmp_path):
     svc, c = open_api
     feed(svc)
     assert [r['robot_id'] for r in c.get('/api/robots').json()] == ['robot1']
+    assert c.get('/api/robots', params={'fields': 'robot_id,header_id'}).json() == [
+        {'robot_id': 'robot1', 'header_id': 2}]
     assert c.get('/api/robots/robot1/state').json()['headerId'] == 2
     assert c.get('/api/robots/nobody/state').status_code == 404
     hist = c.get('/api/robots/robot1/history', params={'since': 1001, 'until': 1002}).json()

@@ -111,9 +111,14 @@ def create_app(svc: FleetService) -> FastAPI:
         return Response(json.dumps(data, separators=(',', ':')), media_type='application/json')
 
     @app.get('/api/robots')
-    def robots(request: Request) -> Response:
+    def robots(request: Request, fields: str = '') -> Response:
+        """List robots; `fields=a,b` returns only those keys (cheap polling of big fleets)."""
         require_read(request)
-        return fast_json(svc.view.snapshot())
+        rows = svc.view.snapshot()
+        if fields:
+            keys = [k for k in fields.split(',') if k]
+            rows = [{k: r.get(k) for k in keys} for r in rows]
+        return fast_json(rows)
 
     @app.get('/api/robots/{robot_id}/state')
     def robot_state(robot_id: str, request: Request) -> dict[str, Any]:
