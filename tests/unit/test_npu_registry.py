@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,21 @@ def test_third_party_plugins_are_discovered_and_broken_ones_reported(
     with pytest.raises(BackendUnavailableError, match='no NPU found'):
         create_backend('nodevice')
     assert type(create_backend('perturbed')).__name__ == 'PerturbedBackend'
+
+
+def test_builtin_with_missing_runtime_is_listed_unavailable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Simulate a machine without OpenVINO: its import fails, the other backends still work.
+    monkeypatch.setitem(sys.modules, 'openvino', None)
+    monkeypatch.delitem(sys.modules, 'kpai_npu_bridge.backends.openvino_backend',
+                        raising=False)
+    statuses = available_backends()
+    assert not statuses['openvino'].available
+    assert 'import failed' in statuses['openvino'].reason
+    assert 'openvino' in statuses['openvino'].reason
+    assert statuses['onnxruntime'].available and statuses['opencv'].available
+    with pytest.raises(BackendUnavailableError, match="backend 'openvino' is unavailable"):
+        create_backend('openvino')
 
 
 def test_backends_command_lists_reasons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -57,7 +58,8 @@ class CertificationReport:
     latency: dict[str, list[LatencyStats]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     duration_s: float = 0.0
-    host: str = field(default_factory=lambda: f'{platform.machine()} {platform.processor()}')
+    host: str = field(default_factory=lambda: f'{platform.machine()}, {os.cpu_count()} CPUs, '
+                                              f'{platform.platform(terse=True)}')
 
     @property
     def passed(self) -> bool:
