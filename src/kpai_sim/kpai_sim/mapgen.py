@@ -125,3 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f'wrote {yaml_path}, {pgm_path} ({cols}x{rows} cells at {grid.resolution} m) and '
           f'{stations}')
     return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
