@@ -55,9 +55,9 @@ class _Robot:
 class _Schedule:
     """Due times of a periodic stream in sim time."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, offset: float = 0.0) -> None:
         self.period = 1.0 / rate if rate > 0 else math.inf
-        self.due = 0.0
+        self.due = offset
 
     def fire(self, now: float) -> bool:
         if now + 1e-9 < self.due:
@@ -98,7 +98,15 @@ class Simulator:
         self._states_cache: tuple[float, list[ObjectState]] | None = None
         self._contacts: set[tuple[str, str]] = set()
         self._sched = {name: _Schedule(getattr(config, f'{name}_rate')) for name in
-                       ('camera', 'lidar', 'odom', 'imu', 'battery', 'ground_truth')}
+                       ('odom', 'imu', 'battery', 'ground_truth')}
+        # cameras and lidars of different robots take turns, so no step renders them all
+        n = len(self.robots)
+        self._sensor_sched: dict[tuple[str, str], _Schedule] = {}
+        for k, name in enumerate(self.robots):
+            for stream in ('camera', 'lidar'):
+                rate = getattr(config, f'{stream}_rate')
+                steps = round(k / n / rate / config.control_dt) if rate > 0 else 0
+                self._sensor_sched[(stream, name)] = _Schedule(rate, steps * config.control_dt)
 
     # ---- setup -------------------------------------------------------------------------------
     def _index_objects(self) -> None:
@@ -240,16 +248,15 @@ class Simulator:
         if self._sched['imu'].fire(t):
             out += [ImuSample(n, t, self.true_pose(n)[2], r.imu.angular_velocity,
                               r.imu.linear_acceleration) for n, r in self.robots.items()]
-        if self._sched['lidar'].fire(t):
-            out += [self._scan(n) for n in self.robots]
+        out += [self._scan(n) for n in self.robots if self._sensor_sched[('lidar', n)].fire(t)]
         if self._sched['battery'].fire(t):
             out += [BatterySample(n, t, r.battery.soc, r.battery.voltage,
                                   r.battery.power_w / r.battery.voltage, r.battery.charging,
                                   r.battery.capacity_ah) for n, r in self.robots.items()]
         if self._sched['ground_truth'].fire(t):
             out.append(GroundTruthSample(t, self.object_states()))
-        if self._sched['camera'].fire(t):
-            out += [self.render_camera(n) for n in self.robots]
+        out += [self.render_camera(n) for n in self.robots
+                if self._sensor_sched[('camera', n)].fire(t)]
         return out
 
     def _docked(self, name: str, v: float) -> bool:
