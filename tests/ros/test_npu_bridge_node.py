@@ -238,6 +238,7 @@ FLAKY = '''
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 
 from kpai_npu_bridge.backends.onnxruntime_backend import OnnxRuntimeBackend
@@ -246,6 +247,12 @@ from kpai_npu_bridge.errors import BackendError
 
 class FlakyBackend(OnnxRuntimeBackend):
     """onnxruntime that fails every run while the flag file exists (a device that hangs)."""
+
+    def load(self, model_path, *, progress=None, **kw):
+        if progress is not None:
+            progress('flaky: compiling for the test device', 0.5)
+        time.sleep(float(os.environ.get('KPAI_FLAKY_COMPILE_S', '0')))  # a slow compiler
+        return super().load(model_path, progress=progress, **kw)
 
     def run(self, batch):
         if os.path.exists(os.environ['KPAI_FLAKY_FLAG']):
@@ -273,11 +280,17 @@ def test_backend_failures_fall_back_to_cpu_and_return(
         graph: Any, model: Path, tmp_path: Path) -> None:
     site, flag = tmp_path / 'site', tmp_path / 'fail.flag'
     _install_flaky_plugin(site)
-    env = {'KPAI_FLAKY_FLAG': str(flag),
+    env = {'KPAI_FLAKY_FLAG': str(flag), 'KPAI_FLAKY_COMPILE_S': '1.5',
            'PYTHONPATH': f'{site}:{graph.env.get("PYTHONPATH", "")}'}
     proc = _bridge(graph, model, '-p', 'backend:=flaky', '-p', 'fallback_after_failures:=3',
                    **env)
     rig = Rig(graph)
+    # while the first model compiles, diagnostics already say so
+    progress = 'compiling: flaky: compiling for the test device (50%)'
+    graph.spin_until(lambda: any(progress in s.message for s in rig.diags), timeout=15,
+                     what='compiling diagnostics')
+    compiling = next(s for s in rig.diags if progress in s.message)
+    assert {kv.key: kv.value for kv in compiling.values}['compiling'] == 'true'
     rig.wait_active()
     rig.stream(0.05, lambda: len(rig.dets) >= 3)
     graph.spin_until(lambda: rig.stats and rig.stats[-1].backend == 'flaky', timeout=5,
