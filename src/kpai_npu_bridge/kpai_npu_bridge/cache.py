@@ -27,13 +27,32 @@ __all__ = [
 _META = 'meta.json'
 
 
-def file_sha256(path: Path) -> str:
-    """Return the hex sha256 of a file, read in chunks."""
+_HASHES: dict[tuple[str, int, int, int], str] = {}
+_HASHES_LOCK = threading.Lock()
+
+
+def file_sha256(path: Path, *, reuse: bool = False) -> str:
+    """Return the hex sha256 of a file.
+
+    reuse=True may return the hash computed earlier for the same inode, size and mtime (for
+    cache keys); verification against a manifest always reads the file.
+    """
+    path = Path(path)
+    st = path.stat()
+    memo = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if reuse:
+        with _HASHES_LOCK:
+            if memo in _HASHES:
+                return _HASHES[memo]
     digest = hashlib.sha256()
-    with Path(path).open('rb') as stream:
+    with path.open('rb') as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b''):
             digest.update(chunk)
-    return digest.hexdigest()
+    with _HASHES_LOCK:
+        if len(_HASHES) > 256:
+            _HASHES.clear()
+        _HASHES[memo] = digest.hexdigest()
+    return _HASHES[memo]
 
 
 def default_cache_dir() -> Path:

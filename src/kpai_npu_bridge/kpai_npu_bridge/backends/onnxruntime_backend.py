@@ -103,7 +103,7 @@ class OnnxRuntimeBackend(BackendBase):
         model_file = path
         if cache is not None and level_name != 'disable':
             key = CacheKey(
-                file_sha256(path), self.name, ort.__version__, ','.join(providers),
+                file_sha256(path, reuse=True), self.name, ort.__version__, ','.join(providers),
                 {'graph_optimization_level': 'extended'},
             )
             model_file, _ = cache.get_or_build(

@@ -86,7 +86,7 @@ class OpenVinoBackend(BackendBase):
             raise ModelLoadError('openvino: num_threads applies to the CPU device only')
         try:
             if cache is not None:
-                key = CacheKey(file_sha256(path), self.name, ov.get_version(), target,
+                key = CacheKey(file_sha256(path, reuse=True), self.name, ov.get_version(), target,
                                {k: str(v) for k, v in config.items()})
 
                 def build(out: Path) -> None:
