@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TransformStamped
 from kpai_perception.geometry import BODY_FROM_OPTICAL, CameraModel, Transform, camera_pose
 from kpai_perception.image_conv import image_to_rgb8, numpy_to_image
@@ -35,6 +36,9 @@ def test_safety_monitor_stop_and_fail_safe(graph) -> None:
     node.create_subscription(SafetyStatus, 'safety/status', statuses.append, QoSProfile(depth=100))
     node.create_subscription(Float64, 'safety/speed_limit', lambda m: limits.append(m.data),
                              QoSProfile(depth=100))
+    diags: list = []
+    node.create_subscription(DiagnosticArray, '/diagnostics',
+                             lambda m: diags.extend(m.status), QoSProfile(depth=50))
     objects = node.create_publisher(TrackArray, 'tracked_objects', QoSProfile(depth=10))
     odom = node.create_publisher(Odometry, 'odom', QoSProfile(depth=10))
     graph.spin_until(lambda: statuses and limits, timeout=15, what='status and limit')
@@ -75,6 +79,12 @@ def test_safety_monitor_stop_and_fail_safe(graph) -> None:
     graph.spin_until(lambda: statuses[-1].state == SafetyStatus.FAULT, timeout=3, what='FAULT')
     s = statuses[-1]
     assert s.inputs_stale and s.speed_limit == 0.1 and 'tracked objects' in s.reason
+    n = len(diags)
+    graph.spin_until(lambda: any(d.name == 'safety_monitor' and d.level == b'\x01'
+                                 for d in diags[n:]), timeout=3, what='WARN diagnostics')
+    stops = [kv.value for d in diags if d.name == 'safety_monitor' for kv in d.values
+             if kv.key == 'protective_stops']
+    assert stops[-1] == '1'
     assert proc.alive()
 
 

@@ -17,7 +17,7 @@ from kpai_perception.calibration import Calibration, load_calibration
 from kpai_perception.capture import CaptureLoop
 from kpai_perception.errors import CameraSourceError, PerceptionError
 from kpai_perception.image_conv import frame_to_image
-from kpai_perception.node_util import declare, run_node
+from kpai_perception.node_util import Diagnostics, GrowthWatch, declare, run_node
 from kpai_perception.sources import classify_source, open_source
 
 __all__ = ['CameraDriverNode', 'main']
@@ -80,10 +80,27 @@ class CameraDriverNode(LifecycleNode):
         self.frames_published = 0
         self._loop: CaptureLoop | None = None
         self.config_error = ''
+        self._watch = GrowthWatch()
+        self.diagnostics = Diagnostics(self, self._diagnostics)
         if autostart:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise CameraSourceError(self.config_error or 'configure failed')
             self.trigger_activate()
+
+    def _diagnostics(self) -> tuple[int, str, dict[str, Any]]:
+        loop = self._loop
+        values: dict[str, Any] = {
+            'source': self.params.source, 'frames': self.frames_published,
+            'reconnects': loop.reconnects if loop else 0,
+            'open_failures': loop.open_failures if loop else 0}
+        grown = self._watch.grown(values, ('reconnects', 'open_failures'))
+        if self.config_error:
+            return 2, self.config_error, values
+        if grown:
+            return 1, f'source {self.params.source!r} unavailable: reconnecting', values
+        if self._thread is None:
+            return 0, 'inactive', values
+        return 0, f'{self.frames_published} frames published', values
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Check the source string and load the calibration; create publishers."""

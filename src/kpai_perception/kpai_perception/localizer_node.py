@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -14,7 +15,7 @@ from kpai_msgs.msg import TrackArray
 from kpai_perception.errors import CalibrationError, TransformError
 from kpai_perception.geometry.camera import CameraModel
 from kpai_perception.localization import LocalizerConfig, VelocityFilter, locate_box
-from kpai_perception.node_util import declare, run_node
+from kpai_perception.node_util import Diagnostics, GrowthWatch, declare, run_node
 from kpai_perception.ros_conv import stamp_to_sec
 from kpai_perception.tf_buffer import TransformBuffer
 from kpai_perception.tf_listener import TfListener
@@ -83,6 +84,21 @@ class LocalizerNode(Node):
         self.create_subscription(CameraInfo, 'camera/camera_info', self._on_info,
                                  qos_profile_sensor_data)
         self.create_subscription(TrackArray, 'tracks', self._on_tracks, qos)
+        self.frames = 0
+        self._watch = GrowthWatch()
+        self.diagnostics = Diagnostics(self, self._diagnostics)
+
+    def _diagnostics(self) -> tuple[int, str, dict[str, Any]]:
+        values: dict[str, Any] = {
+            'frames': self.frames, 'bad_camera_info': self.bad_camera_info,
+            'dropped_no_camera_info': self.dropped_no_camera, 'dropped_no_transform':
+            self.dropped_tf, 'unlocated_tracks': self.unlocated,
+            'rejected_transforms': self.buffer.rejected}
+        grown = self._watch.grown(values, ('bad_camera_info', 'dropped_no_camera_info',
+                                           'dropped_no_transform', 'rejected_transforms'))
+        if grown:
+            return 1, 'inputs missing or bad in the last period: ' + ', '.join(grown), values
+        return 0, f'{self.frames} frames localised', values
 
     def _on_info(self, msg: CameraInfo) -> None:
         try:
@@ -128,6 +144,7 @@ class LocalizerNode(Node):
                 result.tracks.append(t)
             out.velocity.prune(stamp)
             out.pub.publish(result)
+        self.frames += 1
 
 
 def main(args: list[str] | None = None) -> None:

@@ -12,7 +12,7 @@ from rclpy.executors import ExternalShutdownException
 
 from kpai_perception.errors import PerceptionError
 
-__all__ = ['declare', 'run_node']
+__all__ = ['Diagnostics', 'GrowthWatch', 'declare', 'run_node']
 
 
 def declare(node: Any, name: str, default: Any, description: str, *,
@@ -46,3 +46,47 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, *,
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+DiagnosticFn = Callable[[], tuple[int, str, dict[str, Any]]]
+
+
+class Diagnostics:
+    """Publish one DiagnosticStatus for a node on /diagnostics every period seconds.
+
+    report() returns (level, message, key values); levels are DiagnosticStatus OK/WARN/ERROR.
+    """
+
+    def __init__(self, node: Any, report: DiagnosticFn, *, period: float = 1.0) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self._node = node
+        self._report = report
+        ns = node.get_namespace().strip('/')
+        self.name = f'{ns}/{node.get_name()}' if ns else node.get_name()
+        self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._timer = node.create_timer(period, self._tick)
+
+    def _tick(self) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+        level, message, values = self._report()
+        status = DiagnosticStatus(level=bytes([level]), name=self.name, message=message,
+                                  hardware_id=self.name)
+        status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self._node.get_clock().now().to_msg()
+        self._pub.publish(arr)
+
+
+class GrowthWatch:
+    """Tell which of some counters grew since the previous check."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+
+    def grown(self, values: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+        """Return the keys whose value grew since the last call."""
+        out = [k for k in keys if values[k] > self._seen.get(k, 0)]
+        self._seen = {k: values[k] for k in keys}
+        return out

@@ -13,7 +13,7 @@ from std_msgs.msg import Float64
 
 from kpai_msgs.msg import SafetyStatus, TrackArray
 from kpai_perception.errors import SafetyConfigError, TransformError
-from kpai_perception.node_util import declare, run_node
+from kpai_perception.node_util import Diagnostics, GrowthWatch, declare, run_node
 from kpai_perception.ros_conv import stamp_to_sec
 from kpai_perception.safety import FieldConfig, MonitorConfig, SafetyMonitor, SafetyState
 from kpai_perception.safety.fields import DEFAULT_FOOTPRINT, parse_footprint
@@ -78,7 +78,24 @@ class SafetyMonitorNode(Node):
         self.create_subscription(TrackArray, 'tracked_objects', self._on_objects, reliable)
         self.create_subscription(Odometry, 'odom', self._on_odom, reliable)
         self.create_timer(1.0 / rate, self._evaluate)
+        self._decision: Any = None
+        self.stops = 0
+        self._watch = GrowthWatch()
+        self.diagnostics = Diagnostics(self, self._diagnostics)
         self._evaluate()
+
+    def _diagnostics(self) -> tuple[int, str, dict[str, Any]]:
+        d = self._decision
+        values: dict[str, Any] = {
+            'state': d.state.name if d else 'UNKNOWN', 'speed_limit': d.speed_limit if d else 0.0,
+            'protective_stops': self.stops, 'rejected_inputs': self.monitor.rejected_inputs,
+            'dropped_no_transform': self.dropped_tf}
+        grown = self._watch.grown(values, ('rejected_inputs', 'dropped_no_transform'))
+        if d is None or d.inputs_stale:
+            return 1, d.reason if d else 'not evaluated yet', values
+        if grown:
+            return 1, 'bad input in the last period: ' + ', '.join(grown), values
+        return 0, d.reason, values
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -124,7 +141,10 @@ class SafetyMonitorNode(Node):
         status.inputs_stale = d.inputs_stale
         self.status_pub.publish(status)
         self.limit_pub.publish(Float64(data=float(d.speed_limit)))
+        self._decision = d
         if d.state != self._last_state:
+            if d.state == SafetyState.PROTECTIVE_STOP:
+                self.stops += 1
             log = self.get_logger()
             text = f'{d.state.name}: speed limit {d.speed_limit:.2f} m/s ({d.reason})'
             # one call site per severity: rclpy refuses to change it between calls

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -11,7 +12,7 @@ from vision_msgs.msg import Detection2DArray
 
 from kpai_msgs.msg import TrackArray
 from kpai_perception.errors import OutOfOrderError
-from kpai_perception.node_util import declare, run_node
+from kpai_perception.node_util import Diagnostics, GrowthWatch, declare, run_node
 from kpai_perception.ros_conv import detections_from_msg, stamp_to_sec, tracks_to_msg
 from kpai_perception.tracking import ByteTracker, TrackerConfig, sanitize_detections
 
@@ -72,7 +73,19 @@ class TrackerNode(Node):
                          history=HistoryPolicy.KEEP_LAST)
         self.pub = self.create_publisher(TrackArray, 'tracks', qos)
         self.sub = self.create_subscription(Detection2DArray, 'detections', self._on_dets, qos)
+        self._watch = GrowthWatch()
+        self.diagnostics = Diagnostics(self, self._diagnostics)
         self.get_logger().info(f'tracking {self.sub.topic_name} -> {self.pub.topic_name}')
+
+    def _diagnostics(self) -> tuple[int, str, dict[str, Any]]:
+        values: dict[str, Any] = {
+            'frames': self.frames, 'dropped_out_of_order': self.dropped_out_of_order,
+            'rejected_boxes': self.rejected_boxes, 'clipped_boxes': self.clipped_boxes,
+            'resets': self.resets, 'tracks': len(self.tracker.all_tracks())}
+        grown = self._watch.grown(values, ('dropped_out_of_order', 'rejected_boxes', 'resets'))
+        if grown:
+            return 1, 'bad input in the last period: ' + ', '.join(grown), values
+        return 0, f'{values["tracks"]} tracks', values
 
     def _on_dets(self, msg: Detection2DArray) -> None:
         stamp = stamp_to_sec(msg.header.stamp)
