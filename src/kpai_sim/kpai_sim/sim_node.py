@@ -139,8 +139,12 @@ class SimNode(Node):
         self.config, self.rtf = config_from_values(values)
         self.sim = load_simulator()(self.config)
         if values['map_yaml']:
-            yaml_path, _ = write_map_server(rasterize(self.sim.layout), values['map_yaml'])
-            write_stations(self.sim.layout, yaml_path.with_name(yaml_path.stem + '_stations.yaml'))
+            try:
+                yaml_path, _ = write_map_server(rasterize(self.sim.layout), values['map_yaml'])
+                write_stations(self.sim.layout,
+                               yaml_path.with_name(yaml_path.stem + '_stations.yaml'))
+            except OSError as err:
+                raise SimError(f'cannot write map_yaml {values["map_yaml"]}: {err}') from err
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.failed = False
