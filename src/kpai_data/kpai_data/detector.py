@@ -51,10 +51,10 @@ class TinyDetector(nn.Module):
         self.head = nn.ModuleList([_conv(neck, neck) for _ in STRIDES])
         self.box = nn.ModuleList([nn.Conv2d(neck, 4, 1) for _ in STRIDES])
         self.cls = nn.ModuleList([nn.Conv2d(neck, num_classes, 1) for _ in STRIDES])
-        for conv in self.cls:
-            nn.init.constant_(conv.bias, -4.6)  # prior probability ~1 %
-        for conv in self.box:
-            nn.init.constant_(conv.bias, 1.0)
+        for cls_conv in self.cls:
+            nn.init.constant_(cls_conv.bias, -4.6)  # type: ignore[arg-type]  # prior ~1 %
+        for box_conv in self.box:
+            nn.init.constant_(box_conv.bias, 1.0)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Return per level (box distances [B,4,H,W] raw, class logits [B,C,H,W])."""

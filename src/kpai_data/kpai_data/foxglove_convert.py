@@ -150,7 +150,7 @@ def grid_from_occupancy(msg: Any) -> Grid:
     values = np.asarray(msg.data, np.int16).reshape(h, w) if w * h else np.zeros((0, 0))
     rgba = np.zeros((h, w, 4), np.uint8)
     known = values >= 0
-    shade = (235 - np.clip(values, 0, 100) * 2.2).astype(np.uint8)
+    shade = (235.0 - np.clip(values, 0, 100).astype(np.float32) * 2.2).astype(np.uint8)
     rgba[..., 0] = rgba[..., 1] = rgba[..., 2] = np.where(known, shade, 0)
     rgba[..., 3] = np.where(known, 200, 0)
     fields = [PackedElementField(name=n, offset=i, type=PackedElementFieldNumericType.Uint8)

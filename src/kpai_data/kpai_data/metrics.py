@@ -79,17 +79,17 @@ def evaluate_map(
         for i, ((_pb, ps, pc), (_gb, gc)) in enumerate(zip(predictions, ground_truths,
                                                             strict=True)):
             total_gt += int(np.sum(np.asarray(gc) == c))
-            for j in np.nonzero(np.asarray(pc) == c)[0]:
-                scored.append((float(ps[j]), i, int(j)))
+            for idx in np.nonzero(np.asarray(pc) == c)[0]:
+                scored.append((float(ps[idx]), i, int(idx)))
         scored.sort(key=lambda t: -t[0])
         matched: dict[int, np.ndarray] = {}
         tp = np.zeros(len(scored))
-        for k, (_, i, j) in enumerate(scored):
+        for k, (_, i, det) in enumerate(scored):
             gb, gc = ground_truths[i]
             gt_idx = np.nonzero(np.asarray(gc) == c)[0]
             if gt_idx.size == 0:
                 continue
-            ious = box_iou(np.asarray(predictions[i][0])[j:j + 1],
+            ious = box_iou(np.asarray(predictions[i][0])[det:det + 1],
                            np.asarray(gb)[gt_idx])[0]
             used = matched.setdefault(i, np.zeros(gt_idx.size, bool))
             ious = np.where(used, -1.0, ious)

@@ -43,7 +43,8 @@ class Detector:
             raise DataError(f'cannot read manifest {manifest_file}: {err}') from err
         self.session = ort.InferenceSession(str(model), providers=['CPUExecutionProvider'])
 
-    def __call__(self, rgb: np.ndarray, *, score: float) -> tuple[np.ndarray, ...]:
+    def __call__(self, rgb: np.ndarray, *, score: float,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return (xyxy in original pixels, scores, classes) for one frame."""
         boxed, ratio, px, py = letterbox(rgb, self.height, self.width)
         x = (boxed.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
@@ -75,7 +76,8 @@ def run_selection(model: Path, recordings: list[str], out: Path, *, budget: int,
                 continue
             known = [b for b in boxes if b.label in index]
             gt = np.array([[b.x1, b.y1, b.x2, b.y2] for b in known]).reshape(-1, 4)
-            verdict = judge_frame(*detector(rgb, score=cfg.unsure_low), gt,
+            boxes_p, scores_p, classes_p = detector(rgb, score=cfg.unsure_low)
+            verdict = judge_frame(boxes_p, scores_p, classes_p, gt,
                                   np.array([index[b.label] for b in known], int),
                                   detector.labels, cfg)
             verdicts.append(verdict)

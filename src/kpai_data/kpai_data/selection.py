@@ -67,9 +67,9 @@ def judge_frame(pred_boxes: np.ndarray, pred_scores: np.ndarray, pred_classes: n
         if not ok:
             verdict.false_positives += 1
             verdict.reasons.append(f'false {labels[classes[i]]} ({scores[i]:.2f})')
-    for j in np.nonzero(~matched_gt)[0]:
+    for miss in np.nonzero(~matched_gt)[0]:
         verdict.missed += 1
-        verdict.reasons.append(f'missed {labels[gt_classes[j]]}')
+        verdict.reasons.append(f'missed {labels[gt_classes[miss]]}')
     verdict.unsure = int(unsure.sum())
     if verdict.unsure:
         verdict.reasons.append(f'{verdict.unsure} unsure')
