@@ -136,3 +136,26 @@ def test_compare_outputs_and_detection_matching() -> None:
             0, 1)
     assert match_detections([], [a, Detection(0, 0, 1, 1, 0.1, 1, 'x')], iou=0.45,
                             score_abs=0.02, score_floor=0.27) == (0, 1)
+
+
+def test_tolerance_overrides_are_applied_and_recorded(model: Path, tmp_path: Path) -> None:
+    # OpenCV differs from onnxruntime by float rounding only: 1e-9 is stricter than that.
+    code, report = _certify(model, 'opencv', tmp_path, '--rtol', '1e-9', '--atol', '1e-9',
+                            '--no-isolate', '--batch-sizes', '1')
+    assert code == 1 and report['tolerances']['rtol'] == 1e-9
+    assert [c['name'] for c in report['checks'] if not c['passed']] == ['parity']
+    with pytest.raises(SystemExit) as info:
+        main(['certify', '--backend', 'opencv', '--model', str(model), '--rtol', '2'])
+    assert info.value.code == 2
+
+
+def test_inspect_validates_the_manifest(model: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(['inspect', str(model)]) == 0
+    out = capsys.readouterr().out
+    assert 'sha256 verified' in out and "model output output0: ['?', 9, 84]" in out
+    tampered = tmp_path / 'm.onnx'
+    tampered.write_bytes(model.read_bytes() + b'x')
+    (tmp_path / 'm.yaml').write_text(model.with_suffix('.yaml').read_text())
+    assert main(['inspect', str(tampered)]) == 2
+    assert 'sha256 mismatch' in capsys.readouterr().err

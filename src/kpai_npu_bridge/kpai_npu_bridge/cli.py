@@ -39,6 +39,16 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from err
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'expected a value in [0, 1], got {text!r}')
+    return value
+
+
 def _image_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(x) for x in text.lower().split('x'))
@@ -65,15 +75,26 @@ class _Progress:
 
 
 def _cmd_certify(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from .certify import certify
+    from .conformance import TASK_TOLERANCES
+    from .manifest import load_manifest
     from .report import write_report
 
     progress = _Progress(args.quiet)
     out = args.out or Path('certification') / f'{args.backend}_{Path(args.model).stem}'
+    overrides = {k: getattr(args, k) for k in ('rtol', 'atol', 'min_match_rate', 'score_abs')
+                 if getattr(args, k) is not None}
+    tolerances = None
+    if overrides:
+        task = load_manifest(Path(args.model)).task
+        tolerances = replace(TASK_TOLERANCES[task], **overrides)
     report = certify(Path(args.model), args.backend, device=args.device,
                      iterations=args.iterations, batch_sizes=args.batch_sizes,
                      num_images=args.images, seed=args.seed, cache_dir=args.cache_dir,
-                     isolate=not args.no_isolate, progress=progress.line)
+                     tolerances=tolerances, isolate=not args.no_isolate,
+                     progress=progress.line)
     paths = write_report(report, out)
     for check in report.checks:
         print(f'{"PASS" if check.passed else "FAIL"}  {check.name:<12} {check.detail}')
@@ -83,6 +104,31 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     verdict = 'PASSED' if report.passed else 'FAILED'
     print(f'{args.backend}: certification {verdict}; report: {paths["markdown"]}')
     return 0 if report.passed else 1
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .backends.registry import create_backend
+    from .manifest import load_manifest, manifest_to_dict
+
+    manifest = load_manifest(args.model)
+    backend = create_backend(args.backend)
+    backend.load(args.model)
+    try:
+        inputs, outputs = backend.inputs(), backend.outputs()
+    finally:
+        backend.close()
+    data = manifest_to_dict(manifest)
+    print(f'{args.model}: manifest {manifest.source} valid, sha256 verified')
+    print(f'  task {data["task"]}, decoder {data["decoder"]["type"]}, '
+          f'{manifest.num_classes} labels: {", ".join(manifest.labels)}')
+    print(f'  input {data["input"]}')
+    print(f'  preprocess {data["preprocess"]}')
+    print(f'  thresholds {data["thresholds"]}')
+    for kind, specs in (('model input', inputs), ('model output', outputs)):
+        for spec in specs:
+            shape = ['?' if d is None else d for d in spec.shape]
+            print(f'  {kind} {spec.name}: {shape} {spec.dtype}')
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -176,7 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--images', type=int, default=8, help='golden images (default 8)')
     p.add_argument('--no-isolate', action='store_true',
                    help='probe bad inputs in this process instead of a child process')
+    for flag, meaning in (('--rtol', 'relative tolerance of raw outputs'),
+                          ('--atol', 'absolute tolerance of raw outputs'),
+                          ('--min-match-rate', 'share of decoded results that must match'),
+                          ('--score-abs', 'largest score difference of matched results')):
+        p.add_argument(flag, type=_fraction, default=None,
+                       help=f'{meaning} (default: per task; recorded in the report)')
     p.set_defaults(func=_cmd_certify)
+    p = sub.add_parser('inspect', help='validate a model manifest (and sha256) and show it')
+    p.add_argument('model', type=Path, help='model file with its manifest beside it')
+    p.add_argument('--backend', default='onnxruntime', help='backend used to read the model')
+    p.set_defaults(func=_cmd_inspect)
     p = sub.add_parser('bench', help='latency and throughput of a backend on a model')
     _common(p)
     p.add_argument('--image-size', type=_image_size, default=(640, 480),
