@@ -66,8 +66,7 @@ def _status(name: str, source: str, load: Any) -> BackendStatus:
     return BackendStatus(name, bool(ok), str(reason), cls, source)
 
 
-def available_backends() -> dict[str, BackendStatus]:
-    """Return every known backend by name with its availability and reason."""
+def _targets() -> dict[str, tuple[str, Any]]:
     targets: dict[str, tuple[str, Any]] = {
         name: (target, lambda t=target: _load_target(t))
         for name, target in BUILTIN_BACKENDS.items()
@@ -79,17 +78,22 @@ def available_backends() -> dict[str, BackendStatus]:
     for ep in entry_points:
         if ep.name not in targets:  # built-ins, then the first registration of a name, win
             targets[ep.name] = (ep.value, ep.load)
-    return {name: _status(name, target, load) for name, (target, load) in targets.items()}
+    return targets
+
+
+def available_backends() -> dict[str, BackendStatus]:
+    """Return every known backend by name with its availability and reason."""
+    return {name: _status(name, target, load) for name, (target, load) in _targets().items()}
 
 
 def create_backend(name: str) -> Backend:
     """Instantiate a backend by name; raise BackendUnavailableError with the reason."""
-    statuses = available_backends()
-    status = statuses.get(name)
-    if status is None:
+    targets = _targets()
+    if name not in targets:
         raise BackendUnavailableError(
-            f'unknown backend {name!r}; known: {", ".join(sorted(statuses))}'
+            f'unknown backend {name!r}; known: {", ".join(sorted(targets))}'
         )
+    status = _status(name, *targets[name])
     if not status.available or status.cls is None:
         raise BackendUnavailableError(f'backend {name!r} is unavailable: {status.reason}')
     try:
