@@ -12,7 +12,8 @@ help:  ## list the targets
 setup:  ## create .venv, install dependencies, build the workspace, write env.sh (idempotent)
 	@bash scripts/setup.sh
 
-test: setup  ## lint, type-check and run the whole test suite
+test:  ## set up (with the training extra), lint, type-check and run the whole test suite
+	@KPAI_EXTRAS=$(if $(wildcard requirements/train.txt),train,) bash scripts/setup.sh
 	@bash scripts/test.sh $(PYTEST_ARGS)
 
 demo: setup  ## run the simulated factory fleet (ROBOTS=N, DURATION=seconds, 0 = until Ctrl-C)

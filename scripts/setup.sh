@@ -8,6 +8,7 @@
 #   PYTHON=python3.X     interpreter to build the venv from (default: python3)
 #   KPAI_SKIP_APT=1      never call apt-get (report missing Debian packages instead)
 #   KPAI_FORCE=1         reinstall and rebuild even when the stamps say nothing changed
+#   KPAI_EXTRAS=train    also install optional extras (requirements/<extra>.txt; train = torch)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +16,7 @@ cd "$ROOT"
 STAMPS="$ROOT/.kpai-stamps"
 mkdir -p "$STAMPS"
 PYTHON="${PYTHON:-python3}"
+KPAI_EXTRAS="${KPAI_EXTRAS:-}"
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 t0=$(date +%s)
@@ -38,13 +40,15 @@ fi
 
 # --- Debian packages -------------------------------------------------------------------------
 # mosquitto: MQTT broker (fleet); postgresql: fleet store tests; chromium: dashboard tests;
-# libegl1/libgl1/libosmesa6: headless MuJoCo rendering.
+# libegl1 + Mesa (libegl-mesa0, libgl1-mesa-dri) + libopengl0: headless MuJoCo rendering.
+DEBS=(mosquitto postgresql chromium libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0)
 need_debs=()
-command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_debs+=(mosquitto)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
-command -v chromium >/dev/null || need_debs+=(chromium)
-ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need_debs+=(libegl1)
-ldconfig -p 2>/dev/null | grep -q 'libOpenGL.so.0' || need_debs+=(libopengl0)
+if command -v dpkg-query >/dev/null; then
+  for deb in "${DEBS[@]}"; do
+    dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed' \
+      || need_debs+=("$deb")
+  done
+fi
 if [ ${#need_debs[@]} -gt 0 ]; then
   if [ "${KPAI_SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing Debian packages: ${need_debs[*]}"
@@ -68,6 +72,11 @@ fi
 VPY="$ROOT/.venv/bin/python"
 reqs=(requirements/python.txt)
 [ $MODE = wheels ] && reqs=(requirements/ros.txt "${reqs[@]}")
+# optional extras (KPAI_EXTRAS="train"): requirements/<extra>.txt
+for extra in ${KPAI_EXTRAS//,/ }; do
+  [ -f "requirements/$extra.txt" ] || die "unknown extra '$extra' (no requirements/$extra.txt)"
+  reqs+=("requirements/$extra.txt")
+done
 req_hash=$(cat "${reqs[@]}" requirements/constraints.txt | sha256sum | cut -c1-16)-$pyver-$MODE
 if [ "${KPAI_FORCE:-0}" = 1 ] || [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$req_hash" ]; then
   log "installing Python packages (${reqs[*]}, pinned by requirements/constraints.txt)"
