@@ -45,6 +45,21 @@ PLUGIN_MODULE = textwrap.dedent('''
             return list(self._session.run(None, dict(batch)))
 
 
+    class CrashingBackend(OnnxRuntimeBackend):
+        """Dies like a segfaulting driver on a malformed batch: must fail bad inputs."""
+
+        name = 'crashing'
+        vendor = 'Test Vendor (crashes)'
+
+        def run(self, batch):
+            import os
+            import signal
+
+            if any(a.shape[1:] != (3, 64, 64) for a in batch.values()):
+                os.kill(os.getpid(), signal.SIGSEGV)
+            return super().run(batch)
+
+
     class NoDeviceBackend(OnnxRuntimeBackend):
         """Its probe finds no device."""
 
@@ -60,6 +75,7 @@ ENTRY_POINTS = textwrap.dedent("""
     perturbed = kpai_test_vendor_plugins:PerturbedBackend
     noisy = kpai_test_vendor_plugins:NoisyBackend
     sloppy = kpai_test_vendor_plugins:SloppyBackend
+    crashing = kpai_test_vendor_plugins:CrashingBackend
     nodevice = kpai_test_vendor_plugins:NoDeviceBackend
     broken = kpai_test_vendor_missing_module:Backend
     onnxruntime = kpai_test_vendor_plugins:PerturbedBackend

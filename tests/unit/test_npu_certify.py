@@ -70,14 +70,15 @@ def test_openvino_passes_against_onnxruntime(model: Path, tmp_path: Path,
     # Noise also shows when the good input is re-run after the bad-input probe.
     ('noisy', 'determinism', 'exceeds atol', ['determinism', 'bad_inputs']),
     ('sloppy', 'bad_inputs', 'unclean', ['bad_inputs']),
+    ('crashing', 'bad_inputs', 'crashed (exit code -11)', ['bad_inputs']),
 ])
 def test_broken_backends_fail_with_the_reason(backend: str, failed: str, reason: str,
                                               all_failed: list[str],
                                               model: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     install_test_plugins(tmp_path / 'plugins', monkeypatch)
-    # The sloppy backend is probed in an isolated process (the default), the others in-process.
-    extra = () if backend == 'sloppy' else ('--no-isolate',)
+    # Bad inputs are probed in a child process by default; in-process is faster for the rest.
+    extra = () if backend in ('sloppy', 'crashing') else ('--no-isolate',)
     code, report = _certify(model, backend, tmp_path / 'out', *extra)
     assert code == 1 and not report['passed']
     checks = _checks(report)

@@ -147,34 +147,57 @@ def probe_bad_inputs(backend: Backend, good: np.ndarray) -> list[dict[str, Any]]
     return results
 
 
-def _probe_worker(backend_name: str, model_path: str, device: str, cache_dir: str | None,
-                  good: np.ndarray) -> list[dict[str, Any]]:
+def _probe_child(conn: Any, backend_name: str, model_path: str, device: str,
+                 cache_dir: str | None, good: np.ndarray) -> None:
     from .backends.registry import create_backend
     from .cache import ArtifactCache
 
-    backend = create_backend(backend_name)
-    backend.load(Path(model_path), device=device,
-                 cache=ArtifactCache(Path(cache_dir)) if cache_dir else None)
     try:
-        return probe_bad_inputs(backend, good)
+        backend = create_backend(backend_name)
+        backend.load(Path(model_path), device=device,
+                     cache=ArtifactCache(Path(cache_dir)) if cache_dir else None)
+        try:
+            conn.send(('ok', probe_bad_inputs(backend, good)))
+        finally:
+            backend.close()
+    except Exception as err:
+        conn.send(('error', f'{type(err).__name__}: {err}'))
     finally:
-        backend.close()
+        conn.close()
 
 
 def probe_bad_inputs_isolated(backend_name: str, model_path: Path, device: str,
                               cache_dir: Path | None, good: np.ndarray, *,
                               timeout: float = 300.0) -> list[dict[str, Any]]:
-    """Run probe_bad_inputs in a child process, so a crashing runtime is a failed check."""
+    """Run probe_bad_inputs in a child process, so a crashing or hanging runtime is a failed
+    check instead of taking the certification down."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context('spawn')
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(_probe_worker, backend_name, str(model_path), device,
-                             str(cache_dir) if cache_dir else None, good)
-        try:
-            return future.result(timeout=timeout)
-        except BrokenProcessPool:
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_probe_child, daemon=True, name='kpai-npu-bad-input-probe',
+        args=(sender, backend_name, str(model_path), device,
+              str(cache_dir) if cache_dir else None, good))
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(timeout):
             return [{'case': 'bad inputs', 'ok': False,
-                     'outcome': 'the backend process crashed (killed by a signal)'}]
+                     'outcome': f'the backend did not answer within {timeout:.0f} s (hung)'}]
+        try:
+            status, payload = receiver.recv()
+        except EOFError:
+            child.join(10.0)
+            return [{'case': 'bad inputs', 'ok': False,
+                     'outcome': f'the backend process crashed (exit code {child.exitcode})'}]
+        if status != 'ok':
+            return [{'case': 'bad inputs', 'ok': False,
+                     'outcome': f'could not run the probe: {payload}'}]
+        return list(payload)
+    finally:
+        receiver.close()
+        child.join(5.0)
+        if child.is_alive():
+            child.kill()
+            child.join()

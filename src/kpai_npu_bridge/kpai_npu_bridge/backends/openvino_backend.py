@@ -70,9 +70,8 @@ class OpenVinoBackend(BackendBase):
             raise ModelLoadError(f'openvino: inference_precision must be one of {_PRECISIONS}')
         core = ov.Core()
         target = (device or 'CPU').upper()
-        if target not in core.available_devices and target.split('.')[0] not in (
-            'AUTO', 'MULTI', 'HETERO'
-        ):
+        family = target.replace(':', '.').split('.')[0]
+        if target not in core.available_devices and family not in ('AUTO', 'MULTI', 'HETERO'):
             raise BackendUnavailableError(
                 f'openvino: device {target!r} not available; devices: {core.available_devices}'
             )
@@ -113,7 +112,7 @@ class OpenVinoBackend(BackendBase):
         self._outputs = [_spec(p) for p in compiled.outputs]
         full_name = target
         try:
-            full_name = f'{target} ({core.get_property(target.split(".")[0], "FULL_DEVICE_NAME")})'
+            full_name = f'{target} ({core.get_property(family, "FULL_DEVICE_NAME")})'
         except Exception:  # the property is optional for plug-in devices
             pass
         self._info = BackendInfo(self.name, self.vendor, full_name, ov.get_version())
