@@ -22,7 +22,7 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
-        *share('launch/**/*.yaml', 'config/**/*'),
+        *share('launch/**/*.yaml', 'config/**/*', 'models/**/*'),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
