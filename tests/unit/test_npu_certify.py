@@ -96,7 +96,7 @@ def test_unloadable_backend_fails_certification(model: Path, tmp_path: Path) -> 
 
 def test_cli_errors_and_console_script(model: Path, tmp_path: Path) -> None:
     assert main(['certify', '--backend', 'nope', '--model', str(model), '--out',
-                 str(tmp_path), '--quiet']) == 1
+                 str(tmp_path), '--cache-dir', str(tmp_path / 'cache'), '--quiet']) == 1
     assert main(['bench', '--backend', 'openvino', '--model', str(tmp_path / 'missing.onnx'),
                  '--quiet']) == 2
     env = dict(os.environ, KPAI_NPU_CACHE=str(tmp_path / 'cache'))
