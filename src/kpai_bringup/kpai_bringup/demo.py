@@ -1,0 +1,400 @@
+"""`make demo`: run the simulated factory fleet, dispatch transport tasks, print a summary.
+
+Starts `sim_fleet.launch.yaml` through the kpai launcher (simulation, N robot stacks, MQTT
+broker, fleet server, Foxglove server, recorder), watches the robots' ROS topics from a small
+monitor node, keeps the robots busy with transport tasks through the fleet server's REST API,
+and on Ctrl-C or after DURATION seconds stops everything and prints what happened. Output of
+all processes goes to <run_dir>/launch.log; the summary is also written as summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .demo_summary import DemoTally, format_summary, process_tree_rss_bytes
+
+__all__ = ['main']
+
+MAX_ROBOTS = 4
+PICKUPS = ('aisle_west', 'aisle_east', 'rack_south', 'east_bay')
+DROPOFFS = ('outbound', 'inbound')
+
+
+def _port(preferred: int) -> int:
+    """Return preferred if it is free on loopback, else any free port."""
+    for candidate in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', candidate))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError('no free TCP port on 127.0.0.1')
+
+
+class Monitor:
+    """An rclpy node that tallies what the robots do, spinning in a background thread."""
+
+    def __init__(self, robots: list[str], tally: DemoTally) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self._rclpy = rclpy
+        self.tally = tally
+        self._lock = threading.Lock()
+        self._clock: list[tuple[float, float]] = []  # (wall, sim) first and latest
+        rclpy.init(args=None)
+        self.node = rclpy.create_node('kpai_demo_monitor')
+        self._subscribe(robots)
+        self._executor = SingleThreadedExecutor()
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name='monitor', daemon=True)
+        self._thread.start()
+
+    def _subscribe(self, robots: list[str]) -> None:
+        from nav_msgs.msg import Odometry
+        from rclpy.qos import qos_profile_sensor_data
+        from rosgraph_msgs.msg import Clock
+        from vision_msgs.msg import Detection2DArray
+
+        from kpai_msgs.msg import Collision, InferenceStats, SafetyStatus
+
+        n = self.node
+        for name in robots:
+            r = self.tally.robot(name)
+            n.create_subscription(Odometry, f'/{name}/odom', self._odom(r), 10)
+            n.create_subscription(Detection2DArray, f'/{name}/detections', self._dets(r), 10)
+            n.create_subscription(SafetyStatus, f'/{name}/safety/status', self._safety(r), 10)
+            n.create_subscription(Collision, f'/{name}/collisions', self._collision(r), 10)
+            n.create_subscription(InferenceStats, f'/{name}/inference_stats', self._stats, 10)
+        n.create_subscription(Clock, '/clock', self._on_clock, qos_profile_sensor_data)
+
+    def _odom(self, r: Any) -> Callable[[Any], None]:
+        def cb(msg: Any) -> None:
+            p = msg.pose.pose.position
+            with self._lock:
+                r.add_position(p.x, p.y)
+        return cb
+
+    def _dets(self, r: Any) -> Callable[[Any], None]:
+        def cb(msg: Any) -> None:
+            labels = [d.results[0].hypothesis.class_id for d in msg.detections if d.results]
+            with self._lock:
+                r.add_detections(labels)
+        return cb
+
+    def _safety(self, r: Any) -> Callable[[Any], None]:
+        def cb(msg: Any) -> None:
+            with self._lock:
+                r.add_safety_state(msg.state == msg.PROTECTIVE_STOP)
+        return cb
+
+    def _collision(self, r: Any) -> Callable[[Any], None]:
+        def cb(msg: Any) -> None:
+            with self._lock:
+                r.collisions += 1
+        return cb
+
+    def _stats(self, msg: Any) -> None:
+        if msg.frames_inferred == 0:
+            return
+        with self._lock:
+            self.tally.inference_p50_ms.append(msg.inference.p50_ms)
+            self.tally.inference_p99_ms.append(msg.inference.p99_ms)
+
+    def _on_clock(self, msg: Any) -> None:
+        sample = (time.monotonic(), msg.clock.sec + msg.clock.nanosec * 1e-9)
+        with self._lock:
+            if not self._clock:
+                self._clock.append(sample)
+            elif len(self._clock) == 1:
+                self._clock.append(sample)
+            else:
+                self._clock[1] = sample
+
+    def real_time_factor(self) -> tuple[float, float]:
+        """Return (sim seconds, wall seconds) elapsed since the first /clock message."""
+        with self._lock:
+            if len(self._clock) < 2:
+                return 0.0, 0.0
+            (w0, s0), (w1, s1) = self._clock
+        return s1 - s0, w1 - w0
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown races end the spin thread quietly
+            pass
+
+    def close(self) -> None:
+        self._executor.shutdown(timeout_sec=2.0)
+        self.node.destroy_node()
+        self._rclpy.try_shutdown()
+
+
+class FleetClient:
+    """The fleet server's REST API as the demo uses it."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.http = httpx.Client(base_url=f'http://127.0.0.1:{port}', timeout=5.0,
+                                 headers={'Authorization': f'Bearer {token}'})
+
+    def robots(self) -> list[dict[str, Any]]:
+        return list(self.http.get('/api/robots').raise_for_status().json())
+
+    def orders(self) -> list[dict[str, Any]]:
+        return list(self.http.get('/api/orders', params={'limit': 10000})
+                    .raise_for_status().json())
+
+    def dispatch(self, pickup: str, dropoff: str) -> dict[str, Any] | None:
+        """Post a transport task; None when no robot can take it now."""
+        r = self.http.post('/api/tasks', json={'pickup': pickup, 'dropoff': dropoff,
+                                               'load_s': 1.0, 'unload_s': 1.0})
+        if r.status_code == 409:
+            return None
+        r.raise_for_status()
+        return dict(r.json())
+
+
+def _online(robots: list[dict[str, Any]]) -> set[str]:
+    return {str(r.get('robot_id')) for r in robots
+            if str(r.get('connection', 'ONLINE')).upper() == 'ONLINE'}
+
+
+class Demo:
+    """One run of the fleet demo."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.robots = [f'robot{i}' for i in range(1, args.robots + 1)]
+        root = Path(os.environ.get('KPAI_ROOT', Path.cwd()))
+        stamp = time.strftime('%Y%m%d-%H%M%S')
+        self.run_dir = Path(args.run_dir or root / 'runs' / f'demo-{stamp}').resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ports = {'mqtt': _port(1883), 'fleet': _port(8080), 'foxglove': _port(8765)}
+        self.token = secrets.token_urlsafe(16)
+        self.password = secrets.token_urlsafe(9)
+        self.tally = DemoTally()
+        self.stop_requested = threading.Event()
+        self.launcher: subprocess.Popen[bytes] | None = None
+        self.dispatched: set[str] = set()
+        self._task_index = 0
+
+    # -- processes ----------------------------------------------------------------------------
+    def start(self) -> None:
+        cmd = [sys.executable, '-m', 'kpai_bringup.cli', 'launch', 'kpai_bringup',
+               'sim_fleet.launch.yaml', f'robots:={self.args.robots}',
+               f'run_dir:={self.run_dir}', f'mqtt_port:={self.ports["mqtt"]}',
+               f'fleet_port:={self.ports["fleet"]}', f'foxglove_port:={self.ports["foxglove"]}',
+               f'record:={"true" if self.args.record else "false"}']
+        if self.args.model:
+            cmd.append(f'model_path:={self.args.model}')
+        if self.args.overlay:
+            cmd.append(f'overlay:={Path(self.args.overlay).resolve()}')
+        env = dict(os.environ, KPAI_FLEET_TOKEN=self.token, KPAI_FLEET_PASSWORD=self.password)
+        log = open(self.run_dir / 'launch.log', 'wb')  # noqa: SIM115 - owned by the child
+        self.launcher = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env,
+                                         start_new_session=True)
+        log.close()
+
+    def launcher_alive(self) -> bool:
+        return self.launcher is not None and self.launcher.poll() is None
+
+    def stop(self) -> int:
+        """SIGINT the launcher (it stops its whole tree), escalate on timeout."""
+        if self.launcher is None:
+            return 0
+        for sig, wait in ((signal.SIGINT, 40.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            if self.launcher.poll() is not None:
+                break
+            try:
+                os.killpg(self.launcher.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.launcher.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        return self.launcher.wait()
+
+    def log_tail(self, lines: int = 25) -> str:
+        text = (self.run_dir / 'launch.log').read_text(errors='replace').splitlines()
+        return '\n'.join(text[-lines:])
+
+    # -- the run ------------------------------------------------------------------------------
+    def wait_for_fleet(self, fleet: FleetClient, deadline_s: float) -> None:
+        """Block until every robot is ONLINE at the fleet server."""
+        deadline = time.monotonic() + deadline_s
+        seen: set[str] = set()
+        while time.monotonic() < deadline and not self.stop_requested.is_set():
+            if not self.launcher_alive():
+                raise RuntimeError('the launcher stopped during start-up')
+            try:
+                seen = _online(fleet.robots())
+            except httpx.HTTPError:
+                seen = set()
+            if set(self.robots) <= seen:
+                return
+            self._sample_memory()
+            time.sleep(1.0)
+        if not self.stop_requested.is_set():
+            raise RuntimeError(f'robots online after {deadline_s:.0f} s: {sorted(seen) or "none"}'
+                               f' (expected {", ".join(self.robots)})')
+
+    def keep_busy(self, fleet: FleetClient) -> None:
+        """Dispatch a task whenever fewer tasks are active than robots are online."""
+        orders = fleet.orders()
+        active = [o for o in orders if o['status'] in ('dispatched', 'running')]
+        if len(active) >= len(self.robots):
+            return
+        pickup = PICKUPS[self._task_index % len(PICKUPS)]
+        dropoff = DROPOFFS[(self._task_index // len(PICKUPS)) % len(DROPOFFS)]
+        result = fleet.dispatch(pickup, dropoff)
+        if result is not None:
+            self._task_index += 1
+            self.dispatched.add(result['order_id'])
+            print(f'[demo] task {result["order_id"]}: {pickup} -> {dropoff} '
+                  f'assigned to {result["robot_id"]}', flush=True)
+
+    def count_tasks(self, fleet: FleetClient) -> None:
+        ours = [o for o in fleet.orders() if o['order_id'] in self.dispatched]
+        self.tally.tasks_dispatched = len(ours)
+        self.tally.tasks_completed = sum(o['status'] == 'completed' for o in ours)
+        self.tally.tasks_failed = sum(o['status'] == 'failed' for o in ours)
+
+    def _sample_memory(self) -> None:
+        if self.launcher is not None:
+            rss = process_tree_rss_bytes(self.launcher.pid) + process_tree_rss_bytes(os.getpid())
+            self.tally.peak_rss_bytes = max(self.tally.peak_rss_bytes, rss)
+
+    def run(self) -> int:
+        print(f'[demo] starting the simulated fleet ({len(self.robots)} robots); '
+              f'all output goes to {self.run_dir / "launch.log"}', flush=True)
+        self.start()
+        monitor = Monitor(self.robots, self.tally)
+        fleet = FleetClient(self.ports['fleet'], self.token)
+        code = 0
+        try:
+            self.wait_for_fleet(fleet, self.args.startup_timeout)
+            self._print_urls()
+            self._loop(fleet, monitor)
+        except (RuntimeError, httpx.HTTPError) as err:
+            print(f'[demo] ERROR: {err}\n--- last lines of {self.run_dir}/launch.log ---\n'
+                  f'{self.log_tail()}', file=sys.stderr, flush=True)
+            code = 1
+        finally:
+            try:
+                self.count_tasks(fleet)
+            except httpx.HTTPError:
+                pass
+            self.tally.sim_time_s, self.tally.wall_time_s = monitor.real_time_factor()
+            print('[demo] stopping...', flush=True)
+            self.stop()
+            monitor.close()
+            fleet.http.close()
+        self._finish()
+        return code
+
+    def _loop(self, fleet: FleetClient, monitor: Monitor) -> None:
+        start = time.monotonic()
+        next_status = start + 10.0
+        while not self.stop_requested.is_set():
+            if self.args.duration and time.monotonic() - start >= self.args.duration:
+                break
+            if not self.launcher_alive():
+                raise RuntimeError('the launcher stopped (a required process died)')
+            self.keep_busy(fleet)
+            self._sample_memory()
+            if time.monotonic() >= next_status:
+                next_status += 10.0
+                self.count_tasks(fleet)
+                sim, wall = monitor.real_time_factor()
+                rtf = f'{sim / wall:.2f}' if wall > 0 else '-'
+                print(f'[demo] t={time.monotonic() - start:5.0f} s  tasks completed '
+                      f'{self.tally.tasks_completed}/{self.tally.tasks_dispatched}  '
+                      f'real-time factor {rtf}', flush=True)
+            self.stop_requested.wait(1.0)
+
+    def _print_urls(self) -> None:
+        p = self.ports
+        print(f'[demo] fleet is up. Look here:\n'
+              f'  dashboard   http://127.0.0.1:{p["fleet"]}/  (user admin, password '
+              f'{self.password})\n'
+              f'  REST API    http://127.0.0.1:{p["fleet"]}/api/robots  (Authorization: Bearer '
+              f'{self.token})\n'
+              f'  Foxglove    ws://127.0.0.1:{p["foxglove"]}  (Foxglove app: Open connection)\n'
+              f'  MQTT        mqtt://127.0.0.1:{p["mqtt"]}  (VDA 5050 topics uagv/v2/KPAI/#)\n'
+              f'  stop with Ctrl-C' + (f' (or after {self.args.duration:.0f} s)'
+                                       if self.args.duration else ''), flush=True)
+        (self.run_dir / 'endpoints.json').write_text(json.dumps({
+            'dashboard': f'http://127.0.0.1:{p["fleet"]}/', 'user': 'admin',
+            'password': self.password, 'token': self.token,
+            'foxglove': f'ws://127.0.0.1:{p["foxglove"]}', 'mqtt_port': p['mqtt']}, indent=2))
+
+    def _finish(self) -> None:
+        meta = self.run_dir / 'recording' / 'metadata.yaml'
+        if meta.is_file():
+            import yaml
+
+            info = yaml.safe_load(meta.read_text()) or {}
+            bag = info.get('rosbag2_bagfile_information', {})
+            self.tally.messages_recorded = int(bag.get('message_count', 0))
+            self.tally.recording_path = str(meta.parent)
+        data = self.tally.to_dict()
+        (self.run_dir / 'summary.json').write_text(json.dumps(data, indent=2))
+        print(format_summary(data))
+        print(f'run directory: {self.run_dir} (summary.json, launch.log, recording/)', flush=True)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog='kpai demo', description=__doc__.splitlines()[0])
+    p.add_argument('--robots', type=int, default=2, help=f'robots, 1..{MAX_ROBOTS} (default 2)')
+    p.add_argument('--duration', type=float, default=0.0,
+                   help='seconds to run once the fleet is up; 0 = until Ctrl-C')
+    p.add_argument('--run-dir', default='', help='where logs, database, recording and summary '
+                   'go (default runs/demo-<date>-<time>)')
+    p.add_argument('--model', default='', help='detector model (default: the shipped one)')
+    p.add_argument('--overlay', default='', help='parameter overlay file for every node')
+    p.add_argument('--no-record', dest='record', action='store_false',
+                   help='do not record MCAP')
+    p.add_argument('--startup-timeout', type=float, default=240.0,
+                   help='seconds to wait for every robot to come online')
+    args = p.parse_args(argv)
+    if not 1 <= args.robots <= MAX_ROBOTS:
+        p.error(f'--robots must be 1..{MAX_ROBOTS} (ROBOTS={args.robots})')
+    if args.duration < 0:
+        p.error('--duration must be >= 0')
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; exit code 0 when it ran and stopped cleanly."""
+    args = _parse(argv)
+    demo = Demo(args)
+
+    def on_signal(signum: int, frame: object) -> None:
+        del signum, frame
+        demo.stop_requested.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return demo.run()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
