@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import sys
 import threading
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kpai_browser import CHROMIUM, Browser
 from kpai_fleet.broker import LocalBroker, free_port
 from kpai_fleet.mqtt_link import MqttLink
 from kpai_fleet.vda5050.order_tracker import OrderTracker
@@ -25,50 +25,9 @@ from kpai_fleet.vda5050.state_builder import (
 )
 from kpai_testing import ManagedProcess, ros_env, wait_until
 
-CHROMIUM = Path('/usr/bin/chromium')
 SCREENSHOT = Path(__file__).resolve().parents[2] / 'artifacts' / 'fleet_dashboard.png'
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason='Debian chromium not installed')
-
-
-class Browser:
-    """Headless Chromium driven over the DevTools protocol with the `websockets` package."""
-
-    def __init__(self, tmp: Path) -> None:
-        from websockets.sync.client import connect
-
-        profile = tmp / 'chrome'
-        self.proc = ManagedProcess(
-            [str(CHROMIUM), '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-             '--no-first-run', '--disable-background-networking', '--disable-component-update',
-             '--disable-sync', '--window-size=1400,800', '--remote-debugging-port=0',
-             f'--user-data-dir={profile}', 'about:blank'], env=ros_env(0), name='chromium')
-        port_file = profile / 'DevToolsActivePort'
-        wait_until(port_file.exists, timeout=30, what='chromium DevTools port')
-        port = int(wait_until(lambda: port_file.read_text().split('\n')[0], timeout=5))
-        pages = wait_until(lambda: [t for t in httpx.get(
-            f'http://127.0.0.1:{port}/json/list', timeout=2).json() if t['type'] == 'page'],
-            timeout=10, what='a page target')
-        self.ws = connect(pages[0]['webSocketDebuggerUrl'], max_size=64 * 2**20)  # noqa: SIM115
-        self._ids = itertools.count(1)
-
-    def call(self, method: str, **params: object) -> dict:
-        mid = next(self._ids)
-        self.ws.send(json.dumps({'id': mid, 'method': method, 'params': params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=30))
-            if msg.get('id') == mid:
-                if 'error' in msg:
-                    raise RuntimeError(f'{method}: {msg["error"]}')
-                return msg.get('result', {})
-
-    def eval(self, expression: str) -> object:
-        res = self.call('Runtime.evaluate', expression=expression, returnByValue=True)
-        return res['result'].get('value')
-
-    def close(self) -> None:
-        self.ws.close()
-        self.proc.stop()
 
 
 def publish_fleet(url: str, stop: threading.Event) -> None:

@@ -1,1 +1,1 @@
-"""Launch files, parameter sets, robot description and the kpai launcher and doctor of the KPAI stack."""
+"""Launch files, parameter sets, the kpai launcher, doctor and fleet demo of the KPAI stack."""

@@ -276,6 +276,9 @@ class Demo:
         self.tally.tasks_dispatched = len(ours)
         self.tally.tasks_completed = sum(o['status'] == 'completed' for o in ours)
         self.tally.tasks_failed = sum(o['status'] == 'failed' for o in ours)
+        for name in self.robots:
+            self.tally.robot(name).tasks_completed = sum(
+                o['status'] == 'completed' and o['robot_id'] == name for o in ours)
 
     def _sample_memory(self) -> None:
         if self.launcher is not None:

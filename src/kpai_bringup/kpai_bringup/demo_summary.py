@@ -30,6 +30,7 @@ class RobotTally:
     safety_stops: int = 0
     in_stop: bool = False
     collisions: int = 0
+    tasks_completed: int = 0
     detections: Counter[str] = field(default_factory=Counter)
     frames_with_detections: int = 0
 
@@ -88,6 +89,7 @@ class DemoTally:
             'robots': {
                 name: {
                     'distance_m': round(r.distance_m, 2),
+                    'tasks_completed': r.tasks_completed,
                     'safety_stops': r.safety_stops,
                     'collisions': r.collisions,
                     'detections': dict(r.detections),
@@ -149,7 +151,8 @@ def format_summary(data: dict[str, object]) -> str:
                  f"{data['tasks_dispatched']} dispatched")
     for name, r in robots.items():
         det = ', '.join(f'{k}={v}' for k, v in sorted(r['detections'].items())) or 'none'
-        lines.append(f"  {name}: {r['distance_m']} m driven, {r['safety_stops']} safety stops, "
+        lines.append(f"  {name}: {r['tasks_completed']} tasks, {r['distance_m']} m driven, "
+                     f"{r['safety_stops']} safety stops, "
                      f"{r['collisions']} collisions, detections: {det}")
     per_class = data['detections_per_class']
     assert isinstance(per_class, dict)
