@@ -11,7 +11,6 @@ from collections.abc import Iterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from kpai_sim.config import SimConfig  # noqa: E402
 from kpai_sim.drive import DiffDrive, DriveLimits  # noqa: E402
 from kpai_sim.errors import ConfigError  # noqa: E402
 from kpai_sim.layout import build_layout  # noqa: E402
@@ -22,6 +21,8 @@ from kpai_sim.samples import (  # noqa: E402
     ScanSample,
 )
 from kpai_sim.simulator import Simulator  # noqa: E402
+
+from kpai_sim.config import SimConfig  # noqa: E402
 
 # An empty 10 x 8 m hall with one dock on the east wall.
 EMPTY = {
@@ -193,3 +194,34 @@ def test_same_seed_same_run() -> None:
             s.close()
 
     assert trace() == trace()
+
+
+def _walker_sim(robot_x: float) -> Simulator:
+    spec = dict(EMPTY, people_paths=[[[-4.0, 0.0], [4.0, 0.0], [4.0, 1.0], [-4.0, 1.0]]])
+    cfg = SimConfig(people=1, camera_rate=0.0, odom_noise=0.0, lidar_noise=0.0,  # type: ignore[arg-type]
+                    spawn=(('robot1', robot_x, 0.0, 0.0),))
+    return Simulator(cfg, layout=build_layout(spec, seed=0, people=1))
+
+
+def _person_xy(s: Simulator) -> tuple[float, float]:
+    person = next(o for o in s.object_states() if o.class_id == 'person')
+    return person.x, person.y
+
+
+@pytest.mark.parametrize('ahead', [True, False])
+def test_people_wait_for_a_robot_in_their_way(ahead: bool) -> None:
+    # place the robot 1 m ahead of (or behind) the person on the first path leg
+    probe = _walker_sim(3.5)
+    person = probe.layout.people[0]
+    x0, y0, heading = person.pose_along(0.0)
+    probe.close()
+    assert abs(y0) < 1e-9 and heading == 0.0, 'the walker must start on the first leg'
+    s = _walker_sim(x0 + 1.0 if ahead else x0 - 1.0)
+    try:
+        before = _person_xy(s)
+        for _ in range(20):
+            s.step()
+        moved = math.dist(before, _person_xy(s))
+    finally:
+        s.close()
+    assert (moved < 1e-6) if ahead else (moved > 0.1), moved

@@ -109,12 +109,16 @@ class PersonPath:
         return float(np.sum(np.linalg.norm(np.diff(pts, axis=0), axis=1)))
 
     def pose_at(self, t: float) -> tuple[float, float, float]:
-        """Return (x, y, heading) of the person at time t."""
+        """Return (x, y, heading) of the person at time t, walking without stops."""
+        return self.pose_along(self.speed * t)
+
+    def pose_along(self, walked: float) -> tuple[float, float, float]:
+        """Return (x, y, heading) after walking `walked` metres from the start phase."""
         pts = np.array(self.waypoints + self.waypoints[:1], dtype=float)
         seg = np.diff(pts, axis=0)
         lengths = np.linalg.norm(seg, axis=1)
         total = float(lengths.sum())
-        s = (self.phase + self.speed * t) % total
+        s = (self.phase + walked) % total
         for i, length in enumerate(lengths):
             if s <= length or i == len(lengths) - 1:
                 f = s / length if length > 0 else 0.0

@@ -30,6 +30,9 @@ from .samples import (
 )
 from .spawn import choose_spawn_poses
 
+# a walking person waits while a robot is this close ahead (m), as people do for AMRs
+PERSON_YIELD_DISTANCE = 1.2
+
 __all__ = ['Simulator']
 
 DOCK_RADIUS = 0.3  # a robot this close to a dock pose, and nearly still, charges
@@ -92,6 +95,8 @@ class Simulator:
         self._people = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, p.name)
                         for p in self.layout.people]
         self._mocap = [int(self.model.body_mocapid[b]) for b in self._people]
+        # metres each person has walked; a person waits while a robot stands in their way
+        self._walked = [0.0] * len(self.layout.people)
         self._place_people()
         mujoco.mj_forward(self.model, self.data)
         self._renderer: Any = None
@@ -167,10 +172,24 @@ class Simulator:
                         geom_groups=LIDAR_GEOM_GROUPS, rng=rng))
 
     def _place_people(self) -> None:
-        for person, mocap in zip(self.layout.people, self._mocap, strict=True):
-            x, y, heading = person.pose_at(self.time)
+        for person, walked, mocap in zip(self.layout.people, self._walked, self._mocap,
+                                         strict=True):
+            x, y, heading = person.pose_along(walked)
             self.data.mocap_pos[mocap] = (x, y, 0.0)
             self.data.mocap_quat[mocap] = (math.cos(heading / 2), 0, 0, math.sin(heading / 2))
+
+    def _walk_people(self, dt: float) -> None:
+        """Advance each person along their path unless a robot is close ahead of them."""
+        robots = [self.true_pose(name)[:2] for name in self.robots]
+        for i, person in enumerate(self.layout.people):
+            x, y, heading = person.pose_along(self._walked[i])
+            hx, hy = math.cos(heading), math.sin(heading)
+            blocked = any(
+                math.hypot(rx - x, ry - y) < PERSON_YIELD_DISTANCE
+                and (rx - x) * hx + (ry - y) * hy > 0.0
+                for rx, ry in robots)
+            if not blocked:
+                self._walked[i] += person.speed * dt
 
     # ---- state -------------------------------------------------------------------------------
     def true_pose(self, name: str) -> tuple[float, float, float]:
@@ -194,9 +213,10 @@ class Simulator:
         if self._states_cache is not None and self._states_cache[0] == self.time:
             return self._states_cache[1]
         out = list(self._static_states)
-        for person, mocap in zip(self.layout.people, self._mocap, strict=True):
+        for person, walked, mocap in zip(self.layout.people, self._walked, self._mocap,
+                                         strict=True):
             x, y, _ = (float(v) for v in self.data.mocap_pos[mocap])
-            _, _, heading = person.pose_at(self.time)
+            _, _, heading = person.pose_along(walked)
             out.append(ObjectState(person.name, 'person', x, y, PERSON_HEIGHT / 2, heading,
                                    (2 * PERSON_RADIUS, 2 * PERSON_RADIUS, PERSON_HEIGHT)))
         for name, r in self.robots.items():
@@ -225,6 +245,7 @@ class Simulator:
             d.ctrl[r.act[2]] = w
         self._step_count += 1
         self.time = self._step_count * dt  # no drift from summing dt
+        self._walk_people(dt)
         self._place_people()
         before = {name: self.true_pose(name) for name in self.robots}
         mujoco.mj_step(self.model, d, nstep=self.nsub)
