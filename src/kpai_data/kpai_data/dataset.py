@@ -73,7 +73,8 @@ def _safe(text: str) -> str:
 
 class _Exporter:
     def __init__(self, out: Path, classes: Sequence[str], *, min_diff: float, min_shift: float,
-                 val_fraction: float, block: int, seed: int, image_format: str) -> None:
+                 val_fraction: float, block: int, seed: int, image_format: str,
+                 min_box: float = 2.0) -> None:
         import cv2
 
         self.cv2 = cv2
@@ -81,6 +82,7 @@ class _Exporter:
         self.filter = NearDuplicateFilter(min_diff, min_shift)
         self.val_fraction, self.block, self.seed = val_fraction, max(1, block), seed
         self.ext = image_format
+        self.min_box = min_box
         self.report = ExportReport()
         self.kept_per_stream: Counter[str] = Counter()
         self.frames = open(out / 'frames.jsonl', 'a')  # noqa: SIM115 - closed in close()
@@ -104,7 +106,7 @@ class _Exporter:
         split = split_of(f'{stream}:{index // self.block}', val_fraction=self.val_fraction,
                          seed=self.seed)
         h, w = rgb.shape[:2]
-        lines = yolo_lines(known, self.classes, w, h)
+        lines = yolo_lines(known, self.classes, w, h, min_size=self.min_box)
         name = f'{_safe(bag)}_{_safe(ns)}_{stamp}'
         image_path = self.out / 'images' / split / f'{name}.{self.ext}'
         params = [self.cv2.IMWRITE_JPEG_QUALITY, 95] if self.ext == 'jpg' else []
@@ -158,8 +160,8 @@ def iter_pairs(reader: BagReader, report: ExportReport,
 def export_dataset(bags: Iterable[str | Path], out: str | Path, *,
                    classes: Sequence[str] = DEFAULT_CLASSES, min_diff: float = 0.02,
                    min_shift: float = 4.0, val_fraction: float = 0.2, block: int = 10,
-                   seed: int = 0,
-                   image_format: str = 'jpg', progress: bool = True) -> ExportReport:
+                   seed: int = 0, image_format: str = 'jpg', min_box: float = 2.0,
+                   progress: bool = True) -> ExportReport:
     """Export image/ground-truth pairs of recordings into a YOLO dataset directory."""
     from tqdm import tqdm
 
@@ -174,7 +176,7 @@ def export_dataset(bags: Iterable[str | Path], out: str | Path, *,
         raise DatasetError('no recordings given')
     exporter = _Exporter(out, classes, min_diff=min_diff, min_shift=min_shift,
                          val_fraction=val_fraction,
-                         block=block, seed=seed, image_format=image_format)
+                         block=block, seed=seed, image_format=image_format, min_box=min_box)
     try:
         for path in paths:
             reader = BagReader(path)
@@ -231,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--block', type=int, default=10,
                         help='consecutive frames that go to the same split')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--min-box', type=float, default=2.0,
+                        help='drop labels narrower or lower than this many pixels')
     parser.add_argument('--format', choices=('jpg', 'png'), default='jpg')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     args = parser.parse_args(argv)
@@ -240,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                                 min_diff=args.min_diff, min_shift=args.min_shift,
                                 val_fraction=args.val, block=args.block,
                                 seed=args.seed, image_format=args.format,
+                                min_box=args.min_box,
                                 progress=not args.quiet)
     except DataError as err:
         print(f'kpai-dataset: {err}', file=sys.stderr)

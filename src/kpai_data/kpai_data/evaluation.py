@@ -15,7 +15,7 @@ __all__ = ['decode_predictions', 'write_report']
 
 
 def decode_predictions(output: np.ndarray, *, score: float = 0.001, iou: float = 0.45,
-                       max_detections: int = 100,
+                       max_detections: int = 100, max_candidates: int = 300,
                        ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Decode [B, 4+C, A] (cx, cy, w, h, scores) into per-image (xyxy, scores, classes)."""
     results = []
@@ -23,12 +23,16 @@ def decode_predictions(output: np.ndarray, *, score: float = 0.001, iou: float =
         boxes_cxcywh, scores = pred[:4].T, pred[4:].T
         xyxy = np.concatenate([boxes_cxcywh[:, :2] - boxes_cxcywh[:, 2:] / 2,
                                boxes_cxcywh[:, :2] + boxes_cxcywh[:, 2:] / 2], axis=1)
+        # the best max_candidates (anchor, class) pairs above score go into per-class NMS
+        flat = scores.ravel()
+        cand = np.nonzero(flat > score)[0]
+        if cand.size > max_candidates:
+            cand = cand[np.argpartition(-flat[cand], max_candidates)[:max_candidates]]
+        anchors, cls_of = np.divmod(cand, scores.shape[1])
         keep_b, keep_s, keep_c = [], [], []
-        for c in range(scores.shape[1]):
-            idx = np.nonzero(scores[:, c] > score)[0]
-            if idx.size == 0:
-                continue
-            idx = idx[np.argsort(-scores[idx, c])][:1000]
+        for c in np.unique(cls_of):
+            idx = anchors[cls_of == c]
+            idx = idx[np.argsort(-scores[idx, c], kind='stable')]
             kept = idx[nms(xyxy[idx], scores[idx, c], iou)]
             keep_b.append(xyxy[kept])
             keep_s.append(scores[kept, c])
