@@ -20,9 +20,10 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from . import foxglove_convert as conv
+from .errors import DataError
 from .image_codec import image_fields_to_rgb
-from .recorder_node import _message_class, _qos_info
 from .recording import subscription_qos
+from .ros_types import message_class, qos_info
 
 __all__ = ['FoxgloveBridge', 'main']
 
@@ -124,7 +125,7 @@ class FoxgloveBridge(LifecycleNode):
         import foxglove.channels as channels
 
         convert, channel_class, latched = _ROUTES[type_name]
-        offered = [_qos_info(i.qos_profile) for i in self.get_publishers_info_by_topic(topic)]
+        offered = [qos_info(i.qos_profile) for i in self.get_publishers_info_by_topic(topic)]
         reliability, durability = subscription_qos(offered)
         if type_name == 'sensor_msgs/msg/Image' and self.jpeg_quality:
             channel_class = 'CompressedImageChannel'
@@ -158,10 +159,15 @@ class FoxgloveBridge(LifecycleNode):
                          else ReliabilityPolicy.BEST_EFFORT),
             durability=(DurabilityPolicy.TRANSIENT_LOCAL if durability == 'transient_local'
                         else DurabilityPolicy.VOLATILE))
+        try:
+            msg_class = message_class(type_name)
+        except DataError as err:
+            self._subs[topic] = None  # not retried
+            self.get_logger().warning(f'not bridging {topic}: {err}')
+            return
         with self._lock:
             self._channels[topic] = fox
-        self._subs[topic] = self.create_subscription(_message_class(type_name), topic,
-                                                     on_message, qos)
+        self._subs[topic] = self.create_subscription(msg_class, topic, on_message, qos)
         self.get_logger().info(f'bridging {topic} [{type_name}] as {channel_class}')
 
     def _unsubscribe(self) -> None:
@@ -169,7 +175,8 @@ class FoxgloveBridge(LifecycleNode):
             self.destroy_timer(self._timer)
             self._timer = None
         for sub in self._subs.values():
-            self.destroy_subscription(sub)
+            if sub is not None:
+                self.destroy_subscription(sub)
         self._subs.clear()
 
     def close(self) -> None:

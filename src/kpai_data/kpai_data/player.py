@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import threading
 import time
@@ -20,13 +19,9 @@ from rosgraph_msgs.msg import Clock
 from .bag_reader import BagReader
 from .errors import DataError
 from .playback import PlaybackClock, choose_topics, publisher_qos
+from .ros_types import message_class
 
 __all__ = ['PlayerNode', 'main']
-
-
-def _message_class(type_name: str) -> Any:
-    package, namespace, name = type_name.split('/')
-    return getattr(importlib.import_module(f'{package}.{namespace}'), name)
 
 
 class PlayerNode(Node):
@@ -70,8 +65,8 @@ class PlayerNode(Node):
                             else DurabilityPolicy.VOLATILE))
             try:
                 self._pubs[topic] = self.create_publisher(
-                    _message_class(summary.type), topic, qos)
-            except (ImportError, AttributeError, ValueError) as err:
+                    message_class(summary.type), topic, qos)
+            except DataError as err:
                 self.get_logger().warning(f'cannot play {topic} ({summary.type}): {err}')
         self._clock_pub = None
         self._playback: PlaybackClock | None = None

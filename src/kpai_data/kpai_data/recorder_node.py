@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
-from .bag_metadata import QosInfo
 from .bag_writer import COMPRESSIONS, BagWriter, SplitPolicy
 from .errors import DataError
 from .recording import ThreadedRecorder, TopicSelector, default_bag_name, subscription_qos
+from .ros_types import message_class, qos_info
 
 __all__ = ['RecorderConfig', 'RecorderNode', 'main']
 
@@ -77,21 +76,6 @@ _PARAMS: dict[str, tuple[Any, str]] = {
     'report_period': (10.0, 'seconds between progress log lines (0: off)'),
     'autostart': (True, 'configure and activate on start (else wait for lifecycle commands)'),
 }
-
-
-def _qos_info(profile: Any) -> QosInfo:
-    def name(value: Any) -> str:
-        return str(getattr(value, 'name', value)).lower()
-
-    history = name(profile.history)
-    return QosInfo(reliability=name(profile.reliability), durability=name(profile.durability),
-                   history=history if history in ('keep_last', 'keep_all') else 'unknown',
-                   depth=int(profile.depth), liveliness=name(profile.liveliness))
-
-
-def _message_class(type_name: str) -> Any:
-    package, namespace, name = type_name.split('/')
-    return getattr(importlib.import_module(f'{package}.{namespace}'), name)
 
 
 class RecorderNode(LifecycleNode):
@@ -174,11 +158,11 @@ class RecorderNode(LifecycleNode):
 
     def _subscribe(self, topic: str, type_name: str) -> None:
         assert self._recorder is not None
-        offered = [_qos_info(i.qos_profile) for i in self.get_publishers_info_by_topic(topic)]
+        offered = [qos_info(i.qos_profile) for i in self.get_publishers_info_by_topic(topic)]
         try:
-            msg_class = _message_class(type_name)
+            msg_class = message_class(type_name)
             self._recorder.add_topic(topic, type_name, offered)
-        except (ImportError, AttributeError, ValueError, DataError) as err:
+        except DataError as err:
             self._skipped.add(topic)
             self.get_logger().warning(f'not recording {topic} ({type_name}): {err}')
             return
