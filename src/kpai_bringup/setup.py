@@ -35,6 +35,7 @@ setup(
             'kpai = kpai_bringup.cli:main',
             'talker = kpai_bringup.demo_nodes:talker_main',
             'listener = kpai_bringup.demo_nodes:listener_main',
+            'robot_tf = kpai_bringup.robot_tf_node:main',
         ],
     },
 )

@@ -111,7 +111,7 @@ def _print_plan(plan: LaunchPlan) -> None:
 
 def launch_main(argv: list[str]) -> int:
     """Run `kpai launch`."""
-    args = _launch_parser().parse_args(argv)
+    args = _launch_parser().parse_intermixed_args(argv)
     param_dir = tempfile.mkdtemp(prefix='kpai_launch_params_')
     keep_params = False
     try:
