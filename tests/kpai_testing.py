@@ -72,6 +72,7 @@ class ManagedProcess:
         fd, path = tempfile.mkstemp(prefix=f'kpai-{self.name}-', suffix='.log')
         self.log_path = Path(path)
         self._log = os.fdopen(fd, 'wb')
+        self.stopped = False  # set by stop(): an exit after it is expected
         self.proc = subprocess.Popen(
             list(cmd), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True)
@@ -82,7 +83,8 @@ class ManagedProcess:
 
     def output(self) -> str:
         """Return everything the process printed so far."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors='replace')
 
     def alive(self) -> bool:
@@ -95,6 +97,7 @@ class ManagedProcess:
 
     def stop(self, *, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
         """Stop the process group: sig, then SIGTERM, then SIGKILL; return the exit code."""
+        self.stopped = True
         for s, t in ((sig, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
             if self.proc.poll() is not None:
                 break
@@ -173,7 +176,7 @@ class RosGraph:
                     f'timed out after {timeout:.1f} s waiting for {what or condition}\n'
                     + self.dump_logs())
             for p in self.processes:
-                if p.proc.poll() is not None and p.proc.returncode not in (0, None):
+                if not p.stopped and p.proc.poll() is not None and p.proc.returncode != 0:
                     raise RuntimeError(
                         f'{p.name} exited with {p.proc.returncode}\n' + self.dump_logs())
 
