@@ -212,10 +212,9 @@ class Store:
         last_retention = time.monotonic()
         stop = False
         while not stop:
-            # wait for a full batch, an explicit flush/stop, or flush_ms after the first row
-            if not self._queue:
-                self._wake.wait(0.5)
-            if self._queue and len(self._queue) < self.batch_rows:
+            # every flush_ms, or at once on a full batch or an explicit flush/stop: a row waits
+            # at most about flush_ms before its commit
+            if len(self._queue) < self.batch_rows:
                 self._wake.wait(self.flush_s)
             self._wake.clear()
             while self._queue:
