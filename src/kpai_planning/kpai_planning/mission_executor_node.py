@@ -265,6 +265,9 @@ class MissionExecutor(Node):
         twist = Twist()
         twist.linear.x, twist.angular.z = ev.command.v, ev.command.w
         self.cmd_pub.publish(twist)
+        if ev.yielding_to:
+            self.get_logger().info(f'yielding to higher-priority {ev.yielding_to}',
+                                   throttle_duration_sec=2.0)
         if ev.status == NavStatus.SUCCEEDED:
             m.arrived(now)
         elif ev.status == NavStatus.FAILED:
