@@ -94,6 +94,7 @@ def bench_planner(maps: int, pairs: int, ref_pairs: int, cells: int = 1000
     default_on_ref: list[float] = []
     full_on_ref: list[float] = []
     build_ms: list[float] = []
+    build_full_ms: list[float] = []
     cost_err = 0.0
     for seed in range(maps):
         grid = warehouse_map(cells, seed=seed)
@@ -101,6 +102,7 @@ def bench_planner(maps: int, pairs: int, ref_pairs: int, cells: int = 1000
         coarse = Planner(cm, PlannerParams(downsample=2))
         full = Planner(cm, PlannerParams(downsample=1))
         build_ms.append(coarse.build_s * 1000)
+        build_full_ms.append(full.build_s * 1000)
         cells_ = free_cells(cm.cost == 0, 2 * pairs, seed=100 + seed)
         g = reference_graph(cm) if ref_pairs > 0 else None
         for i in range(pairs):
@@ -131,6 +133,7 @@ def bench_planner(maps: int, pairs: int, ref_pairs: int, cells: int = 1000
         'plan_p95_ms_1000x1000_full_resolution': float(np.percentile(full_ms, 95)),
         'planner_downsample': 2,
         'graph_build_ms': float(np.median(build_ms)),
+        'graph_build_ms_full_resolution': float(np.median(build_full_ms)),
         'plans': len(default_ms),
         'maps': maps,
         'map_cells': f'{cells}x{cells}',
