@@ -17,8 +17,9 @@ The camera publisher and the detections subscriber are separate processes from t
 On 2 shared cores every process competes with onnxruntime's intra-op threads; --threads sets
 them (0 = onnxruntime's default, one per core) for the raw loop and the bridge alike.
 
-Middleware: by default every process uses src/kpai_npu_bridge/config/fastdds_large_images.xml
-(16 MB shared-memory segment); with --middleware builtin the environment's Fast DDS builtin
+Middleware: by default every process uses the stack's Fast DDS profile
+src/kpai_bringup/config/fastdds_localhost.xml (16 MB shared-memory segment); with
+--middleware builtin the environment's Fast DDS builtin
 transports are used as they are, and best-effort 640x480 frames are partly lost in transport.
 
 Run:  python bench/npu_bridge.py [--seconds 10] [--threads 0] [--middleware profile]
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'bench' / 'results' / 'npu_bridge.json'
 # Fast DDS profile with a shared-memory segment large enough for 640x480 frames: with the
 # builtin transports, best-effort images over 0.5 MB are partly lost (ros2/rmw_fastrtps#739).
-LARGE_IMAGES_PROFILE = ROOT / 'src' / 'kpai_npu_bridge' / 'config' / 'fastdds_large_images.xml'
+LARGE_IMAGES_PROFILE = ROOT / 'src' / 'kpai_bringup' / 'config' / 'fastdds_localhost.xml'
 sys.path.insert(0, str(ROOT / 'tests'))
 
 from kpai_testing import RosGraph  # noqa: E402

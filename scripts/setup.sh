@@ -122,6 +122,8 @@ else
 fi
 if [ "${KPAI_FORCE:-0}" = 1 ] || [ -n "$newer" ]; then
   log "building the workspace with colcon${skip[*]:+ (underlay provides: ${skip[*]})}"
+  # symlink-install leaves links to deleted sources in build/; they would fail the copy step
+  [ -d build ] && find build -xtype l -delete
   cargs=(build --symlink-install --event-handlers console_cohesion- console_stderr- status-)
   [ ${#skip[@]} -gt 0 ] && cargs+=(--packages-skip "${skip[@]}")
   cargs+=(--cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY")
@@ -165,7 +167,11 @@ else
 fi
 case ":$PATH:" in *":$KPAI_ROOT/bin:"*) ;; *) export PATH="$KPAI_ROOT/bin:$PATH" ;; esac
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
-export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
+# Fast DDS: shared memory with a 16 MB segment + loopback UDP (large images without loss),
+# unless you chose transports yourself (see src/kpai_bringup/config/fastdds_localhost.xml)
+if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ] && [ -z "${FASTDDS_BUILTIN_TRANSPORTS:-}" ]; then
+  export FASTDDS_DEFAULT_PROFILES_FILE="$KPAI_ROOT/src/kpai_bringup/config/fastdds_localhost.xml"
+fi
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 export PYTHONUNBUFFERED=1

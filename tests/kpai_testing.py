@@ -37,13 +37,12 @@ def next_domain_id() -> int:
 
 def ros_env(domain_id: int, **extra: str) -> dict[str, str]:
     """Return an environment for child processes on domain_id with localhost-only discovery."""
+    from kpai_bringup.middleware import apply_middleware_defaults
+
     env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(domain_id),
-        ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
-        FASTDDS_BUILTIN_TRANSPORTS=env.get('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA'),
-        PYTHONUNBUFFERED='1',
-    )
+    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+               PYTHONUNBUFFERED='1')
+    apply_middleware_defaults(env)
     env.pop('ROS_STATIC_PEERS', None)
     env.update(extra)
     return env

@@ -22,7 +22,8 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
-        *share('launch/**/*.yaml', 'launch/**/*.xml', 'config/**/*.yaml', 'maps/*'),
+        *share('launch/**/*.yaml', 'launch/**/*.xml', 'config/**/*.yaml', 'config/**/*.xml',
+               'maps/*'),
     ],
     install_requires=['setuptools'],
     zip_safe=True,

@@ -9,15 +9,20 @@ import pytest
 from kpai_bringup import doctor
 
 
-def test_middleware_warns_without_large_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'DEFAULT')
+def test_middleware_warns_without_the_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv('FASTDDS_DEFAULT_PROFILES_FILE', raising=False)
+    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
     c = doctor._middleware()
     assert c.status == doctor.WARN
-    assert 'LARGE_DATA' in c.fix
+    assert 'fastdds_localhost.xml' in c.fix
+
+
+def test_middleware_fails_on_a_missing_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('FASTDDS_DEFAULT_PROFILES_FILE', '/nonexistent/profile.xml')
+    assert doctor._middleware().status == doctor.FAIL
 
 
 def test_middleware_warns_on_subnet_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'SUBNET')
     assert doctor._middleware().status == doctor.WARN
 

@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 from kpai_bringup.launch import (
-    MIDDLEWARE_DEFAULTS,
     LaunchError,
     LaunchFileError,
     LaunchPlan,
@@ -27,6 +26,7 @@ from kpai_bringup.launch import (
     evaluate_launch_file,
 )
 from kpai_bringup.launch.packages import find_launch_file
+from kpai_bringup.middleware import apply_middleware_defaults
 
 __all__ = ['main']
 
@@ -120,8 +120,7 @@ def launch_main(argv: list[str]) -> int:
             _show_args(path, arguments)
             return 0
         env = dict(os.environ)
-        for key, value in MIDDLEWARE_DEFAULTS.items():
-            env.setdefault(key, value)
+        apply_middleware_defaults(env)
         plan = evaluate_launch_file(path, arguments, env=env, param_dir=param_dir)
         for warning in plan.warnings:
             print(f'[WARNING] [launch]: {warning}', file=sys.stderr)

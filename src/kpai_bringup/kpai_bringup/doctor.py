@@ -75,14 +75,20 @@ def _interfaces() -> Check:
 
 def _middleware() -> Check:
     rmw = os.environ.get('RMW_IMPLEMENTATION', '(default)')
-    transports = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', '(default)')
+    profile = os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE', '')
+    transports = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', '')
     rng = os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE', '(default: SUBNET)')
     domain = os.environ.get('ROS_DOMAIN_ID', '0')
-    detail = f'RMW={rmw} transports={transports} discovery={rng} domain={domain}'
-    if transports != 'LARGE_DATA':
+    how = f'profile {Path(profile).name}' if profile else f'builtin {transports or "DEFAULT"}'
+    detail = f'RMW={rmw} transports={how} discovery={rng} domain={domain}'
+    if profile and not Path(profile).is_file():
+        return Check('middleware', FAIL, detail + f' ({profile} does not exist)',
+                     'make setup, then . ./env.sh')
+    if not profile:
         return Check('middleware', WARN, detail,
-                     'export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in every process (camera '
-                     'images are lost with best-effort QoS otherwise)')
+                     'camera images over 0.5 MB are lost with best-effort QoS on the builtin '
+                     'transports; . ./env.sh sets FASTDDS_DEFAULT_PROFILES_FILE to '
+                     'fastdds_localhost.xml (unset FASTDDS_BUILTIN_TRANSPORTS)')
     if rng not in ('LOCALHOST',):
         return Check('middleware', WARN, detail,
                      'discovery reaches beyond this machine; for a single-machine setup: '

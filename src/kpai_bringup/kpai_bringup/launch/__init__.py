@@ -28,7 +28,7 @@ Differences from ros2 launch:
   timers, composable nodes, lifecycle transitions; an unknown tag is an error;
 - a required process (`on_exit: shutdown`) that fails makes the launcher exit 1;
 - Python children get PYTHONUNBUFFERED=1 unless set; every child gets the stack's middleware
-  defaults (see `MIDDLEWARE_DEFAULTS`) unless the user exported other values.
+  defaults (see `kpai_bringup.middleware`) unless the user exported other values.
 """
 
 from __future__ import annotations
@@ -40,12 +40,11 @@ from .errors import (
     PackageNotFoundError,
     SubstitutionError,
 )
-from .evaluate import MIDDLEWARE_DEFAULTS, evaluate_launch_file
+from .evaluate import evaluate_launch_file
 from .plan import DeclaredArg, LaunchPlan, ProcessSpec
 from .supervisor import Supervisor
 
 __all__ = [
-    'MIDDLEWARE_DEFAULTS',
     'DeclaredArg',
     'ExecutableNotFoundError',
     'LaunchError',

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..middleware import apply_middleware_defaults
 from . import packages
 from .actions import (
     Action,
@@ -43,14 +44,8 @@ from .plan import DeclaredArg, LaunchPlan, ProcessSpec
 from .substitutions import Template, new_anon_name, to_bool
 from .yaml_loader import load_launch_yaml
 
-__all__ = ['MIDDLEWARE_DEFAULTS', 'LaunchState', 'evaluate_launch_file', 'load_actions']
+__all__ = ['LaunchState', 'evaluate_launch_file', 'load_actions']
 
-# One consistent middleware for every child unless the user exported something else.
-MIDDLEWARE_DEFAULTS = {
-    'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp',
-    'FASTDDS_BUILTIN_TRANSPORTS': 'LARGE_DATA',
-    'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
-}
 _MAX_INCLUDE_DEPTH = 40
 
 
@@ -78,8 +73,8 @@ class LaunchState:
 
     def __post_init__(self) -> None:
         env = dict(self.base_env)
-        for key, value in MIDDLEWARE_DEFAULTS.items():
-            env.setdefault(key, value)
+        # one consistent middleware for every child unless the user exported something else
+        apply_middleware_defaults(env)
         self.initial_env = env
         self.scope = _Scope({}, dict(env), [], [])
 
