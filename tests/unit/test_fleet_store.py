@@ -84,9 +84,13 @@ def test_history_survives_restart(tmp_path):
         s2.close()
 
 
+_clock = iter(range(10**6))
+
+
 def state_bytes(serial='robot1', **snap) -> bytes:
     st = build_state(HeaderSource('KPAI', serial), OrderTracker(),
-                     RobotSnapshot(position_initialized=True, **snap))
+                     RobotSnapshot(position_initialized=True, **snap),
+                     now=1.7e9 + next(_clock))
     return st.to_json()
 
 
@@ -102,11 +106,14 @@ def test_ingest_rejects_bad_traffic_and_keeps_valid(store):
     assert not ing.handle('uagv/v2/KPAI/robot9/state', state_bytes('robot9'))
     assert not ing.handle('uagv/v2/KPAI/robot2/state', state_bytes('robot1'))
     assert not ing.handle('bad/topic', b'{}')
-    assert ing.handle(t, state_bytes(x=2.0))
+    again = state_bytes(x=2.0)
+    assert ing.handle(t, again)
+    assert ing.handle(t, again)  # a QoS 1 redelivery: accepted, not stored twice
     store.flush()
     assert store.count_states() == 2
     m = ing.metrics()
-    assert m['counts']['rejected'] == 6 and m['counts']['accepted'] == 2
+    assert m['counts']['rejected'] == 6 and m['counts']['accepted'] == 3
+    assert m['counts']['duplicates'] == 1
     assert m['rejected_by_reason'] == {'malformed_json': 1, 'schema': 1, 'oversized': 1,
                                        'unknown_robot': 1, 'identity_mismatch': 1,
                                        'bad_topic': 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -142,6 +142,7 @@ class Ingest:
         self.rejects: Counter[str] = Counter()
         self.order_states: dict[str, str] = {}
         self._errors_seen: dict[str, frozenset[tuple[str, str]]] = {}
+        self._recent: dict[str, deque[tuple[int, str]]] = {}
         self._reject_budget = reject_events_per_s
         self._reject_window = (0.0, 0)
         self._lock = threading.Lock()
@@ -198,6 +199,13 @@ class Ingest:
                                              payload.decode(errors='replace')))
 
     def _state(self, robot_id: str, st: State, payload: bytes, now: float) -> None:
+        # QoS 1 is at-least-once: a redelivery after a reconnect must not become a second row
+        key = (st.header_id, st.timestamp)
+        recent = self._recent.setdefault(robot_id, deque(maxlen=256))
+        if key in recent:
+            self.counts['duplicates'] += 1
+            return
+        recent.append(key)
         try:
             ts = parse_timestamp(st.timestamp).timestamp()
         except ValueError:
