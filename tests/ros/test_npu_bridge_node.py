@@ -93,6 +93,17 @@ class Rig:
         self.graph.spin_until(
             lambda: self.graph.node.count_publishers(f'{self.ns}/detections') > 0, timeout=10,
             what='detections publisher')
+        # the bridge's detections publisher may match our subscription later than we see it:
+        # until a first result arrives, a result can be lost, so probe with a few frames
+        self._index = 1000
+        self.stream(0.5, lambda: self.dets)
+        first = _key(self.dets[0])
+        probes = [k for k in self.sent if k >= first]  # earlier probes were lost in matching
+        self.graph.spin_until(lambda: set(probes) <= self.got(), timeout=10,
+                              what="the probe frames' results")
+        self.dets.clear()
+        self.sent.clear()
+        self._index = 100
 
     def send(self, i: int, **kw: Any) -> None:
         msg = _image(i, **kw)
