@@ -52,3 +52,29 @@ def test_tracker_node(graph) -> None:
     assert person.class_id == 'person' and not person.has_position
     assert abs(person.bbox.center.position.x - 175) < 10
     assert 30 < person.bbox_velocity.x < 70  # 50 px/s
+
+
+def test_tracker_clips_to_camera_info_size(graph) -> None:
+    from sensor_msgs.msg import CameraInfo
+
+    graph.start_node('kpai_perception', 'tracker')
+    node = graph.node
+    got: list[TrackArray] = []
+    node.create_subscription(TrackArray, 'tracks', got.append, QoSProfile(depth=50))
+    pub = node.create_publisher(Detection2DArray, 'detections', QoSProfile(depth=50))
+    info_pub = node.create_publisher(CameraInfo, 'camera/camera_info', QoSProfile(depth=5))
+    graph.spin_until(lambda: pub.get_subscription_count() and info_pub.get_subscription_count(),
+                     timeout=10, what='tracker')
+    info = CameraInfo(width=320, height=240)
+    k = [0]
+
+    def step() -> bool:  # a box hanging over the right edge: x 300..340 in a 320 px image
+        k[0] += 1
+        if k[0] % 5 == 1:
+            info_pub.publish(info)
+            pub.publish(_dets(10.0 + k[0] * 0.01, [(320, 120, 40, 80)]))
+        return any(t.bbox.size_x < 25 for m in got for t in m.tracks)
+
+    graph.spin_until(step, timeout=10, what='a track clipped at the image edge')
+    t = next(t for m in got for t in m.tracks if t.bbox.size_x < 25)
+    assert t.bbox.center.position.x + t.bbox.size_x / 2 <= 320.5

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo
 from vision_msgs.msg import Detection2DArray
 
 from kpai_msgs.msg import TrackArray
@@ -59,8 +60,10 @@ class TrackerNode(Node):
             meas_std=declare(self, 'meas_std', d.meas_std, 'measurement noise / box height'),
             accel_std=declare(self, 'accel_std', d.accel_std, 'process noise, heights/s^2'))
         self.params = TrackerNodeParams(
-            image_width=declare(self, 'image_width', 0, 'clip boxes to this width; 0: off'),
-            image_height=declare(self, 'image_height', 0, 'clip boxes to this height; 0: off'),
+            image_width=declare(self, 'image_width', 0,
+                                'clip boxes to this width; 0: take it from camera_info'),
+            image_height=declare(self, 'image_height', 0,
+                                 'clip boxes to this height; 0: take it from camera_info'),
             reset_jump=declare(self, 'reset_on_backward_jump', 3.0,
                                'a stamp this many s back resets the tracker (replay/sim reset)'))
         self.tracker = ByteTracker(self.config)
@@ -73,6 +76,10 @@ class TrackerNode(Node):
                          history=HistoryPolicy.KEEP_LAST)
         self.pub = self.create_publisher(TrackArray, 'tracks', qos)
         self.sub = self.create_subscription(Detection2DArray, 'detections', self._on_dets, qos)
+        self._info_size: tuple[int, int] | None = None
+        if not (self.params.image_width and self.params.image_height):
+            self.create_subscription(CameraInfo, 'camera/camera_info', self._on_info,
+                                     qos_profile_sensor_data)
         self._watch = GrowthWatch()
         self.diagnostics = Diagnostics(self, self._diagnostics)
         self.get_logger().info(f'tracking {self.sub.topic_name} -> {self.pub.topic_name}')
@@ -87,6 +94,10 @@ class TrackerNode(Node):
             return 1, 'bad input in the last period: ' + ', '.join(grown), values
         return 0, f'{values["tracks"]} tracks', values
 
+    def _on_info(self, msg: CameraInfo) -> None:
+        if msg.width > 0 and msg.height > 0:
+            self._info_size = (int(msg.width), int(msg.height))
+
     def _on_dets(self, msg: Detection2DArray) -> None:
         stamp = stamp_to_sec(msg.header.stamp)
         last = self.tracker.last_stamp
@@ -96,7 +107,8 @@ class TrackerNode(Node):
                 f'stamp jumped back {last - stamp:.1f} s: tracker reset (replay or sim reset?)')
             self.tracker = ByteTracker(self.config)
         p = self.params
-        size = (p.image_width, p.image_height) if p.image_width and p.image_height else None
+        size = ((p.image_width, p.image_height) if p.image_width and p.image_height
+                else self._info_size)
         clean = sanitize_detections(detections_from_msg(msg), image_size=size)
         self.rejected_boxes += clean.rejected
         self.clipped_boxes += clean.clipped
