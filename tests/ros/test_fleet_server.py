@@ -213,3 +213,20 @@ def test_task_round_trip_through_agent_and_executor(graph, broker, tmp_path):
         assert r3.status_code == 201
     finally:
         server.close()
+
+
+def test_broker_password_file_rejects_wrong_credentials():
+    with LocalBroker(users={'robot1': 's3cret'}, allow_anonymous=False) as b:
+        good = MqttLink(f'mqtt://robot1:s3cret@127.0.0.1:{b.port}', 'cred-good')
+        bad = MqttLink(b.url, 'cred-bad', username='robot1', password='wrong')
+        anon = MqttLink(b.url, 'cred-anon')
+        for link in (good, bad, anon):
+            link.start()
+        try:
+            assert good.wait_connected(10)
+            wait_until(lambda: 'refused' in bad.last_error and 'refused' in anon.last_error,
+                       timeout=10, what='refused connections')
+            assert not bad.connected.is_set() and not anon.connected.is_set()
+        finally:
+            for link in (good, bad, anon):
+                link.stop()

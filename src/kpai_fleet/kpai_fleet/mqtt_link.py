@@ -66,6 +66,7 @@ class MqttLink:
         self.connected = threading.Event()
         self.connects = 0
         self.dropped = 0
+        self.refusals = 0
         self.last_error = ''
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                         clean_session=clean_session, protocol=mqtt.MQTTv311)
@@ -141,6 +142,7 @@ class MqttLink:
     def _handle_connect(self, client: mqtt.Client, userdata: object, flags: object,
                         reason: mqtt.ReasonCode, properties: object) -> None:
         if reason.is_failure:
+            self.refusals += 1
             self.last_error = f'connect refused: {reason}'
             return
         self.connects += 1
@@ -154,8 +156,9 @@ class MqttLink:
 
     def _handle_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
                            reason: mqtt.ReasonCode, properties: object) -> None:
+        if self.connected.is_set():  # keep a refusal reason (CONNACK failure) visible
+            self.last_error = f'disconnected: {reason}'
         self.connected.clear()
-        self.last_error = f'disconnected: {reason}'
 
     def _handle_message(self, client: mqtt.Client, userdata: object,
                         msg: mqtt.MQTTMessage) -> None:

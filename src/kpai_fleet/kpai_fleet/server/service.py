@@ -141,5 +141,6 @@ class FleetService:
         m.update(uptime_s=time.time() - self.started, robots=len(self.view.robots),
                  auth_failures=self.auth_failures,
                  mqtt={'connected': self.link.connected.is_set(), 'connects': self.link.connects,
-                       'last_error': self.link.last_error, 'buffered': self.link.buffered})
+                       'last_error': self.link.last_error, 'buffered': self.link.buffered,
+                       'refusals': self.link.refusals})
         return m
