@@ -394,6 +394,10 @@ def main(args: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f'fleet_agent: {err}', file=sys.stderr)
         code = 2
+    except Exception:
+        if rclpy.ok():
+            raise
+        # an entity failed while Ctrl-C tore the context down under the executor: shutdown
     finally:
         if node is not None:
             node._release_runtime()

@@ -228,7 +228,12 @@ class NpuBridgeNode(LifecycleNode):
         pubs = self._pubs
         for r in results:
             if r.camera < len(pubs):
-                pubs[r.camera].publish(detections_msg(r.meta, r.detections))
+                try:
+                    pubs[r.camera].publish(detections_msg(r.meta, r.detections))
+                except Exception:
+                    if self.context.ok():
+                        raise
+                    return  # Ctrl-C shut the context down under the worker: drop the result
 
     def _on_engine_event(self, level: str, message: str) -> None:
         log = self.get_logger()
@@ -340,6 +345,10 @@ def main(args: list[str] | None = None) -> int:
         code = 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # an entity failed while Ctrl-C tore the context down under the executor: shutdown
     finally:
         if node is not None:
             node.close()

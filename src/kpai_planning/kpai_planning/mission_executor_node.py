@@ -167,6 +167,10 @@ class MissionExecutor(Node):
         last_fb = 0.0
         while True:
             time.sleep(0.05)
+            if not self.context.ok():  # Ctrl-C: the node is going away; stop driving
+                self.nav.cancel()
+                result.message = 'mission executor shut down'
+                return result
             with self.lock:
                 m = self.mission
                 assert m is not None
@@ -182,7 +186,11 @@ class MissionExecutor(Node):
                 msg = ExecuteMission.Feedback()
                 for key, value in fb.items():
                     setattr(msg, key, value)
-                handle.publish_feedback(msg)  # type: ignore[attr-defined]
+                try:
+                    handle.publish_feedback(msg)  # type: ignore[attr-defined]
+                except Exception:
+                    if self.context.ok():
+                        raise  # a real failure; at shutdown the loop ends on the next pass
         self._publish_stop()
         result.success = m.state == MissionState.SUCCEEDED
         result.error_code = int(m.error_code)

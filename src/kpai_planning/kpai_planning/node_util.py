@@ -56,6 +56,10 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, *,
             rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # an entity failed while Ctrl-C tore the context down under the executor: shutdown
     finally:
         if node is not None:
             node.destroy_node()

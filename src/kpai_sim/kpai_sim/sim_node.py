@@ -294,6 +294,10 @@ def main(args: list[str] | None = None) -> int:
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # an entity failed while Ctrl-C tore the context down under the executor: shutdown
     finally:
         if node is not None:
             code = code or (1 if node.failed else 0)
