@@ -1,3 +1,4 @@
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -10,7 +11,7 @@ def share(*patterns: str) -> list[tuple[str, list[str]]]:
     out: dict[str, list[str]] = {}
     for pattern in patterns:
         for path in glob(pattern, recursive=True):
-            if not path.endswith('/'):
+            if os.path.isfile(path):
                 out.setdefault(f'share/{package_name}/' + path.rsplit('/', 1)[0], []).append(path)
     return sorted(out.items())
 

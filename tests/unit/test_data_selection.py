@@ -41,3 +41,11 @@ def test_select_frames_ranks_and_limits() -> None:
     assert select_frames(verdicts, budget=10) == [2, 4, 3, 1]
     assert select_frames(verdicts, budget=2) == [2, 4]
     assert select_frames(verdicts, budget=0) == []
+
+
+def test_small_ground_truth_is_ignored_not_missed() -> None:
+    pb = np.array([[0, 0, 4, 4], [20, 20, 40, 40]], float)
+    gb = np.array([[0, 0, 4, 4], [50, 50, 52, 53]], float)  # both under 8 px
+    v = judge_frame(pb, np.array([0.9, 0.9]), np.array([1, 0]), gb, np.array([1, 1]), LABELS,
+                    SelectionConfig(min_box=8.0))
+    assert v.missed == 0 and v.false_positives == 1  # only the detection on nothing

@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--unsure-low', type=float, default=0.1,
                    help='detections between this and --score are "unsure"')
     p.add_argument('--iou', type=float, default=0.5)
+    p.add_argument('--min-box', type=float, default=8.0,
+                   help='ignore ground-truth boxes smaller than this (as kpai-dataset --min-box)')
     p.add_argument('--quiet', action='store_true')
     a = p.parse_args(argv)
     if not 0 <= a.unsure_low <= a.score <= 1 or not 0 < a.iou <= 1:
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = run_selection(a.model, a.recordings, a.out, budget=a.budget,
-                                cfg=SelectionConfig(a.score, a.unsure_low, a.iou),
+                                cfg=SelectionConfig(a.score, a.unsure_low, a.iou, a.min_box),
                                 dataset=a.dataset, progress=not a.quiet)
     except DataError as err:
         print(f'kpai-select: {err}', file=sys.stderr)

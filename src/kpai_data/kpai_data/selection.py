@@ -19,6 +19,7 @@ class SelectionConfig:
     score: float = 0.25
     unsure_low: float = 0.1
     iou: float = 0.5
+    min_box: float = 0.0  # ground truth narrower/lower than this (px) is ignored, not missed
 
 
 @dataclass
@@ -43,13 +44,20 @@ class FrameVerdict:
 def judge_frame(pred_boxes: np.ndarray, pred_scores: np.ndarray, pred_classes: np.ndarray,
                 gt_boxes: np.ndarray, gt_classes: np.ndarray, labels: Sequence[str],
                 cfg: SelectionConfig = SelectionConfig()) -> FrameVerdict:
-    """Compare one frame's detections (xyxy) with its ground truth (class-aware, greedy)."""
+    """Compare one frame's detections (xyxy) with its ground truth (class-aware, greedy).
+
+    Ground-truth boxes under cfg.min_box are "ignore" regions: not counted as missed, and a
+    detection on one is not a false positive either.
+    """
     verdict = FrameVerdict()
     pred_boxes = np.asarray(pred_boxes, np.float64).reshape(-1, 4)
     gt_boxes = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    size = np.minimum(gt_boxes[:, 2] - gt_boxes[:, 0], gt_boxes[:, 3] - gt_boxes[:, 1])
+    small = size < cfg.min_box
+    ignored, gt_boxes = gt_boxes[small], gt_boxes[~small]
+    gt_classes = np.asarray(gt_classes, int)[~small]
     scores = np.asarray(pred_scores, np.float64)
     classes = np.asarray(pred_classes, int)
-    gt_classes = np.asarray(gt_classes, int)
     confident = scores >= cfg.score
     unsure = (scores >= cfg.unsure_low) & ~confident
     matched_gt = np.zeros(len(gt_boxes), bool)
@@ -64,6 +72,8 @@ def judge_frame(pred_boxes: np.ndarray, pred_scores: np.ndarray, pred_classes: n
             if cand[j] >= cfg.iou:
                 matched_gt[j] = True
                 ok = True
+        if not ok and len(ignored) and box_iou(pred_boxes[i:i + 1], ignored).max() >= cfg.iou:
+            ok = True  # on an object too small to be labelled
         if not ok:
             verdict.false_positives += 1
             verdict.reasons.append(f'false {labels[classes[i]]} ({scores[i]:.2f})')
