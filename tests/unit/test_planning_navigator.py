@@ -113,3 +113,18 @@ def test_two_robots_swap_sides_without_contact() -> None:
     assert not contacts
     assert navs['a'].status == NavStatus.SUCCEEDED, navs['a'].message
     assert navs['b'].status == NavStatus.SUCCEEDED, navs['b'].message
+
+
+
+def test_a_parked_higher_priority_robot_is_passed_after_the_yield_timeout() -> None:
+    # 'a' (higher priority) stands still in b's way and never moves; without the timeout 'b'
+    # would wait for it forever
+    world = KinematicWorld(_room(), [SimRobot('a', 3.4, 1.2, 0.0),
+                                     SimRobot('b', 2.0, 1.2, 0.0)])
+    nav = _nav(FleetParams(robots=('a', 'b'), name='b', yield_timeout=3.0))
+    assert nav.start((2.0, 1.2, 0.0), (8.5, 1.2, 0.0), 0.0)
+    contacts: list = []
+    t = _drive(world, {'b': nav}, 120.0, contacts)
+    assert nav.status == NavStatus.SUCCEEDED, nav.message
+    assert not contacts
+    assert t > 3.0  # it did wait first

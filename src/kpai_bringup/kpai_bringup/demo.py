@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import secrets
 import signal
 import socket
@@ -26,12 +28,11 @@ from typing import Any
 import httpx
 
 from .demo_summary import DemoTally, format_summary, process_tree_rss_bytes
+from .demo_tasks import choose_task
 
 __all__ = ['main']
 
 MAX_ROBOTS = 4
-PICKUPS = ('aisle_west', 'aisle_east', 'rack_south', 'east_bay')
-DROPOFFS = ('outbound', 'inbound')
 
 
 def _port(preferred: int) -> int:
@@ -160,10 +161,23 @@ class FleetClient:
         return list(self.http.get('/api/orders', params={'limit': 10000})
                     .raise_for_status().json())
 
-    def dispatch(self, pickup: str, dropoff: str) -> dict[str, Any] | None:
-        """Post a transport task; None when no robot can take it now."""
+    def localized(self, robot: str) -> bool:
+        """True when the robot reports an initialized map position."""
+        r = self.http.get(f'/api/robots/{robot}/state')
+        if r.status_code == 404:  # no state stored yet
+            return False
+        state = r.raise_for_status().json()
+        position = (state.get('agvPosition') if isinstance(state, dict) else None) or {}
+        return bool(position.get('positionInitialized'))
+
+    def stations(self) -> dict[str, tuple[float, float]]:
+        data = self.http.get('/api/map').raise_for_status().json()
+        return {name: (float(p['x']), float(p['y'])) for name, p in data['stations'].items()}
+
+    def dispatch(self, pickup: str, dropoff: str, *, robot: str) -> dict[str, Any] | None:
+        """Post a transport task for robot; None when it cannot take it now."""
         r = self.http.post('/api/tasks', json={'pickup': pickup, 'dropoff': dropoff,
-                                               'load_s': 1.0, 'unload_s': 1.0})
+                                               'robot': robot, 'load_s': 1.0, 'unload_s': 1.0})
         if r.status_code == 409:
             return None
         r.raise_for_status()
@@ -192,7 +206,8 @@ class Demo:
         self.stop_requested = threading.Event()
         self.launcher: subprocess.Popen[bytes] | None = None
         self.dispatched: set[str] = set()
-        self._task_index = 0
+        self.stations: dict[str, tuple[float, float]] = {}
+        self.rng = random.Random(args.seed)
 
     # -- processes ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -257,19 +272,34 @@ class Demo:
                                f' (expected {", ".join(self.robots)})')
 
     def keep_busy(self, fleet: FleetClient) -> None:
-        """Dispatch a task whenever fewer tasks are active than robots are online."""
-        orders = fleet.orders()
-        active = [o for o in orders if o['status'] in ('dispatched', 'running')]
-        if len(active) >= len(self.robots):
-            return
-        pickup = PICKUPS[self._task_index % len(PICKUPS)]
-        dropoff = DROPOFFS[(self._task_index // len(PICKUPS)) % len(DROPOFFS)]
-        result = fleet.dispatch(pickup, dropoff)
-        if result is not None:
-            self._task_index += 1
-            self.dispatched.add(result['order_id'])
-            print(f'[demo] task {result["order_id"]}: {pickup} -> {dropoff} '
-                  f'assigned to {result["robot_id"]}', flush=True)
+        """Give every idle, localized robot a short transport task near where it stands.
+
+        Stations that another robot is heading to or standing at are left out, so robots do
+        not send each other to the same spot.
+        """
+        if not self.stations:
+            self.stations = fleet.stations()
+        active = [o for o in fleet.orders() if o['status'] in ('dispatched', 'running')]
+        busy = {o['robot_id'] for o in active}
+        taken = {place.get('name') for o in active
+                 for place in json.loads(o.get('task') or '{}').values()
+                 if isinstance(place, dict)}
+        robots = {str(r.get('robot_id')): r for r in fleet.robots()}
+        for name, robot in robots.items():
+            if name not in self.robots or name in busy or not fleet.localized(name):
+                continue
+            others = [(float(r['x']), float(r['y'])) for n, r in robots.items()
+                      if n != name and r.get('x') is not None]
+            free = {n: p for n, p in self.stations.items() if n not in taken
+                    and all(math.dist(p, o) > 2.0 for o in others)}
+            pickup, dropoff = choose_task((float(robot['x']), float(robot['y'])), free,
+                                          self.rng)
+            result = fleet.dispatch(pickup, dropoff, robot=name)
+            if result is not None:
+                taken |= {pickup, dropoff}
+                self.dispatched.add(result['order_id'])
+                print(f'[demo] task {result["order_id"]}: {pickup} -> {dropoff} '
+                      f'for {result["robot_id"]}', flush=True)
 
     def count_tasks(self, fleet: FleetClient) -> None:
         ours = [o for o in fleet.orders() if o['order_id'] in self.dispatched]
@@ -373,6 +403,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    'go (default runs/demo-<date>-<time>)')
     p.add_argument('--model', default='', help='detector model (default: the shipped one)')
     p.add_argument('--overlay', default='', help='parameter overlay file for every node')
+    p.add_argument('--seed', type=int, default=0, help='task choice seed (default 0)')
     p.add_argument('--no-record', dest='record', action='store_false',
                    help='do not record MCAP')
     p.add_argument('--startup-timeout', type=float, default=240.0,

@@ -74,7 +74,12 @@ class MissionExecutor(Node):
                              fleet=FleetParams(robots=tuple(fleet), name=self.robot,
                                                yield_distance=declare(
                                                    self, 'yield_distance', 1.5,
-                                                   'wait for higher-priority robots this close')))
+                                                   'wait for higher-priority robots this close'),
+                                               yield_timeout=declare(
+                                                   self, 'yield_timeout', 8.0,
+                                                   'stop waiting for a robot that does not clear '
+                                                   'the way after this long (s); drive around '
+                                                   'it')))
         self.lock = threading.Lock()
         self.inputs = RobotInputs(self, map_frame=self.map_frame)
         self.mission: Mission | None = None

@@ -43,6 +43,9 @@ class FleetParams:
     yield_distance: float = 1.5
     yield_cone: float = 1.2  # half-angle (rad) of the sector ahead that is checked
     pose_timeout: float = 2.0
+    # a higher-priority robot that has not cleared the way after this long (parked, idle or
+    # stuck) is treated as an obstacle instead: lidar + costmap, re-plan around it
+    yield_timeout: float = 8.0
 
     def validate(self) -> FleetParams:
         """Return self or raise ConfigError."""
@@ -50,6 +53,8 @@ class FleetParams:
             raise ConfigError(f'robot {self.name!r} is not in the fleet list {self.robots}')
         if not (self.yield_distance >= 0 and 0 <= self.yield_cone <= math.pi):
             raise ConfigError('yield_distance must be >= 0 and yield_cone in [0, pi]')
+        if not self.yield_timeout > 0:
+            raise ConfigError('yield_timeout must be > 0')
         return self
 
     def priority(self, robot: str) -> int:
@@ -58,11 +63,12 @@ class FleetParams:
 
 
 def must_yield(params: FleetParams, pose: tuple[float, float, float],
-               others: dict[str, tuple[float, float, float, float]], now: float) -> str:
+               others: dict[str, tuple[float, float, float, float]], now: float,
+               ignore: frozenset[str] = frozenset()) -> str:
     """Return the name of a higher-priority robot we must wait for, or ''."""
     mine = params.priority(params.name)
     for name, (x, y, _yaw, stamp) in others.items():
-        if name == params.name or params.priority(name) >= mine:
+        if name == params.name or name in ignore or params.priority(name) >= mine:
             continue
         if now - stamp > params.pose_timeout:
             continue
@@ -114,6 +120,8 @@ class Navigator:
         self.message = ''
         self.replans = 0
         self.others: dict[str, tuple[float, float, float, float]] = {}
+        self._waiting_for = ('', 0.0)  # (blocker, since)
+        self._given_up: frozenset[str] = frozenset()  # blockers now treated as obstacles
         self.last_plan: np.ndarray | None = None
         self._scan_xy: np.ndarray | None = None
         self.plan_count = 0
@@ -201,7 +209,7 @@ class Navigator:
         stop = Command(0.0, 0.0, ControllerStatus.IDLE)
         if self.status != NavStatus.ACTIVE:
             return NavEvent(stop, self.status, self.failure, self.message, '')
-        blocker = must_yield(self.fleet, pose, self.others, now) if self.fleet.robots else ''
+        blocker = self._blocker(pose, now)
         limit = 0.0 if blocker else speed_limit
         cmd = self.controller.compute(pose, now, self.clearance, limit)
         if cmd.status == ControllerStatus.GOAL_REACHED:
@@ -215,6 +223,27 @@ class Navigator:
             else:
                 self._plan(pose, now)
         return NavEvent(cmd, self.status, self.failure, self.message, blocker)
+
+    def _blocker(self, pose: tuple[float, float, float], now: float) -> str:
+        """Return the robot to wait for, giving up on one that does not clear the way."""
+        if not self.fleet.robots:
+            return ''
+        # a robot we gave up on counts again once it is no longer in the way
+        in_way = must_yield(self.fleet, pose, self.others, now)
+        if not in_way:
+            self._given_up = frozenset()
+        blocker = must_yield(self.fleet, pose, self.others, now, self._given_up)
+        if not blocker:
+            self._waiting_for = ('', now)
+            return ''
+        if blocker != self._waiting_for[0]:
+            self._waiting_for = (blocker, now)
+        elif now - self._waiting_for[1] > self.fleet.yield_timeout:
+            self._given_up = self._given_up | {blocker}
+            self._waiting_for = ('', now)
+            self._plan(pose, now)  # around it: the scan marks it in the costmap
+            return ''
+        return blocker
 
     def distance_remaining(self, pose: tuple[float, float, float]) -> float:
         """Return metres left on the current path."""
