@@ -12,7 +12,7 @@ from kpai_bringup.demo_summary import (
     RobotTally,
     format_summary,
     percentile,
-    process_tree_rss_bytes,
+    process_tree_memory_bytes,
 )
 
 
@@ -50,16 +50,16 @@ def test_summary_dict_and_text() -> None:
     assert 'tasks: 2 completed' in text and 'robot2' in text and 'person=2' in text
 
 
-def test_process_tree_rss_includes_children() -> None:
+def test_process_tree_memory_includes_children() -> None:
     child = subprocess.Popen([sys.executable, '-c', 'import time; x = bytearray(80 << 20); '
                               'time.sleep(30)'])
     try:
-        own = process_tree_rss_bytes(os.getpid())
+        own = process_tree_memory_bytes(os.getpid())
         deadline = 100
-        while deadline and process_tree_rss_bytes(os.getpid()) - own < (60 << 20):
+        while deadline and process_tree_memory_bytes(os.getpid()) - own < (60 << 20):
             subprocess.run(['sleep', '0.05'])
             deadline -= 1
-        assert process_tree_rss_bytes(os.getpid()) - own >= (60 << 20)
+        assert process_tree_memory_bytes(os.getpid()) - own >= (60 << 20)
     finally:
         child.kill()
         child.wait()

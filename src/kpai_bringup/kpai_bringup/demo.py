@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from .demo_summary import DemoTally, format_summary, process_tree_rss_bytes
+from .demo_summary import DemoTally, format_summary, process_tree_memory_bytes
 from .demo_tasks import choose_task
 
 __all__ = ['main']
@@ -312,8 +312,9 @@ class Demo:
 
     def _sample_memory(self) -> None:
         if self.launcher is not None:
-            rss = process_tree_rss_bytes(self.launcher.pid) + process_tree_rss_bytes(os.getpid())
-            self.tally.peak_rss_bytes = max(self.tally.peak_rss_bytes, rss)
+            # the launcher and every process it started are descendants of this process
+            mem = process_tree_memory_bytes(os.getpid())
+            self.tally.peak_memory_bytes = max(self.tally.peak_memory_bytes, mem)
 
     def run(self) -> int:
         print(f'[demo] starting the simulated fleet ({len(self.robots)} robots); '

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ['RobotTally', 'DemoTally', 'percentile', 'process_tree_rss_bytes', 'format_summary']
+__all__ = ['RobotTally', 'DemoTally', 'percentile', 'process_tree_memory_bytes', 'format_summary']
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -70,7 +70,7 @@ class DemoTally:
     tasks_failed: int = 0
     messages_recorded: int = 0
     recording_path: str = ''
-    peak_rss_bytes: int = 0
+    peak_memory_bytes: int = 0
 
     def robot(self, name: str) -> RobotTally:
         """Return (creating on first use) the tally of robot name."""
@@ -108,7 +108,7 @@ class DemoTally:
             'messages_recorded': self.messages_recorded,
             'recording': self.recording_path,
             'real_time_factor': _round(self.real_time_factor),
-            'peak_memory_mib': round(self.peak_rss_bytes / 2**20, 1),
+            'peak_memory_mib': round(self.peak_memory_bytes / 2**20, 1),
             'wall_time_s': round(self.wall_time_s, 1),
         }
 
@@ -117,28 +117,50 @@ def _round(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 2)
 
 
-def process_tree_rss_bytes(root_pid: int, proc: Path = Path('/proc')) -> int:
-    """Return the summed resident memory of root_pid and all its descendants."""
+def _pss_bytes(pid_dir: Path) -> int | None:
+    """Return a process's proportional set size (shared pages split among their users)."""
+    try:
+        for line in (pid_dir / 'smaps_rollup').read_text().splitlines():
+            if line.startswith('Pss:'):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def process_tree_memory_bytes(root_pid: int, proc: Path = Path('/proc')) -> int:
+    """Return the memory of root_pid and all its descendants: summed PSS (RSS if no PSS).
+
+    PSS counts a shared page (libraries, shared-memory transport segments) once across the
+    processes that map it, so the sum is what the process tree really occupies.
+    """
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf('SC_PAGE_SIZE')
+    dirs: dict[int, Path] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / 'stat').read_text()
-            statm = (entry / 'statm').read_text().split()
         except OSError:
             continue
         fields = stat[stat.rfind(')') + 2:].split()
         pid, ppid = int(entry.name), int(fields[1])
         children.setdefault(ppid, []).append(pid)
-        rss[pid] = int(statm[1]) * page
+        dirs[pid] = entry
+    page = os.sysconf('SC_PAGE_SIZE')
     total, stack = 0, [root_pid]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
         stack.extend(children.get(pid, []))
+        if pid not in dirs:
+            continue
+        pss = _pss_bytes(dirs[pid])
+        if pss is None:
+            try:
+                pss = int((dirs[pid] / 'statm').read_text().split()[1]) * page
+            except (OSError, ValueError, IndexError):
+                continue
+        total += pss
     return total
 
 
