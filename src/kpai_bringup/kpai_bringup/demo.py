@@ -161,14 +161,16 @@ class FleetClient:
         return list(self.http.get('/api/orders', params={'limit': 10000})
                     .raise_for_status().json())
 
-    def localized(self, robot: str) -> bool:
-        """True when the robot reports an initialized map position."""
+    def position(self, robot: str) -> tuple[float, float] | None:
+        """Return the robot's map position from its latest state; None until it is localized."""
         r = self.http.get(f'/api/robots/{robot}/state')
         if r.status_code == 404:  # no state stored yet
-            return False
+            return None
         state = r.raise_for_status().json()
         position = (state.get('agvPosition') if isinstance(state, dict) else None) or {}
-        return bool(position.get('positionInitialized'))
+        if not position.get('positionInitialized'):
+            return None
+        return float(position['x']), float(position['y'])
 
     def stations(self) -> dict[str, tuple[float, float]]:
         data = self.http.get('/api/map').raise_for_status().json()
@@ -285,15 +287,15 @@ class Demo:
                  for place in json.loads(o.get('task') or '{}').values()
                  if isinstance(place, dict)}
         robots = {str(r.get('robot_id')): r for r in fleet.robots()}
-        for name, robot in robots.items():
-            if name not in self.robots or name in busy or not fleet.localized(name):
+        for name in robots:
+            here = fleet.position(name) if name in self.robots and name not in busy else None
+            if here is None:
                 continue
             others = [(float(r['x']), float(r['y'])) for n, r in robots.items()
                       if n != name and r.get('x') is not None]
             free = {n: p for n, p in self.stations.items() if n not in taken
                     and all(math.dist(p, o) > 2.0 for o in others)}
-            pickup, dropoff = choose_task((float(robot['x']), float(robot['y'])), free,
-                                          self.rng)
+            pickup, dropoff = choose_task(here, free, self.rng)
             result = fleet.dispatch(pickup, dropoff, robot=name)
             if result is not None:
                 taken |= {pickup, dropoff}
