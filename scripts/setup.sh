@@ -145,6 +145,8 @@ cat > env.sh <<ENVEOF
 KPAI_ROOT="$ROOT"
 export KPAI_ROOT
 export KPAI_ROS_MODE=$MODE
+# ROS, venv and colcon scripts read unset variables: tolerate a caller's \`set -u\`
+case \$- in *u*) _kpai_nounset=1; set +u ;; *) _kpai_nounset= ;; esac
 ENVEOF
 if [ $MODE = system ]; then
   cat >> env.sh <<ENVEOF
@@ -165,6 +167,8 @@ elif [ -n "${BASH_VERSION:-}" ]; then
 else
   COLCON_CURRENT_PREFIX="$KPAI_ROOT/install" . "$KPAI_ROOT/install/local_setup.sh"
 fi
+[ -n "$_kpai_nounset" ] && set -u
+unset _kpai_nounset
 case ":$PATH:" in *":$KPAI_ROOT/bin:"*) ;; *) export PATH="$KPAI_ROOT/bin:$PATH" ;; esac
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # Fast DDS: shared memory with a 16 MB segment + loopback UDP (large images without loss),
