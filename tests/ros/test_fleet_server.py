@@ -199,7 +199,13 @@ def test_task_round_trip_through_agent_and_executor(graph, broker, tmp_path):
             return {o['order_id']: o['status'] for o in srv.get('/api/orders')}.get(order_id)
         wait_until(lambda: status() == 'running', timeout=10, what='order running')
         wait_until(lambda: status() == 'completed', timeout=20, what='order completed')
-        st = srv.get('/api/robots/robot1/state')
+        # the order status is derived on ingest; the stored state follows with the next batch
+        def finished_state() -> dict | None:
+            state = srv.get('/api/robots/robot1/state')
+            done = {a['actionStatus'] for a in state['actionStates']} == {'FINISHED'}
+            return state if done else None
+
+        st = wait_until(finished_state, timeout=5, what='a stored state with all actions done')
         assert st['orderId'] == order_id and st['nodeStates'] == []
         assert st['lastNodeId'] == 'pose_1.00_2.00'
         assert {a['actionStatus'] for a in st['actionStates']} == {'FINISHED'}
