@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -26,8 +27,8 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar('T')
 
-# Domain ids 1..100; start from a per-process offset so concurrent pytest runs rarely collide.
-_domain_counter = itertools.count(os.getpid() % 97)
+# Domain ids 1..100; start from a random offset so concurrent pytest runs rarely collide.
+_domain_counter = itertools.count(random.SystemRandom().randrange(100))
 
 
 def next_domain_id() -> int:
