@@ -23,7 +23,8 @@ from kpai_testing import RosGraph  # noqa: E402
 # (package, executable, node name, namespace, extra ros args)
 NODES: list[tuple[str, str, str, str, list[str]]] = [
     ('kpai_sim', 'sim', 'sim', '', ['-p', 'robots:=1', '-p', 'camera_rate:=0.0']),
-    ('kpai_npu_bridge', 'npu_bridge', 'npu_bridge', 'robot1', []),
+    ('kpai_npu_bridge', 'npu_bridge', 'npu_bridge', 'robot1',
+     ['-p', f'model_path:={ROOT}/src/kpai_data/models/kpai_detector.onnx']),
     ('kpai_perception', 'camera_driver', 'camera_driver', 'robot1',
      ['-p', 'autostart:=false']),
     ('kpai_perception', 'tracker', 'tracker', 'robot1', []),

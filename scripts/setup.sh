@@ -171,10 +171,10 @@ fi
 unset _kpai_nounset
 case ":$PATH:" in *":$KPAI_ROOT/bin:"*) ;; *) export PATH="$KPAI_ROOT/bin:$PATH" ;; esac
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
-# Fast DDS: shared memory with a 16 MB segment + loopback UDP (large images without loss),
-# unless you chose transports yourself (see src/kpai_bringup/config/fastdds_localhost.xml)
+# Fast DDS LARGE_DATA transports unless you chose transports yourself. Cameras over 0.5 MB a
+# frame (640x480 rgb8 and up) with best-effort QoS: see src/kpai_bringup/config/fastdds_localhost.xml
 if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ] && [ -z "${FASTDDS_BUILTIN_TRANSPORTS:-}" ]; then
-  export FASTDDS_DEFAULT_PROFILES_FILE="$KPAI_ROOT/src/kpai_bringup/config/fastdds_localhost.xml"
+  export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
 fi
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"

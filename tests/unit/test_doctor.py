@@ -9,12 +9,12 @@ import pytest
 from kpai_bringup import doctor
 
 
-def test_middleware_warns_without_the_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_middleware_warns_on_default_transports(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv('FASTDDS_DEFAULT_PROFILES_FILE', raising=False)
-    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
+    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'DEFAULT')
     c = doctor._middleware()
     assert c.status == doctor.WARN
-    assert 'fastdds_localhost.xml' in c.fix
+    assert 'LARGE_DATA' in c.fix
 
 
 def test_middleware_fails_on_a_missing_profile(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -272,15 +272,16 @@ def test_set_env_unset_env_and_process_env(tmp_path: Path) -> None:
 def test_middleware_defaults_unless_user_set(tmp_path: Path) -> None:
     path = write(tmp_path, 'launch:\n  - executable: {cmd: echo x}\n')
     env = evaluate_launch_file(path, {}, env=ENV, param_dir=str(tmp_path)).processes[0].env
-    assert env['FASTDDS_DEFAULT_PROFILES_FILE'].endswith('fastdds_localhost.xml')
-    assert 'FASTDDS_BUILTIN_TRANSPORTS' not in env
+    assert env['FASTDDS_BUILTIN_TRANSPORTS'] == 'LARGE_DATA'
+    assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in env
     assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
     assert env['RMW_IMPLEMENTATION'] == 'rmw_fastrtps_cpp'
-    user = dict(ENV, ROS_AUTOMATIC_DISCOVERY_RANGE='SUBNET', FASTDDS_BUILTIN_TRANSPORTS='DEFAULT')
+    user = dict(ENV, ROS_AUTOMATIC_DISCOVERY_RANGE='SUBNET',
+                FASTDDS_DEFAULT_PROFILES_FILE='/p.xml')
     env = evaluate_launch_file(path, {}, env=user, param_dir=str(tmp_path)).processes[0].env
     assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'SUBNET'
-    assert env['FASTDDS_BUILTIN_TRANSPORTS'] == 'DEFAULT'
-    assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in env
+    assert env['FASTDDS_DEFAULT_PROFILES_FILE'] == '/p.xml'
+    assert 'FASTDDS_BUILTIN_TRANSPORTS' not in env
 
 
 def test_process_options(tmp_path: Path) -> None:

@@ -84,11 +84,10 @@ def _middleware() -> Check:
     if profile and not Path(profile).is_file():
         return Check('middleware', FAIL, detail + f' ({profile} does not exist)',
                      'make setup, then . ./env.sh')
-    if not profile:
+    if not profile and transports != 'LARGE_DATA':
         return Check('middleware', WARN, detail,
-                     'camera images over 0.5 MB are lost with best-effort QoS on the builtin '
-                     'transports; . ./env.sh sets FASTDDS_DEFAULT_PROFILES_FILE to '
-                     'fastdds_localhost.xml (unset FASTDDS_BUILTIN_TRANSPORTS)')
+                     'camera images are lost with the default transports; '
+                     'export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in every process (. ./env.sh)')
     if rng not in ('LOCALHOST',):
         return Check('middleware', WARN, detail,
                      'discovery reaches beyond this machine; for a single-machine setup: '

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, MutableMapping
-from pathlib import Path
+from collections.abc import MutableMapping
 
-__all__ = ['PROFILE_FILE', 'find_profile', 'apply_middleware_defaults']
-
-PROFILE_FILE = 'fastdds_localhost.xml'
-_SHARE = Path('share') / 'kpai_bringup' / 'config' / PROFILE_FILE
-_SOURCE = Path(__file__).resolve().parents[1] / 'config' / PROFILE_FILE
-
-
-def find_profile(env: Mapping[str, str]) -> str | None:
-    """Return the installed Fast DDS profile of kpai_bringup, or None if it is not found."""
-    for prefix in env.get('AMENT_PREFIX_PATH', '').split(os.pathsep):
-        if prefix and (Path(prefix) / _SHARE).is_file():
-            return str(Path(prefix) / _SHARE)
-    return str(_SOURCE) if _SOURCE.is_file() else None
+__all__ = ['apply_middleware_defaults']
 
 
 def apply_middleware_defaults(env: MutableMapping[str, str]) -> None:
     """Fill in RMW, discovery range and transports unless the user chose them already.
 
-    Transports: the shared-memory + loopback-UDP profile (large images without loss), unless
-    FASTDDS_DEFAULT_PROFILES_FILE or FASTDDS_BUILTIN_TRANSPORTS is set; LARGE_DATA if the
-    profile cannot be found.
+    Transports: Fast DDS LARGE_DATA builtin transports unless FASTDDS_BUILTIN_TRANSPORTS or
+    FASTDDS_DEFAULT_PROFILES_FILE is set. Best-effort messages over the 0.5 MB shared-memory
+    segment (640x480 rgb8 images and larger) are mostly lost with LARGE_DATA; the opt-in
+    profile kpai_bringup/config/fastdds_localhost.xml delivers them, but ROS services and
+    actions timed out under it in the planning tests, so it is not the default.
     """
     env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     if not env.get('FASTDDS_DEFAULT_PROFILES_FILE') and not env.get('FASTDDS_BUILTIN_TRANSPORTS'):
-        profile = find_profile(env)
-        if profile:
-            env['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
-        else:
-            env['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
+        env['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'

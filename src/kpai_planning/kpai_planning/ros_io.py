@@ -60,12 +60,18 @@ class RobotInputs:
                                        throttle_duration_sec=5.0)
 
     def map_pose(self) -> Pose2 | None:
-        """Return the robot pose in the map frame (map->odom identity until tf says else)."""
+        """Return the robot pose in the map frame; None until odometry and map->odom are known.
+
+        Guessing map->odom (e.g. identity) before /tf delivers it would put the robot, and every
+        scan hit marked in the costmap, in the wrong place.
+        """
         if self.odom_pose is None:
             return None
         if self.odom_frame == self.map_frame:
             return self.odom_pose
-        map_odom = self.transforms.get((self.map_frame, self.odom_frame), (0.0, 0.0, 0.0))
+        map_odom = self.transforms.get((self.map_frame, self.odom_frame))
+        if map_odom is None:
+            return None
         return compose(map_odom, self.odom_pose)
 
     def _on_scan(self, msg: LaserScan) -> None:
