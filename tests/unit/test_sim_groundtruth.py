@@ -12,11 +12,12 @@ from collections.abc import Iterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from kpai_sim.config import SimConfig  # noqa: E402
 from kpai_sim.groundtruth import box_corners, project_points  # noqa: E402
 from kpai_sim.layout import PersonPath, StaticObject, build_layout  # noqa: E402
 from kpai_sim.samples import CameraFrame  # noqa: E402
 from kpai_sim.simulator import Simulator  # noqa: E402
+
+from kpai_sim.config import SimConfig  # noqa: E402
 
 HALL = {'size': [12.0, 8.0], 'wall': {'thickness': 0.2, 'height': 2.0},
         'rack': {'unit_length': 2.5, 'depth': 1.0, 'height': 2.0}}
