@@ -72,22 +72,41 @@ fi
 VPY="$ROOT/.venv/bin/python"
 reqs=(requirements/python.txt)
 [ $MODE = wheels ] && reqs=(requirements/ros.txt "${reqs[@]}")
-# optional extras (KPAI_EXTRAS="train"): requirements/<extra>.txt
+# optional extras (KPAI_EXTRAS="train"): requirements/<extra>.txt, stamped one by one so that a
+# run without an extra (make demo) does not reinstall after a run with it (make test)
+extras=()
 for extra in ${KPAI_EXTRAS//,/ }; do
   [ -f "requirements/$extra.txt" ] || die "unknown extra '$extra' (no requirements/$extra.txt)"
-  reqs+=("requirements/$extra.txt")
+  extras+=("$extra")
 done
-req_hash=$(cat "${reqs[@]}" requirements/constraints.txt | sha256sum | cut -c1-16)-$pyver-$MODE
-if [ "${KPAI_FORCE:-0}" = 1 ] || [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$req_hash" ]; then
-  log "installing Python packages (${reqs[*]}, pinned by requirements/constraints.txt)"
-  "$VPY" -m pip install --disable-pip-version-check -q --upgrade 'pip>=24' 
-  args=(); for r in "${reqs[@]}"; do args+=(-r "$r"); done
+base_hash=$(cat "${reqs[@]}" requirements/constraints.txt | sha256sum | cut -c1-16)-$pyver-$MODE
+extra_hash() { cat "requirements/$1.txt" requirements/constraints.txt | sha256sum | cut -c1-16; }
+install_base=0
+if [ "${KPAI_FORCE:-0}" = 1 ] || [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$base_hash" ]; then
+  install_base=1
+  rm -f "$STAMPS"/pip-extra-*
+fi
+want=()
+[ $install_base = 1 ] && want=("${reqs[@]}")
+for extra in "${extras[@]}"; do
+  [ "$(cat "$STAMPS/pip-extra-$extra" 2>/dev/null)" = "$(extra_hash "$extra")-$base_hash" ] \
+    || want+=("requirements/$extra.txt")
+done
+if [ ${#want[@]} -gt 0 ]; then
+  log "installing Python packages (${want[*]}, pinned by requirements/constraints.txt)"
+  "$VPY" -m pip install --disable-pip-version-check -q --upgrade 'pip>=24'
+  args=(); for r in "${want[@]}"; do args+=(-r "$r"); done
   "$VPY" -m pip install --disable-pip-version-check --progress-bar on "${args[@]}" \
       -c requirements/constraints.txt 2>&1 | grep -vE "^(Requirement already satisfied|  |WARNING: Location)" || true
   "$VPY" -m pip check >/dev/null 2>&1 || log "warning: pip check reports conflicts ($VPY -m pip check)"
-  [ $MODE = wheels ] && "$VPY" scripts/fix_rosidl_exports.py "$ROOT/.venv"
-  echo "$req_hash" > "$STAMPS/pip"
-  rm -f "$STAMPS/build"
+  if [ $install_base = 1 ]; then
+    [ $MODE = wheels ] && "$VPY" scripts/fix_rosidl_exports.py "$ROOT/.venv"
+    echo "$base_hash" > "$STAMPS/pip"
+    rm -f "$STAMPS/build"
+  fi
+  for extra in "${extras[@]}"; do
+    echo "$(extra_hash "$extra")-$base_hash" > "$STAMPS/pip-extra-$extra"
+  done
 else
   log "Python packages up to date"
 fi
