@@ -72,7 +72,12 @@ def test_safety_monitor_stop_and_fail_safe(graph) -> None:
     assert math.isclose(s.nearest_person_distance, 0.45, abs_tol=1e-6)
     graph.spin_until(lambda: limits[-1] == 0.0, timeout=2, what='speed limit 0')
     people.clear()
-    people.append(_person(2, math.nan, 0.0))  # bad input: ignored, counted, no crash
+    people.append(_person(2, math.nan, 0.0))  # bad input: a person somewhere unknown
+    graph.spin_until(lambda: statuses[-1].state == SafetyStatus.FAULT, timeout=5,
+                     what='FAULT on a non-finite person position')
+    s = statuses[-1]
+    assert not s.inputs_stale and 'non-finite' in s.reason and s.speed_limit == 0.1
+    people.clear()
     graph.spin_until(lambda: statuses[-1].state == SafetyStatus.CLEAR, timeout=5,
                      what='CLEAR after hold time')
     feeding['on'] = False  # inputs stop: fail safe after input_timeout

@@ -62,3 +62,43 @@ def test_velocity_filter() -> None:
 def test_config_validation(kwargs: dict) -> None:
     with pytest.raises(PerceptionError):
         LocalizerConfig(**kwargs)
+
+
+def _person_box(pose: object, feet: np.ndarray, tall: float) -> tuple[float, float, float, float]:
+    """Return the (possibly cut-off) box (cx, cy, w, h) of a person, clipped to the image."""
+    (uf, vf), (_, vh) = CAM.project(pose.inverse().apply(np.vstack([feet, feet + [0, 0, tall]])))
+    top, bottom = max(vh, 0.0), min(vf, CAM.height - 0.5)
+    w = 0.4 * (vf - vh)
+    return uf, (top + bottom) / 2, w, bottom - top
+
+
+@pytest.mark.parametrize('tall', [1.4, 1.7, 1.95])
+def test_person_with_feet_below_the_image_is_never_placed_farther(tall: float) -> None:
+    pose = camera_pose(0.0, 0.0, 1.2)  # level camera at 1.2 m: floor visible from ~2.3 m on
+    feet = np.array([1.5, 0.1, 0.0])
+    assert CAM.project(pose.inverse().apply(feet[None]))[0][1] > CAM.height  # feet cut off
+    cx, cy, w, h = _person_box(pose, feet, tall)
+    clamped = locate_box(CAM, pose, cx, cy, w, h, LocalizerConfig(), class_id='box')
+    got = locate_box(CAM, pose, cx, cy, w, h, LocalizerConfig(), class_id='person')
+    assert clamped is not None and got is not None
+    assert clamped[0] > 2.2                   # the clamped foot point is far too far
+    assert got[0] <= feet[0] + 1e-6           # never farther than the person is
+    assert got[0] > 0.3                       # in front of the camera, from the head
+    assert got[2] == 0.0
+    if tall == 1.4:                           # exactly the assumed height: exactly placed
+        np.testing.assert_allclose(got, feet, atol=1e-6)
+
+
+def test_person_cut_off_at_both_edges_is_placed_under_the_camera() -> None:
+    pose = camera_pose(2.0, 3.0, 0.5)
+    got = locate_box(CAM, pose, 160, 120, 100, 240, LocalizerConfig(), class_id='person')
+    assert got is not None
+    np.testing.assert_allclose(got, [2.0, 3.0, 0.0])
+
+
+def test_whole_person_box_is_unchanged_by_the_truncation_rule() -> None:
+    pose = camera_pose(1.0, 2.0, 0.6)
+    feet = np.array([5.0, 2.5, 0.0])
+    cx, cy, w, h = _person_box(pose, feet, 1.7)
+    got = locate_box(CAM, pose, cx, cy, w, h, LocalizerConfig(), class_id='person')
+    np.testing.assert_allclose(got, feet, atol=1e-6)

@@ -134,3 +134,8 @@ def test_bad_inputs_rejected_and_counted() -> None:
     assert m.set_people(0.0, [(math.nan, 0.0), (math.inf, 1.0), (3.0, 0.0)]) == 2
     assert m.rejected_inputs == 3
     assert m.evaluate(0.0).state == SafetyState.FAULT  # still no valid odometry
+    assert m.set_speed(0.1, 0.2)
+    d = m.evaluate(0.1)  # valid odometry now, but two people are somewhere unknown
+    assert d.state == SafetyState.FAULT and 'non-finite' in d.reason and not d.inputs_stale
+    assert m.set_people(0.2, [(3.0, 0.0)]) == 0
+    assert m.evaluate(0.2).state == SafetyState.CLEAR

@@ -23,13 +23,18 @@ class LocalizerConfig:
     max_range: float = 30.0       # floor points farther than this (m) are refused
     velocity_alpha: float = 0.4   # weight of the newest finite difference in the EMA
     forget_after: float = 2.0     # s without an update before a track's history is dropped
+    # smallest plausible height (m) of the person classes: places a person whose feet are cut
+    # off by the bottom image edge from the top of the box, never farther than the truth
+    person_min_height: float = 1.4
+    person_classes: tuple[str, ...] = ('person',)
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.plane_z, self.max_range,
-                                               self.velocity_alpha, self.forget_after)):
+                                               self.velocity_alpha, self.forget_after,
+                                               self.person_min_height)):
             raise PerceptionError('localizer parameters must be finite')
-        if self.max_range <= 0 or self.forget_after <= 0:
-            raise PerceptionError('max_range and forget_after must be > 0')
+        if self.max_range <= 0 or self.forget_after <= 0 or self.person_min_height <= 0:
+            raise PerceptionError('max_range, forget_after and person_min_height must be > 0')
         if not 0.0 < self.velocity_alpha <= 1.0:
             raise PerceptionError(f'velocity_alpha must be in (0, 1], got {self.velocity_alpha}')
 
@@ -51,14 +56,56 @@ def contact_pixel(cx: float, cy: float, width: float, height: float,
     return u, v
 
 
+def _plane_hit(world_from_camera: Transform, ray_cam: np.ndarray, z: float,
+               max_range: float) -> np.ndarray | None:
+    """Return where a camera ray meets the plane z (upward or downward), or None."""
+    o = np.asarray(world_from_camera.translation, dtype=np.float64)
+    d = world_from_camera.rotate(ray_cam)
+    d = d / np.linalg.norm(d)
+    if abs(d[2]) < 1e-3:
+        return None
+    s = (z - o[2]) / d[2]
+    if s <= 0:
+        return None
+    point = o + s * d
+    if math.hypot(point[0] - o[0], point[1] - o[1]) > max_range:
+        return None
+    return point
+
+
 def locate_box(camera: CameraModel, world_from_camera: Transform, cx: float, cy: float,
-               width: float, height: float, config: LocalizerConfig) -> np.ndarray | None:
-    """Return the floor position (world frame) of a box's contact point, or None."""
+               width: float, height: float, config: LocalizerConfig,
+               class_id: str = '') -> np.ndarray | None:
+    """Return the floor position (world frame) of a box's contact point, or None.
+
+    A person box cut off at the bottom image edge is nearer than its clamped foot point. It is
+    placed where the top of the box meets a person of config.person_min_height (never farther
+    than the truth for anyone at least that tall), or, when the top is cut off too, under the
+    camera: the nearest place it can be, so that the safety monitor errs towards stopping.
+    """
     px = contact_pixel(cx, cy, width, height, camera)
     if px is None:
         return None
-    return pixel_to_ground(camera, world_from_camera, px[0], px[1], plane_z=config.plane_z,
-                           max_range=config.max_range)
+    point = pixel_to_ground(camera, world_from_camera, px[0], px[1], plane_z=config.plane_z,
+                            max_range=config.max_range)
+    truncated = cy + height / 2 > camera.height - 1.0
+    if not truncated or class_id not in config.person_classes:
+        return point
+    origin = np.asarray(world_from_camera.translation, dtype=np.float64)
+    nearest = np.array([origin[0], origin[1], config.plane_z])
+    top = cy - height / 2
+    if top <= 0.0:
+        return nearest
+    ray = camera.pixel_to_ray([[min(max(cx, 0.0), camera.width - 1.0), top]])[0]
+    head = _plane_hit(world_from_camera, ray, config.plane_z + config.person_min_height,
+                      config.max_range)
+    if head is None:
+        return nearest if point is None else point
+    estimate = np.array([head[0], head[1], config.plane_z])
+    if point is not None and (math.hypot(*(point[:2] - origin[:2]))
+                              < math.hypot(*(estimate[:2] - origin[:2]))):
+        return point
+    return estimate
 
 
 class VelocityFilter:

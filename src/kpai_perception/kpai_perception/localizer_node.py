@@ -67,7 +67,12 @@ class LocalizerNode(Node):
             velocity_alpha=declare(self, 'velocity_alpha', d.velocity_alpha,
                                    'EMA weight of new velocity samples'),
             forget_after=declare(self, 'forget_after', d.forget_after,
-                                 's before an unseen track is forgotten'))
+                                 's before an unseen track is forgotten'),
+            person_min_height=declare(self, 'person_min_height', d.person_min_height,
+                                      'smallest person height (m): places people whose feet '
+                                      'are below the image from the top of their box'),
+            person_classes=tuple(declare(self, 'person_classes', list(d.person_classes),
+                                         'class ids treated as people')))
         self.buffer = TransformBuffer(tolerance=self.params.tf_tolerance)
         self.tf = TfListener(self, self.buffer)
         self.camera: CameraModel | None = None
@@ -133,7 +138,8 @@ class LocalizerNode(Node):
                 t = copy.deepcopy(track)
                 b = t.bbox
                 pos = locate_box(self.camera, world_from_cam, b.center.position.x,
-                                 b.center.position.y, b.size_x, b.size_y, self.config)
+                                 b.center.position.y, b.size_x, b.size_y, self.config,
+                                 class_id=t.class_id)
                 t.has_position = pos is not None
                 if pos is None:
                     self.unlocated += 1

@@ -70,6 +70,7 @@ class SafetyMonitor:
     def __init__(self, config: MonitorConfig | None = None) -> None:
         self.config = config or MonitorConfig()
         self._people: list[tuple[float, float]] = []
+        self._bad_people = 0
         self._people_time: float | None = None
         self._speed = 0.0
         self._speed_time: float | None = None
@@ -78,11 +79,16 @@ class SafetyMonitor:
         self._footprint = np.asarray(self.config.fields.footprint, dtype=np.float64)
 
     def set_people(self, now: float, positions: Sequence[tuple[float, float]]) -> int:
-        """Store people positions (x, y) in the robot frame; return how many were rejected."""
+        """Store people positions (x, y) in the robot frame; return how many were rejected.
+
+        A person with a non-finite position is somewhere unknown: until the next update the
+        monitor fails safe (FAULT) rather than ignoring them.
+        """
         good = [(float(x), float(y)) for x, y in positions
                 if math.isfinite(x) and math.isfinite(y)]
         bad = len(positions) - len(good)
         self.rejected_inputs += bad
+        self._bad_people = bad
         self._people = good
         self._people_time = now
         return bad
@@ -113,6 +119,10 @@ class SafetyMonitor:
             self._held = None
             return SafetyDecision(SafetyState.FAULT, cfg.fault_speed, f'fail-safe: {stale}', 0,
                                   0, math.inf, True, None)
+        if self._bad_people:
+            return SafetyDecision(SafetyState.FAULT, cfg.fault_speed,
+                                  f'fail-safe: {self._bad_people} person(s) with a non-finite '
+                                  'position', 0, 0, math.inf, False, None)
         fields = compute_fields(self._speed, cfg.fields)
         fp = self._footprint
         in_prot = in_warn = 0
