@@ -115,6 +115,31 @@ def test_frames_inferred_with_meta_and_stats() -> None:
     assert snap.total.p50 > 0.0
 
 
+def test_a_failing_result_handler_does_not_stop_the_worker() -> None:
+    h = Harness()
+    calls = {'n': 0}
+    collect = h.collect
+
+    def flaky(results: list[FrameResult[int]]) -> None:
+        calls['n'] += 1
+        if calls['n'] == 1:
+            raise RuntimeError('publisher gone')
+        collect(results)
+
+    h.engine._on_results = flaky
+    assert h.engine.load(PipelineSpec('m.onnx', 'a')).success
+    h.engine.start()
+    h.engine.submit(0, frame(), 0)
+    wait(lambda: calls['n'] == 1)
+    h.engine.submit(0, frame(), 1)
+    wait(lambda: h.metas() == [1])
+    assert h.engine.running
+    assert 'publisher gone' in (h.engine.status().last_error or '')
+    assert h.engine.stats.snapshot().errors == 1
+    assert any(lvl == 'error' and 'deliver' in msg for lvl, msg in h.events)
+    h.engine.close()
+
+
 def test_load_failure_is_reported_not_raised() -> None:
     h = Harness()
     out = h.engine.load(PipelineSpec('m.onnx', 'missing'))

@@ -278,7 +278,12 @@ class InferenceEngine(Generic[M]):
             detections = [[d for d in dets if d.score >= thr] for dets in detections]
         results = [FrameResult(f.camera, f.payload.meta, list(dets), f.received)
                    for f, dets in zip(batch, detections, strict=True)]
-        self._on_results(results)
+        try:
+            self._on_results(results)
+        except Exception as err:  # noqa: BLE001 - a failed publish must not end the worker
+            self.stats.add_error()
+            self._set_error(f'delivering results: {type(err).__name__}: {err}')
+            self._on_event('error', f'could not deliver {len(results)} result(s): {err}')
         now = time.monotonic()
         self.stats.record_batch(
             pre_ms=float(timings.pre_ms), infer_ms=float(timings.infer_ms),
