@@ -162,6 +162,9 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+BENCH_TOKEN = 'fleet-ingest-bench'  # the API token of the benchmark's own server
+
+
 class Server:
     """The fleet server as a child process."""
 
@@ -170,8 +173,9 @@ class Server:
         self.base = f'http://127.0.0.1:{self.port}'
         self.proc = ManagedProcess(
             [sys.executable, '-m', 'kpai_fleet.cli', 'serve', '--db', db_url, '--broker',
-             broker_url, '--port', str(self.port)], env=ros_env(0), name='fleet_server')
-        self.http = httpx.Client(timeout=10)
+             broker_url, '--port', str(self.port)],
+            env=dict(ros_env(0), KPAI_FLEET_TOKEN=BENCH_TOKEN), name='fleet_server')
+        self.http = httpx.Client(timeout=10, headers={'Authorization': f'Bearer {BENCH_TOKEN}'})
         wait_until(self._up, timeout=30, what='fleet server')
         wait_until(lambda: self.metrics()['mqtt']['connected'], timeout=10, what='server MQTT')
 

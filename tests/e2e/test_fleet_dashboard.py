@@ -62,17 +62,17 @@ def test_dashboard_shows_moving_robots(tmp_path):
              f'sqlite:///{tmp_path}/fleet.db', '--broker', broker.url, '--port', str(port),
              '--config', str(Path(__file__).resolve().parents[2] / 'src' / 'kpai_fleet' /
                              'config' / 'fleet_server.yaml')],
-            env=ros_env(0), name='fleet_server')
+            env=dict(ros_env(0), KPAI_FLEET_PASSWORD='dash-pw'), name='fleet_server')
         stop = threading.Event()
         pub = threading.Thread(target=publish_fleet, args=(broker.url, stop), daemon=True)
         browser = None
         try:
             base = f'http://127.0.0.1:{port}'
-            wait_until(lambda: _ok(base + '/api/metrics'), timeout=20, what='fleet server')
+            wait_until(lambda: _ok(base + '/login'), timeout=20, what='fleet server')
             pub.start()
             browser = Browser(tmp_path)
             browser.call('Page.enable')
-            browser.call('Page.navigate', url=base + '/')
+            browser.login(base, 'admin', 'dash-pw')
             poses = 'JSON.stringify([...document.querySelectorAll("g.robot")].map(' \
                     'g => [g.dataset.robot, +g.dataset.x, +g.dataset.y]))'
             first = wait_until(lambda: _two(browser.eval(poses)), timeout=20,

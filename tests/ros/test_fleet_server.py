@@ -16,6 +16,7 @@ from kpai_fleet.vda5050.state_builder import HeaderSource, RobotSnapshot, build_
 from kpai_testing import wait_until
 
 TOKEN = 'test-token'
+READ_AUTH = {'Authorization': f'Bearer {TOKEN}'}  # reads: a session or the API token
 CONFIG = """fleet_server:
   stations:
     rack_1: {x: 3.0, y: 0.0}
@@ -59,12 +60,13 @@ class Server:
         if not self.proc.alive():
             raise RuntimeError('fleet server died:\n' + self.proc.output())
         try:
-            return httpx.get(self.base + '/api/metrics', timeout=1).status_code == 200
+            return httpx.get(self.base + '/api/metrics', timeout=1,
+                             headers=READ_AUTH).status_code == 200
         except httpx.HTTPError:
             return False
 
     def get(self, path: str, **kw):
-        r = httpx.get(self.base + path, timeout=5, **kw)
+        r = httpx.get(self.base + path, timeout=5, headers=READ_AUTH, **kw)
         r.raise_for_status()
         return r.json()
 

@@ -29,9 +29,21 @@ def feed(svc, serial='robot1', n=3):
 
 @pytest.fixture
 def open_api(tmp_path):
-    svc, client = make(tmp_path)
+    svc, client = make(tmp_path, public_read=True)
     yield svc, client
     svc.store.close()
+
+
+def test_reads_are_closed_unless_configured_public(tmp_path):
+    svc, c = make(tmp_path)
+    try:
+        assert c.get('/api/robots').status_code == 401
+        assert c.get('/').headers['location'] == '/login'
+        assert c.post('/login', content='user=admin&password=').status_code == 401
+    finally:
+        svc.store.close()
+    with pytest.raises(Exception, match='public_read'):
+        make(tmp_path, public_read='perhaps')
 
 
 def test_reads_history_and_map(open_api, tmp_path):
@@ -86,7 +98,7 @@ def test_cors_closed_by_default_and_opt_in(tmp_path):
     r = c.get('/api/robots', headers={'Origin': 'http://evil.example'})
     assert 'access-control-allow-origin' not in r.headers
     svc.store.close()
-    svc, c = make(tmp_path, cors_origins=['http://ok.example'])
+    svc, c = make(tmp_path, cors_origins=['http://ok.example'], public_read=True)
     r = c.get('/api/robots', headers={'Origin': 'http://ok.example'})
     assert r.headers['access-control-allow-origin'] == 'http://ok.example'
     svc.store.close()
@@ -95,7 +107,7 @@ def test_cors_closed_by_default_and_opt_in(tmp_path):
 def test_map_from_yaml_and_pgm(tmp_path):
     (tmp_path / 'm.pgm').write_bytes(b'P5\n4 2\n255\n' + bytes(range(8)))
     (tmp_path / 'm.yaml').write_text('image: m.pgm\nresolution: 0.5\norigin: [-1, -2, 0]\n')
-    svc, c = make(tmp_path, map_yaml=str(tmp_path / 'm.yaml'))
+    svc, c = make(tmp_path, map_yaml=str(tmp_path / 'm.yaml'), public_read=True)
     try:
         meta = c.get('/api/map').json()
         assert meta['has_image'] and meta['resolution'] == 0.5 and meta['origin'][:2] == [-1, -2]

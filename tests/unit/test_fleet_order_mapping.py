@@ -125,6 +125,17 @@ def test_new_order_while_busy_is_rejected_and_cancel_clears():
     assert t.order_id == 'o2' and not t.errors
 
 
+def test_rejected_orders_keep_the_error_list_bounded():
+    from kpai_fleet.vda5050.order_tracker import MAX_ERRORS
+
+    t = OrderTracker()
+    t.receive(make_order([('A', 0, 0, True, [act('w1', 'wait', duration=5)])]))
+    for k in range(3 * MAX_ERRORS):
+        assert t.receive(make_order([('Z', 0, 0, True, [])], order_id=f'x{k}')).kind == 'reject'
+    assert len(t.errors) == MAX_ERRORS
+    assert t.errors[-1].error_references[0].reference_value == f'x{3 * MAX_ERRORS - 1}'
+
+
 def test_failure_marks_action_failed_and_allows_new_order():
     t = OrderTracker()
     t.receive(make_order([('A', 0, 0, True, []), ('B', 1, 0, True, [act('p', 'pick')])]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
 import pytest
@@ -145,3 +146,75 @@ def test_ingest_tracks_order_status(store):
     assert seen == ['running', 'completed']
     st = State.model_validate_json(build_state(headers, tr, RobotSnapshot()).to_json())
     assert order_status(st) == 'completed'
+
+
+def test_a_failed_instant_action_does_not_fail_the_order():
+    import test_fleet_order_mapping as om
+    from kpai_fleet.server.ingest import order_action_ids
+    from kpai_fleet.vda5050.models import ActionStatus, Order
+
+    tr = OrderTracker()
+    order = om.make_order([('A', 0, 0, True, []), ('B', 1, 0, True, [om.act('p', 'pick')])])
+    tr.receive(order)
+    tr.step_started('p')
+    tr.track_instant('i1', 'startPause', ActionStatus.FAILED, 'cannot pause while docking')
+    tr.track_instant('i2', 'customReset', ActionStatus.FAILED, 'unsupported')
+    st = State.model_validate_json(
+        build_state(HeaderSource('KPAI', 'robot1'), tr, RobotSnapshot()).to_json())
+    ids = order_action_ids(Order.model_validate_json(order.to_json()))
+    assert ids == frozenset({'p'})
+    assert order_status(st, ids) == 'running'  # the server knows its order: not i2
+    assert order_status(st) == 'failed'  # unknown order: only instant types are left out
+    tr.track_instant('i2', 'customReset', ActionStatus.FINISHED)
+    st = State.model_validate_json(
+        build_state(HeaderSource('KPAI', 'robot1'), tr, RobotSnapshot()).to_json())
+    assert order_status(st) == 'running'
+    tr.all_done()
+    st = State.model_validate_json(
+        build_state(HeaderSource('KPAI', 'robot1'), tr, RobotSnapshot()).to_json())
+    assert order_status(st, ids) == 'completed'
+
+
+def test_a_bad_row_costs_only_itself(store):
+    bad = StateRow('r1', 2000.0, time.time(), 7, 'o', 0.0, 0.0, 0.0, 80.0, False,
+                   object())  # type: ignore[arg-type]  # a payload no database can bind
+    for i in range(5):
+        store.submit_state(row(i))
+    store.submit_state(bad)
+    for i in range(5, 10):
+        store.submit_state(row(i))
+    store.submit_event(EventRow('r1', 1005.0, 'error', 'WARNING', 'x'))
+    store.flush()
+    assert store.count_states() == 10 and store.write_errors == 1
+    assert store.rows_written == 10 and len(store.events(kinds=('error',))) == 1
+    assert 'bind' in store.last_error or 'type' in store.last_error.lower()
+
+
+class _FlakyConnection:
+    """Wraps a sqlite3 connection; its commits fail while the 'database' is away."""
+
+    def __init__(self, conn, failures: int) -> None:
+        self.conn, self.failures = conn, failures
+
+    def cursor(self):
+        return self.conn.cursor()
+
+    def commit(self) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise sqlite3.OperationalError('disk I/O error')
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_rows_wait_while_the_database_is_away(store):
+    store._write_conn = _FlakyConnection(store._write_conn, failures=4)
+    for i in range(30):
+        store.submit_state(row(i))
+    store.flush(timeout=20)
+    assert store.count_states() == 30 and store.write_retries == 4 and store.write_errors == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import secrets
 import signal
 import sys
 import threading
@@ -29,6 +31,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, db_url=args.db, broker_url=broker.url if broker
                           else args.broker, host=args.host, port=args.port)
+        if not cfg.dashboard_password and not cfg.public_read:
+            cfg = dataclasses.replace(cfg, dashboard_password=secrets.token_urlsafe(9))
+            print(f'kpai-fleet: dashboard login {cfg.dashboard_user} / {cfg.dashboard_password} '
+                  '(made up for this run; set KPAI_FLEET_PASSWORD to choose one)', flush=True)
         svc = FleetService(cfg)
         svc.start()
         app = create_app(svc)

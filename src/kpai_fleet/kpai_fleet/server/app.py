@@ -50,7 +50,7 @@ def create_app(svc: FleetService) -> FastAPI:
                            allow_methods=['GET', 'POST'], allow_headers=['Authorization'])
 
     def can_read(request: Request) -> bool:
-        if not cfg.dashboard_password:
+        if cfg.public_read:
             return True
         return bool(signer.verify(request.cookies.get(COOKIE))) or check_bearer(
             request.headers.get('authorization'), cfg.api_token)

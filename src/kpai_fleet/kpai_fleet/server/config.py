@@ -47,7 +47,8 @@ class ServerConfig:
     port: int = 8080
     api_token: str = ''
     dashboard_user: str = 'admin'
-    dashboard_password: str = ''
+    dashboard_password: str = ''  # empty: `kpai-fleet serve` makes one up and prints it
+    public_read: bool = False      # true: reads need no login (kiosk screens on a closed network)
     session_secret: str = ''
     session_max_age_s: int = 12 * 3600
     cors_origins: tuple[str, ...] = ()
@@ -101,6 +102,12 @@ def _coerce(name: str, value: Any) -> Any:
             except (AttributeError, KeyError, TypeError, ValueError) as err:
                 raise ConfigError(f'station {key!r}: needs numeric x and y ({err})') from None
         return out
+    if name == 'public_read':
+        if isinstance(value, str):
+            if value.lower() not in ('true', 'false', '1', '0', 'yes', 'no'):
+                raise ConfigError(f'public_read must be true or false, got {value!r}')
+            return value.lower() in ('true', '1', 'yes')
+        return bool(value)
     if name in ('cors_origins', 'allowed_robots'):
         return tuple(str(v) for v in (value or ()))
     if name == 'bounds':

@@ -14,6 +14,7 @@ from kpai_fleet.vda5050.models import (
     MAX_PAYLOAD_BYTES,
     ActionStatus,
     Connection,
+    Order,
     State,
     Visualization,
     parse_message,
@@ -21,26 +22,47 @@ from kpai_fleet.vda5050.models import (
 )
 from kpai_fleet.vda5050.topics import AGV_TOPICS, MASTER_TOPICS, parse_topic
 
-__all__ = ['FleetView', 'Ingest', 'order_status', 'summarize_state']
+__all__ = ['INSTANT_ACTION_TYPES', 'FleetView', 'Ingest', 'order_action_ids', 'order_status',
+           'summarize_state']
 
 
 def _refs(refs: list[Any]) -> dict[str, str]:
     return {r.reference_key: r.reference_value for r in refs}
 
 
-def order_status(state: State) -> str:
-    """Derive the status of the state's order: running, completed, failed or cancelled."""
+# VDA 5050 instant actions the stack's agent and server use; they never belong to an order
+INSTANT_ACTION_TYPES = frozenset({'startPause', 'stopPause', 'cancelOrder', 'stateRequest',
+                                  'factsheetRequest', 'logReport', 'initPosition'})
+
+
+def order_status(state: State, order_action_ids: frozenset[str] | None = None) -> str:
+    """Derive the status of the state's order: running, completed, failed or cancelled.
+
+    Only the order's own actions count (order_action_ids, when the server knows the order it
+    sent; else every action but the instant-action types): a failed instant action (a pause
+    the robot could not honour, say) does not fail the order.
+    """
     types = {a.action_id: a for a in state.action_states}
     if any(a.action_type == 'cancelOrder' and a.action_status is ActionStatus.FINISHED
            for a in types.values()) and not state.node_states:
         return 'cancelled'
-    if any(a.action_status is ActionStatus.FAILED for a in types.values()) or any(
+    if order_action_ids is not None:
+        own = [a for a in types.values() if a.action_id in order_action_ids]
+    else:
+        own = [a for a in types.values() if a.action_type not in INSTANT_ACTION_TYPES]
+    if any(a.action_status is ActionStatus.FAILED for a in own) or any(
             e.error_type == 'kpai.missionFailed' for e in state.errors):
         return 'failed'
     released = [n for n in state.node_states if n.released]
-    busy = any(a.action_status not in (ActionStatus.FINISHED, ActionStatus.FAILED)
-               for a in types.values() if a.action_type not in ('startPause', 'stopPause'))
+    busy = any(a.action_status not in (ActionStatus.FINISHED, ActionStatus.FAILED) for a in own)
     return 'running' if released or busy else 'completed'
+
+
+def order_action_ids(order: Order) -> frozenset[str]:
+    """Return the action ids of an order's nodes and edges."""
+    ids = {a.action_id for n in order.nodes for a in n.actions}
+    ids |= {a.action_id for e in order.edges for a in e.actions}
+    return frozenset(ids)
 
 
 def summarize_state(robot_id: str, st: State, received: float) -> dict[str, Any]:
@@ -141,6 +163,7 @@ class Ingest:
         self.counts: Counter[str] = Counter()
         self.rejects: Counter[str] = Counter()
         self.order_states: dict[str, str] = {}
+        self.order_actions: dict[str, frozenset[str]] = {}  # ids of the orders the server sent
         self._errors_seen: dict[str, frozenset[tuple[str, str]]] = {}
         self._recent: dict[str, deque[tuple[int, str]]] = {}
         self._reject_budget = reject_events_per_s
@@ -226,7 +249,7 @@ class Ingest:
                                                  f'{kind}: {text}'))
             self._errors_seen[robot_id] = errs
         if st.order_id and st.order_id in self.order_states:
-            status = order_status(st)
+            status = order_status(st, self.order_actions.get(st.order_id))
             if status != self.order_states[st.order_id]:
                 self.order_states[st.order_id] = status
                 self.store.submit_event(EventRow(robot_id, ts, 'order', 'INFO',

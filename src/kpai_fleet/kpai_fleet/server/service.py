@@ -17,7 +17,7 @@ from kpai_fleet.errors import ConfigError, DispatchError
 from kpai_fleet.mqtt_link import MqttLink
 from kpai_fleet.server.config import ServerConfig
 from kpai_fleet.server.dispatch import TransportTask, build_order, choose_robot, resolve_place
-from kpai_fleet.server.ingest import FleetView, Ingest, summarize_state
+from kpai_fleet.server.ingest import FleetView, Ingest, order_action_ids, summarize_state
 from kpai_fleet.server.store import Store, open_store
 from kpai_fleet.vda5050.models import State
 
@@ -129,6 +129,7 @@ class FleetService:
             payload = order.to_json()
             self.store.upsert_order(order_id, robot_id, 'dispatched', task=task_json,
                                     payload=payload.decode())
+            self.ingest.order_actions[order_id] = order_action_ids(order)
             self.ingest.order_states[order_id] = 'dispatched'
         topic = f'{self.cfg.interface}/v2/{order.manufacturer}/{order.serial_number}/order'
         self.link.publish(topic, payload, qos=1)

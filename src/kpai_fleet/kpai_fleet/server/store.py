@@ -101,6 +101,12 @@ class _Batch:
         return len(self.states) + len(self.events) + len(self.connections)
 
 
+def _singles(batch: _Batch) -> list[_Batch]:
+    """Split a batch into one-row batches."""
+    return ([_Batch(states=[r]) for r in batch.states] + [_Batch(events=[e]) for e in batch.events]
+            + [_Batch(connections=[c]) for c in batch.connections])
+
+
 class Store:
     """Batched writer thread + read methods over SQLite or PostgreSQL with the same SQL."""
 
@@ -115,8 +121,11 @@ class Store:
         self.retention_every_s = retention_every_s
         self.rows_written = 0
         self.flushes = 0
-        self.write_errors = 0
+        self.write_errors = 0      # rows refused by the database (bad data), each dropped alone
+        self.write_retries = 0     # batches retried because the database was unreachable
+        self.reconnects = 0
         self.last_error = ''
+        self._closing = False
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._listeners: list[Callable[[list[StateRow]], None]] = []
@@ -198,6 +207,7 @@ class Store:
 
     def close(self) -> None:
         """Flush, stop the writer thread and close the connections."""
+        self._closing = True
         if self._thread.is_alive():
             self._queue.append(_STOP)
             self._wake.set()
@@ -242,15 +252,67 @@ class Store:
                 self.apply_retention()
 
     def _write(self, batch: _Batch) -> None:
-        with self._write_lock:
-            ok = self._write_locked(batch)
-        if ok:
-            self.rows_written += len(batch.states)
-            self.flushes += 1
-            for fn in self._listeners:
-                fn(batch.states)
+        """Commit a batch; keep retrying while the database is unreachable.
 
-    def _write_locked(self, batch: _Batch) -> bool:
+        A batch the database refuses for its data is written row by row, so that one bad row
+        costs only itself (counted in write_errors) and never the valid rows beside it.
+        """
+        delay = 0.05
+        give_up = None
+        while True:
+            with self._write_lock:
+                err = self._write_locked(batch)
+            if err is None:
+                self._committed(batch)
+                return
+            self.last_error = f'{type(err).__name__}: {err}'
+            if not self._unreachable(err):
+                break
+            self.write_retries += 1
+            if self._closing:  # shutting down: a bounded last try, then the rest is counted
+                give_up = give_up or time.monotonic() + 10.0
+                if time.monotonic() > give_up:
+                    self.write_errors += len(batch)
+                    return
+            time.sleep(delay)
+            delay = min(2 * delay, 2.0)
+            self._reconnect_writer()
+        if len(batch) == 1:
+            self.write_errors += 1
+            return
+        for single in _singles(batch):
+            self._write(single)
+
+    def _committed(self, batch: _Batch) -> None:
+        self.rows_written += len(batch.states)
+        self.flushes += 1
+        for fn in self._listeners:
+            fn(batch.states)
+
+    def _unreachable(self, err: Exception) -> bool:
+        """Return True when err means the database is away (retry), not that data is bad."""
+        if isinstance(err, sqlite3.OperationalError):  # locked, I/O error, disk full
+            return any(w in str(err) for w in ('locked', 'busy', 'I/O', 'full', 'unable to open'))
+        if self.dialect == 'postgres':
+            import psycopg
+
+            return isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)) or bool(
+                getattr(self._write_conn, 'closed', False))
+        return False
+
+    def _reconnect_writer(self) -> None:
+        if self.dialect != 'postgres' or not getattr(self._write_conn, 'closed', True):
+            return
+        try:
+            conn = self._connect()
+        except StoreError as err:
+            self.last_error = str(err)
+            return
+        with self._write_lock:
+            self._write_conn = conn
+        self.reconnects += 1
+
+    def _write_locked(self, batch: _Batch) -> Exception | None:
         cur = self._write_conn.cursor()
         try:
             if batch.states:
@@ -273,15 +335,13 @@ class Store:
                     (rid, mfr, serial, ts, ts, state) for rid, mfr, serial, ts, state
                     in batch.connections])
             self._write_conn.commit()
-        except Exception as err:  # noqa: BLE001 - a failed batch is counted, the thread lives
-            self.write_errors += 1
-            self.last_error = f'{type(err).__name__}: {err}'
+        except Exception as err:  # noqa: BLE001 - the caller retries or isolates bad rows
             try:
                 self._write_conn.rollback()
             except Exception:  # noqa: BLE001
                 pass
-            return False
-        return True
+            return err
+        return None
 
     def apply_retention(self, now: float | None = None) -> int:
         """Delete states and events older than the retention window; return rows deleted."""
@@ -317,6 +377,12 @@ class Store:
                     self._read_conn.rollback()
                 except Exception:  # noqa: BLE001
                     pass
+                if self.dialect == 'postgres' and getattr(self._read_conn, 'closed', False):
+                    try:  # the server went away: the next query uses a new connection
+                        self._read_conn = self._connect()
+                        self.reconnects += 1
+                    except StoreError:
+                        pass
                 raise StoreError(f'query failed: {err}') from err
             return list(rows)
 

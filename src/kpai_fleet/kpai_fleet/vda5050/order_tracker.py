@@ -23,6 +23,8 @@ from kpai_fleet.vda5050.order_mapping import MissionStep, StepType, nodes_to_ste
 
 __all__ = ['OrderDecision', 'OrderTracker']
 
+MAX_ERRORS = 20  # errors kept for the state, oldest dropped (bounded state size)
+
 DecisionKind = Literal['start', 'append', 'ignore', 'reject']
 
 
@@ -95,8 +97,8 @@ class OrderTracker:
         except ValidationRejected as rej:
             kind = rej.reason.split(':', 1)[0] if rej.reason.startswith('order') else (
                 'orderError')
-            self.errors.append(_err(kind, rej.reason, orderId=order.order_id,
-                                    orderUpdateId=str(order.order_update_id)))
+            self.add_error(kind, rej.reason, orderId=order.order_id,
+                           orderUpdateId=str(order.order_update_id))
             return OrderDecision('reject', reason=rej.reason)
         self.order_id = order.order_id
         self.order_update_id = order.order_update_id
@@ -180,6 +182,7 @@ class OrderTracker:
                 self._set_action(step.action_id, ActionStatus.FAILED, reason)
         self.errors.append(_err('kpai.missionFailed', reason, ErrorLevel.FATAL,
                                 orderId=self.order_id))
+        del self.errors[:-MAX_ERRORS]
 
     def cancel(self) -> bool:
         """Cancel the current order; return False when there was none to cancel."""
@@ -204,7 +207,7 @@ class OrderTracker:
     def add_error(self, kind: str, text: str, **refs: str) -> None:
         """Record an error to report in the next state (bounded list)."""
         self.errors.append(_err(kind, text, **refs))
-        del self.errors[:-20]
+        del self.errors[:-MAX_ERRORS]
 
     # -- internals -------------------------------------------------------------------------
     def _set_action(self, action_id: str, status: ActionStatus, result: str = '') -> None:
