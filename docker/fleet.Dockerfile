@@ -8,7 +8,12 @@ COPY requirements/ requirements/
 RUN pip install --no-cache-dir -c requirements/constraints.txt \
       pydantic fastapi uvicorn paho-mqtt 'psycopg[binary]' pyyaml numpy opencv-python-headless
 COPY src/kpai_fleet/kpai_fleet/ /opt/kpai/kpai_fleet/
+# the simulated factory's stations and map; mount your site's file over /opt/kpai/config
+COPY src/kpai_bringup/config/fleet_server_sim.yaml /opt/kpai/config/fleet_server.yaml
+COPY src/kpai_bringup/maps/ /opt/kpai/maps/
 ENV PYTHONPATH=/opt/kpai
 EXPOSE 8080
 USER 65534
-CMD ["python", "-m", "kpai_fleet.server_cli", "serve", "--host", "0.0.0.0", "--port", "8080"]
+# 0.0.0.0 inside the container only; compose publishes the port on 127.0.0.1
+CMD ["python", "-m", "kpai_fleet.cli", "serve", "--config", "/opt/kpai/config/fleet_server.yaml", \
+     "--host", "0.0.0.0", "--port", "8080"]

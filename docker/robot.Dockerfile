@@ -13,7 +13,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        python3-venv python3-pip ros-kilted-vision-msgs ros-kilted-tf2-msgs \
-       libegl1 libopengl0 mosquitto-clients \
+       libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 mosquitto \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/kpai

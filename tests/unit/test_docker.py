@@ -34,3 +34,27 @@ def test_compose_services_and_build_contexts() -> None:
     for svc in services.values():
         for port in svc.get('ports', []):
             assert port.startswith('127.0.0.1:'), port
+
+
+def test_compose_passes_only_declared_launch_arguments() -> None:
+    import re
+
+    services = yaml.safe_load((DOCKER / 'compose.yaml').read_text())['services']
+    cmd = [str(c) for c in services['sim']['command']]
+    launch_file = ROOT / 'src' / cmd[2] / 'launch' / cmd[3]
+    declared = set(re.findall(r'- arg: \{name: (\w+)', launch_file.read_text()))
+    passed = {c.split(':=')[0] for c in cmd[4:] if ':=' in c}
+    assert passed and passed <= declared, f'undeclared: {sorted(passed - declared)}'
+
+
+def test_fleet_image_copies_real_files_and_runs_a_real_module() -> None:
+    import json
+    import re
+
+    text = (DOCKER / 'fleet.Dockerfile').read_text()
+    for src in re.findall(r'^COPY (\S+) ', text, re.M):
+        assert (ROOT / src).exists(), src
+    cmd = json.loads(re.search(r'^CMD (\[.*?\])', text.replace('\\\n', ' '), re.M | re.S)[1])
+    module = cmd[cmd.index('-m') + 1]
+    assert (ROOT / 'src' / 'kpai_fleet' / (module.replace('.', '/') + '.py')).is_file(), module
+    assert cmd[cmd.index('--config') + 1].startswith('/opt/kpai/config/')
