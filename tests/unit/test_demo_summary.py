@@ -46,6 +46,7 @@ def test_summary_dict_and_text() -> None:
     assert d['detections_per_class'] == {'box': 1, 'pallet': 1, 'person': 2}
     assert d['real_time_factor'] == round(50 / 55, 2)
     assert d['inference_latency_p50_ms'] == 11.0
+    assert d['inference_latency_p99_ms'] == 30.0  # the worst window bounds the run's p99
     text = format_summary(d)
     assert 'tasks: 2 completed' in text and 'robot2' in text and 'person=2' in text
 

@@ -102,7 +102,9 @@ class DemoTally:
             'distance_m': round(sum(r.distance_m for r in self.robots.values()), 2),
             'detections_per_class': dict(sorted(detections.items())),
             'inference_latency_p50_ms': _round(percentile(self.inference_p50_ms, 50)),
-            'inference_latency_p99_ms': _round(percentile(self.inference_p99_ms, 50)),
+            # the highest p99 of the bridges' rolling windows: an upper bound of the run's p99
+            # (each window has at most 1% of its frames above it)
+            'inference_latency_p99_ms': _round(max(self.inference_p99_ms, default=math.nan)),
             'safety_stops': sum(r.safety_stops for r in self.robots.values()),
             'collisions': sum(r.collisions for r in self.robots.values()),
             'messages_recorded': self.messages_recorded,
@@ -181,7 +183,7 @@ def format_summary(data: dict[str, object]) -> str:
     lines.append('detections per class: '
                  + (', '.join(f'{k}={v}' for k, v in per_class.items()) or 'none'))
     lines.append(f"inference latency: p50 {data['inference_latency_p50_ms']} ms, "
-                 f"p99 {data['inference_latency_p99_ms']} ms")
+                 f"p99 <= {data['inference_latency_p99_ms']} ms (highest window)")
     lines.append(f"safety stops: {data['safety_stops']}, collisions: {data['collisions']}")
     lines.append(f"simulation real-time factor: {data['real_time_factor']}, "
                  f"peak memory of all processes: {data['peak_memory_mib']} MiB")
