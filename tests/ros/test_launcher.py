@@ -124,3 +124,46 @@ def test_malformed_launch_file_exits_2_naming_file_and_line(tmp_path: Path) -> N
                          timeout=60, env=dict(os.environ))
     assert res.returncode == 2
     assert f"{path}:5: unknown tag 'groop'" in res.stderr
+
+
+def test_overlay_layer_on_a_running_node(graph: RosGraph, tmp_path: Path) -> None:
+    """The README's merge order, read back from a running node's parameters."""
+    (tmp_path / 'pkg.yaml').write_text('/**:\n  ros__parameters:\n    rate: 5.0\n'
+                                       '    message: from package\n')
+    (tmp_path / 'set.yaml').write_text('/**/talker:\n  ros__parameters:\n    rate: 6.0\n'
+                                       '    message: from parameter set\n')
+    (tmp_path / 'site.yaml').write_text(
+        '/**/talker:\n  ros__parameters:\n    rate: 7.0\n    message: wildcard overlay\n'
+        '/r2/talker:\n  ros__parameters:\n    message: full-name overlay\n')
+    path = tmp_path / 'layers.launch.yaml'
+    path.write_text(textwrap.dedent("""
+        launch:
+          - arg: {name: message, default: from launch argument}
+          - arg: {name: overlay}
+          - arg: {name: ns}
+          - group:
+              children:
+                - push-ros-namespace: {namespace: $(var ns)}
+                - node:
+                    pkg: kpai_bringup
+                    exec: talker
+                    name: talker
+                    param:
+                      - from: $(dirname)/pkg.yaml
+                      - from: $(dirname)/set.yaml
+                      - {name: message, value: $(var message)}
+                      - from: $(var overlay)
+        """))
+    launchers = [graph.start([KPAI, 'launch', str(path), f'ns:={ns}',
+                              f'overlay:={tmp_path / "site.yaml"}'], name=f'launch-{ns}',
+                             KPAI_LOG_DIR=str(tmp_path / ns)) for ns in ('r1', 'r2')]
+    # a file layer's value: the overlay wins (wildcard or full name alike)
+    assert get_params(graph, '/r1/talker', ['rate']) == [7.0]
+    # a launch-argument value: a full-name overlay entry wins ...
+    assert get_params(graph, '/r2/talker', ['message']) == ['full-name overlay']
+    # ... a wildcard one does not: rcl applies a full-name entry (how launch writes inline
+    # values) after wildcard entries that appeared earlier, as with ros2 launch
+    assert get_params(graph, '/r1/talker', ['message']) == ['from launch argument']
+    for launcher in launchers:
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.proc.wait(timeout=20) == 0

@@ -50,6 +50,18 @@ def test_parameter_layers_end_with_the_overlay(tmp_path: Path) -> None:
         assert '/share/kpai_' in files[0] and '/config/' in files[0], argv  # package defaults
 
 
+@pytest.mark.parametrize('launch_file', ['sim_fleet.launch.yaml', 'real_robot.launch.yaml'])
+def test_the_overlay_reaches_every_node(launch_file: str, tmp_path: Path) -> None:
+    overlay = tmp_path / 'site.yaml'
+    overlay.write_text('/**:\n  ros__parameters:\n    kpai_overlay: site\n')
+    cmds = _commands(_print(launch_file, 'robots:=2', f'overlay:={overlay}'))
+    nodes = {label: argv for label, argv in cmds.items() if '--ros-args' in argv}
+    assert len(nodes) >= 8
+    for label, argv in nodes.items():
+        files = [argv[i + 1] for i, a in enumerate(argv) if a == '--params-file']
+        assert files and files[-1] == str(overlay), f'{label} does not end with the overlay'
+
+
 def test_real_robot_remaps_sensor_topics() -> None:
     cmds = _commands(_print('real_robot.launch.yaml', 'robot:=amr7',
                             'scan_topic:=/amr7/front_scan', 'odom_topic:=wheel_odom'))
