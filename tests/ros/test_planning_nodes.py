@@ -78,7 +78,8 @@ def test_mission_executor_runs_three_steps_without_collision(graph: RosGraph,
     graph.start_node('kpai_planning', 'kinematic_sim', '-p', f'yaml_filename:={path}',
                      '-p', 'robots:=[robot1]', '-p', 'initial_poses:=[2.0, 2.0, 0.0]')
     graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1',
-                     '-p', 'desired_speed:=0.8')
+                     '-p', 'desired_speed:=0.8', '-p', 'station_names:=[dock_a]',
+                     '-p', 'station_poses:=[10.0, 2.0, 0.0]')
     node = graph.node
     collisions: list[Collision] = []
     odom: list[Odometry] = []
@@ -104,7 +105,7 @@ def test_mission_executor_runs_three_steps_without_collision(graph: RosGraph,
     goal.steps = [
         pose_step(MissionStep.NAVIGATE, 'behind-rack', 6.0, 6.0, 0.0),  # must go round the rack
         MissionStep(type=MissionStep.WAIT, step_id='wait', duration_s=1.0),
-        pose_step(MissionStep.DOCK, 'dock', 10.0, 2.0, 0.0),
+        MissionStep(type=MissionStep.DOCK, step_id='dock', station_id='dock_a'),  # by name
     ]
     feedback: list = []
     fut = client.send_goal_async(goal, feedback_callback=lambda f: feedback.append(f.feedback))
@@ -122,3 +123,14 @@ def test_mission_executor_runs_three_steps_without_collision(graph: RosGraph,
     assert plans, 'plan was not published'
     assert {f.current_step_id for f in feedback} >= {'behind-rack', 'dock'}
     assert any(f.distance_remaining > 1.0 and f.eta_s > 0 for f in feedback)
+
+    bad = ExecuteMission.Goal(mission_id='m2', steps=[
+        MissionStep(type=MissionStep.DOCK, step_id='dock', station_id='dock_z')])
+    fut = client.send_goal_async(bad)
+    graph.spin_until(lambda: fut.done(), timeout=10, what='second goal answered')
+    assert fut.result().accepted  # the first mission is over
+    res_fut = fut.result().get_result_async()
+    graph.spin_until(lambda: res_fut.done(), timeout=10, what='second result')
+    result = res_fut.result().result
+    assert not result.success and result.error_code == result.INVALID_MISSION
+    assert "unknown station 'dock_z' (known: dock_a)" in result.message

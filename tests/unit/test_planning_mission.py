@@ -109,3 +109,19 @@ def test_invalid_missions(steps: list[Step], needle: str) -> None:
     with pytest.raises(MissionError) as info:
         Mission('bad', steps, now=0.0)
     assert needle in str(info.value)
+
+
+def test_station_table_and_lookup() -> None:
+    from kpai_planning.mission import resolve_station, station_table
+
+    table = station_table(['dock1', 'dock2', ''], [11.0, -4.0, 0.0, 11.0, -1.0, 1.5])
+    assert resolve_station('dock2', table) == (11.0, -1.0, 1.5)
+    with pytest.raises(MissionError, match=r"unknown station 'dock9' \(known: dock1, dock2\)"):
+        resolve_station('dock9', table)
+    assert station_table([''], [0.0]) == {}
+    with pytest.raises(MissionError, match='unknown station.*none configured'):
+        resolve_station('dock1', {})
+    for names, poses in ((['a'], [1.0, 2.0]), (['a'], [1.0, math.nan, 0.0]),
+                         (['a', 'a'], [0.0] * 6)):
+        with pytest.raises(MissionError):
+            station_table(names, poses)

@@ -20,6 +20,8 @@ __all__ = [
     'MotionRequest',
     'Step',
     'StepType',
+    'resolve_station',
+    'station_table',
     'validate_steps',
 ]
 
@@ -84,6 +86,33 @@ class MotionRequest:
     y: float
     yaw: float
     straight: bool = False
+
+
+def station_table(names: list[str], poses: list[float]) -> dict[str, tuple[float, float, float]]:
+    """Return {station: (x, y, yaw)} from parallel parameter lists (3 poses values a name)."""
+    names = [n for n in names if n]
+    if not names:
+        return {}
+    if len(poses) != 3 * len(names):
+        raise MissionError(f'station_poses needs 3 values (x, y, yaw) for each of the '
+                           f'{len(names)} station_names, got {len(poses)}')
+    if not all(math.isfinite(v) for v in poses):
+        raise MissionError('station_poses must be finite')
+    if len(set(names)) != len(names):
+        raise MissionError('station_names must be unique')
+    return {n: (float(poses[3 * i]), float(poses[3 * i + 1]), float(poses[3 * i + 2]))
+            for i, n in enumerate(names)}
+
+
+def resolve_station(station_id: str, table: dict[str, tuple[float, float, float]]
+                    ) -> tuple[float, float, float]:
+    """Return the docked pose of a station; MissionError naming the known ones if unknown."""
+    try:
+        return table[station_id]
+    except KeyError:
+        known = ', '.join(sorted(table)) or 'none configured'
+        raise MissionError(f'unknown station {station_id!r} (known: {known}); give the dock '
+                           'pose in target or configure station_names/station_poses') from None
 
 
 def validate_steps(steps: list[Step], *, max_duration_s: float = 86400.0) -> None:

@@ -27,7 +27,15 @@ from .controller import ControllerParams
 from .conversions import grid_from_msg, path_to_msg, pose_from_msg, quaternion_from_yaw
 from .costmap import CostmapParams
 from .errors import MissionError, PlanningError
-from .mission import ErrorCode, Mission, MissionState, Step, StepType
+from .mission import (
+    ErrorCode,
+    Mission,
+    MissionState,
+    Step,
+    StepType,
+    resolve_station,
+    station_table,
+)
 from .navigator import FleetParams, Navigator, NavStatus
 from .node_util import LATCHED, RELIABLE, SENSOR, declare, run_node
 from .planner import PlannerParams
@@ -69,6 +77,11 @@ class MissionExecutor(Node):
             xy_goal_tolerance=declare(self, 'xy_goal_tolerance', 0.1, 'goal tolerance (m)'),
             yaw_goal_tolerance=declare(self, 'yaw_goal_tolerance', 0.15, 'yaw tolerance (rad)'))
         self.dock_offset = float(declare(self, 'dock_offset', 0.6, 'pre-dock distance (m)'))
+        self.stations = station_table(
+            list(declare(self, 'station_names', [''],
+                         'docking stations a DOCK step may name by station_id alone')),
+            list(declare(self, 'station_poses', [0.0],
+                         'docked pose x, y, yaw (map frame) of each of station_names')))
         self.nav = Navigator(costmap_params=costmap, planner_params=planner,
                              controller_params=controller,
                              fleet=FleetParams(robots=tuple(fleet), name=self.robot,
@@ -216,6 +229,10 @@ class MissionExecutor(Node):
             kind = StepType(s.type)  # type: ignore[attr-defined]
         except ValueError as err:
             raise MissionError(f'unknown step type {s.type}') from err  # type: ignore[attr-defined]
+        # a DOCK step naming only its station (no target frame): the configured docked pose
+        if (kind == StepType.DOCK and s.station_id  # type: ignore[attr-defined]
+                and not s.target.header.frame_id):  # type: ignore[attr-defined]
+            x, y, yaw = resolve_station(s.station_id, self.stations)  # type: ignore[attr-defined]
         return Step(kind, s.step_id, x, y, yaw, s.station_id,  # type: ignore[attr-defined]
                     s.duration_s, s.battery_target)  # type: ignore[attr-defined]
 
