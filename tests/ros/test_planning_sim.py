@@ -84,3 +84,54 @@ def test_three_step_mission_in_factory(graph: RosGraph, tmp_path: Path) -> None:
     # it really drove there: the path passed the intermediate goal
     assert min(math.hypot(p.pose.position.x - NAV_GOAL[0], p.pose.position.y - NAV_GOAL[1])
                for p in poses) < 0.5
+
+
+@pytest.mark.skipif(not _sim_available(), reason='kpai_sim `sim` executable not built')
+def test_dock_on_the_station_tag(graph: RosGraph, tmp_path: Path) -> None:
+    """A station pose configured 12 cm off: the robot docks where the tag says (dock1)."""
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.action import ActionClient
+
+    from kpai_msgs.action import ExecuteMission
+    from kpai_msgs.msg import Collision, MissionStep
+
+    true_dock = (11.0, -4.0, 0.0)   # dock1 of the factory layout, tag 0 on its panel
+    configured = (11.0, -3.88, 0.0)
+    map_yaml = tmp_path / 'factory.yaml'
+    graph.start_node(
+        'kpai_sim', 'sim', '-p', 'robots:=1', '-p', 'people:=0', '-p', 'camera_rate:=10.0',
+        '-p', 'spawn_poses:=["robot1 8.5 -4.0 0.0"]', '-p', f'map_yaml:={map_yaml}',
+        '-p', 'real_time_factor:=1.0')
+    wait_until(map_yaml.exists, timeout=60, what='factory map export')
+    graph.start_node('kpai_planning', 'map_server', '-p', f'yaml_filename:={map_yaml}')
+    graph.start_node('kpai_perception', 'fiducials', '-r', '__ns:=/robot1',
+                     '-p', 'tag_size:=0.24', '-p', 'tf_prefix:=robot1/')
+    executor = graph.start_node(
+        'kpai_planning', 'mission_executor', '-r', '__ns:=/robot1', '-p', 'desired_speed:=0.5',
+        '-p', 'station_names:=[dock1]',
+        '-p', f'station_poses:=[{configured[0]}, {configured[1]}, {configured[2]}]',
+        '-p', 'station_tags:=[0]', '-p', 'dock_require_fiducial:=true')
+    node = graph.node
+    collisions: list = []
+    poses: list = []
+    node.create_subscription(Collision, '/robot1/collisions', collisions.append, 10)
+    node.create_subscription(PoseStamped, '/robot1/pose', poses.append, 10)
+    client = ActionClient(node, ExecuteMission, '/robot1/execute_mission')
+    graph.spin_until(client.server_is_ready, timeout=60, what='execute_mission server')
+    goal = ExecuteMission.Goal(mission_id='dock', steps=[
+        MissionStep(type=MissionStep.DOCK, step_id='dock1', station_id='dock1')])
+    fut = client.send_goal_async(goal)
+    graph.spin_until(fut.done, timeout=10, what='goal accepted')
+    assert fut.result().accepted
+    res = fut.result().get_result_async()
+    graph.spin_until(res.done, timeout=90, what='mission result')
+    result = res.result().result
+    assert result.success, result.message + '\n' + graph.dump_logs()
+    assert not collisions, [(c.other, c.position.x, c.position.y) for c in collisions]
+    n = len(poses)
+    graph.spin_until(lambda: len(poses) > n + 3, timeout=5, what='executor pose')
+    end = poses[-1].pose.position
+    to_true = math.hypot(end.x - true_dock[0], end.y - true_dock[1])
+    to_configured = math.hypot(end.x - configured[0], end.y - configured[1])
+    assert to_true < 0.05 and to_configured > 0.07, (end.x, end.y)
+    assert 'docking on tag 0 of dock1' in executor.output()

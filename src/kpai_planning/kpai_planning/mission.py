@@ -157,6 +157,7 @@ class Mission:
     _motion_started: bool = False
     _distance_remaining: float = math.nan
     _history: list[str] = field(default_factory=list)
+    _dock_target: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         validate_steps(self.steps)
@@ -177,6 +178,21 @@ class Mission:
     def steps_completed(self) -> int:
         return self.index
 
+    @property
+    def awaiting_dock(self) -> bool:
+        """True at the pre-dock pose, before the final straight leg has been requested."""
+        step = self.current
+        return (self.state == MissionState.RUNNING and step is not None
+                and step.type == StepType.DOCK and self.phase == 'dock'
+                and not self._motion_started)
+
+    def refine_dock(self, x: float, y: float, yaw: float) -> bool:
+        """Use a measured docked pose (e.g. from the station's tag) for the final leg."""
+        if not self.awaiting_dock or not all(math.isfinite(v) for v in (x, y, yaw)):
+            return False
+        self._dock_target = (x, y, yaw)
+        return True
+
     def motion_request(self) -> MotionRequest | None:
         """Return the motion the executor should start, once per (sub)phase, else None."""
         step = self.current
@@ -188,6 +204,8 @@ class Mission:
         if self.phase == 'approach':
             return MotionRequest(step.x - self.dock_offset * math.cos(step.yaw),
                                  step.y - self.dock_offset * math.sin(step.yaw), step.yaw)
+        if self.phase == 'dock' and self._dock_target is not None:
+            return MotionRequest(*self._dock_target, straight=True)
         return MotionRequest(step.x, step.y, step.yaw, straight=self.phase == 'dock')
 
     def feedback(self) -> dict[str, object]:
@@ -306,6 +324,7 @@ class Mission:
         self._step_elapsed = 0.0
         self._motion_started = False
         self._distance_remaining = math.nan
+        self._dock_target = None
         self.phase = 'approach' if step is not None and step.type == StepType.DOCK else ''
 
     def _advance(self) -> None:

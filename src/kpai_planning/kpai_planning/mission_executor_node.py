@@ -26,6 +26,7 @@ from kpai_msgs.srv import SetPaused
 from .controller import ControllerParams
 from .conversions import grid_from_msg, path_to_msg, pose_from_msg, quaternion_from_yaw
 from .costmap import CostmapParams
+from .dock_io import FiducialDocking
 from .errors import MissionError, PlanningError
 from .mission import (
     ErrorCode,
@@ -77,11 +78,16 @@ class MissionExecutor(Node):
             xy_goal_tolerance=declare(self, 'xy_goal_tolerance', 0.1, 'goal tolerance (m)'),
             yaw_goal_tolerance=declare(self, 'yaw_goal_tolerance', 0.15, 'yaw tolerance (rad)'))
         self.dock_offset = float(declare(self, 'dock_offset', 0.6, 'pre-dock distance (m)'))
+        self.dock_tolerance = float(declare(self, 'dock_xy_tolerance', 0.03,
+                                            'goal tolerance of the final docking leg (m)'))
+        if not (math.isfinite(self.dock_tolerance) and self.dock_tolerance > 0):
+            raise MissionError(f'dock_xy_tolerance must be > 0, got {self.dock_tolerance}')
+        station_names = list(declare(self, 'station_names', [''],
+                                     'docking stations a DOCK step may name by station_id'))
         self.stations = station_table(
-            list(declare(self, 'station_names', [''],
-                         'docking stations a DOCK step may name by station_id alone')),
-            list(declare(self, 'station_poses', [0.0],
-                         'docked pose x, y, yaw (map frame) of each of station_names')))
+            station_names, list(declare(self, 'station_poses', [0.0],
+                                        'docked pose x, y, yaw (map frame) of each of '
+                                        'station_names')))
         self.nav = Navigator(costmap_params=costmap, planner_params=planner,
                              controller_params=controller,
                              fleet=FleetParams(robots=tuple(fleet), name=self.robot,
@@ -95,6 +101,7 @@ class MissionExecutor(Node):
                                                    'it')))
         self.lock = threading.Lock()
         self.inputs = RobotInputs(self, map_frame=self.map_frame)
+        self.docking = FiducialDocking(self, self.inputs, station_names)
         self.mission: Mission | None = None
         self.battery: float | None = None
         self.speed_limit = math.inf
@@ -253,6 +260,7 @@ class MissionExecutor(Node):
             self._publish_pose(pose)
             m = self.mission
             if m is None or m.done or m.state == MissionState.PAUSED:
+                self.docking.reset()
                 if self._was_active:
                     self._publish_stop()
                     self._was_active = False
@@ -279,9 +287,13 @@ class MissionExecutor(Node):
             if now - m.now > self.map_timeout:
                 m.fail(ErrorCode.PLANNING_FAILED, f'no map on /map after {self.map_timeout} s')
             return  # timed steps still advance; motion waits for the map
+        if m.awaiting_dock and not self._finish_dock(m, now):
+            self._publish_stop()
+            return  # at the pre-dock pose, looking for the station's tag
         req = m.motion_request()
-        if req is not None and not self.nav.start(pose, (req.x, req.y, req.yaw), now,
-                                                  straight=req.straight):
+        if req is not None and not self.nav.start(
+                pose, (req.x, req.y, req.yaw), now, straight=req.straight,
+                xy_tolerance=self.dock_tolerance if req.straight else None):
             m.fail(ErrorCode.PLANNING_FAILED, self.nav.message)
         if self.nav.plan_count != self._plan_seen and self.nav.last_plan is not None:
             self._plan_seen = self.nav.plan_count
@@ -311,6 +323,23 @@ class MissionExecutor(Node):
                 and now - self.stopped_since > self.safety_stop_timeout):
             m.fail(ErrorCode.SAFETY_STOP,
                    f'safety speed limit 0 for more than {self.safety_stop_timeout:.0f} s')
+
+
+    def _finish_dock(self, m: Mission, now: float) -> bool:
+        """Choose the final docking leg (tag or configured pose); False while still looking."""
+        step = m.current
+        assert step is not None
+        decision = self.docking.decide(step, now)
+        if decision.action == 'wait':
+            return False
+        if decision.action == 'fail':
+            m.fail(ErrorCode.DOCKING_FAILED, decision.reason)
+        elif decision.action == 'tag' and decision.pose is not None:
+            m.refine_dock(*decision.pose)
+            self.get_logger().info(decision.reason)
+        elif decision.reason:
+            self.get_logger().warning(decision.reason)
+        return True
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,0 +1,124 @@
+"""Docking on a fiducial: the docked robot pose from an AprilTag seen by the robot's camera.
+
+Tag frame convention (AprilTag 3, as kpai_perception publishes it): origin at the tag centre,
+z pointing into the tag. The robot docks facing the tag, `standoff` metres in front of it.
+Pure module: no rclpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ['DockDecision', 'DockFix', 'TagFixes', 'decide_dock', 'dock_pose_from_tag',
+           'parse_tag_id', 'pose_difference']
+
+Pose2 = tuple[float, float, float]
+
+
+def dock_pose_from_tag(translation: Sequence[float], rotation: np.ndarray,
+                       standoff: float) -> Pose2 | None:
+    """Return the docked pose (x, y, yaw) in the frame the tag pose is given in, or None.
+
+    translation, rotation: the tag's pose in a frame with z up (the robot's base frame).
+    None when the tag does not stand upright enough (its normal more than 45 degrees from
+    the horizontal) to define a docking direction.
+    """
+    r = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
+    t = np.asarray(translation, dtype=np.float64).reshape(3)
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(t)) and math.isfinite(standoff)):
+        return None
+    out = -r[:, 2]  # the tag's outward normal, towards whoever looks at it
+    horizontal = math.hypot(out[0], out[1])
+    if horizontal < math.sqrt(0.5):
+        return None
+    nx, ny = out[0] / horizontal, out[1] / horizontal
+    return (float(t[0] + standoff * nx), float(t[1] + standoff * ny), math.atan2(-ny, -nx))
+
+
+def parse_tag_id(class_id: str, family: str) -> int | None:
+    """Return N of a `family:N` class id (kpai_perception's fiducials), else None."""
+    prefix, sep, number = class_id.partition(':')
+    if not sep or prefix != family:
+        return None
+    try:
+        return int(number)
+    except ValueError:
+        return None
+
+
+def pose_difference(a: Pose2, b: Pose2) -> tuple[float, float]:
+    """Return (distance, absolute yaw difference) between two poses."""
+    dyaw = math.atan2(math.sin(a[2] - b[2]), math.cos(a[2] - b[2]))
+    return math.hypot(a[0] - b[0], a[1] - b[1]), abs(dyaw)
+
+
+@dataclass(frozen=True)
+class DockFix:
+    """A docked pose (map frame) measured from a tag at a time."""
+
+    time: float
+    pose: Pose2
+
+
+class TagFixes:
+    """The latest docked-pose measurements per tag id; smoothed over a few sightings."""
+
+    def __init__(self, *, keep: int = 5) -> None:
+        self.keep = keep
+        self._fixes: dict[int, list[DockFix]] = {}
+
+    def add(self, tag_id: int, time: float, pose: Pose2) -> None:
+        """Record a measurement of tag_id's docked pose at time (s)."""
+        fixes = self._fixes.setdefault(tag_id, [])
+        fixes.append(DockFix(time, pose))
+        del fixes[:-self.keep]
+
+    def clear(self) -> None:
+        """Forget every measurement."""
+        self._fixes.clear()
+
+    def latest(self, tag_id: int, *, since: float) -> Pose2 | None:
+        """Return the mean docked pose of the measurements taken at or after since, or None."""
+        fresh = [f.pose for f in self._fixes.get(tag_id, []) if f.time >= since]
+        if not fresh:
+            return None
+        x = sum(p[0] for p in fresh) / len(fresh)
+        y = sum(p[1] for p in fresh) / len(fresh)
+        yaw = math.atan2(sum(math.sin(p[2]) for p in fresh), sum(math.cos(p[2]) for p in fresh))
+        return (x, y, yaw)
+
+
+@dataclass(frozen=True)
+class DockDecision:
+    """What to do at the pre-dock pose: 'pose', 'tag' (use `pose`), 'wait' or 'fail'."""
+
+    action: str
+    pose: Pose2 | None = None
+    reason: str = ''
+
+
+def decide_dock(*, station: str, tag_id: int, nominal: Pose2, fix: Pose2 | None,
+                waited_s: float, wait_s: float, max_correction: float,
+                max_yaw_correction: float = 0.5, require: bool = False) -> DockDecision:
+    """Decide the final docking leg from the station's configured pose and a tag measurement."""
+    if fix is not None:
+        dist, dyaw = pose_difference(fix, nominal)
+        if dist > max_correction or dyaw > max_yaw_correction:
+            return DockDecision('fail', reason=(
+                f'tag {tag_id} puts {station} {dist:.2f} m and {math.degrees(dyaw):.0f} deg from '
+                f'its configured pose (limits {max_correction:.2f} m, '
+                f'{math.degrees(max_yaw_correction):.0f} deg): wrong tag or station pose'))
+        return DockDecision('tag', fix, (
+            f'docking on tag {tag_id} of {station}: {100 * dist:.1f} cm and '
+            f'{math.degrees(dyaw):.1f} deg from the configured pose'))
+    if waited_s < wait_s:
+        return DockDecision('wait')
+    if require:
+        return DockDecision('fail', reason=f'tag {tag_id} of {station} not seen within '
+                                           f'{wait_s:.1f} s at the pre-dock pose')
+    return DockDecision('pose', reason=f'tag {tag_id} of {station} not seen within '
+                                       f'{wait_s:.1f} s: docking on the configured pose')

@@ -1,0 +1,102 @@
+"""Docking on a tag: docked pose from the tag pose, measurements, decisions, mission refinement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from kpai_planning.docking import (
+    TagFixes,
+    decide_dock,
+    dock_pose_from_tag,
+    parse_tag_id,
+    pose_difference,
+)
+from kpai_planning.mission import Mission, MissionState, Step, StepType
+from transforms3d.euler import euler2mat
+
+
+def _tag_facing(yaw_towards_robot: float) -> np.ndarray:
+    """Rotation of an upright tag whose outward normal points along yaw_towards_robot.
+
+    Tag frame: x right, y down, z into the tag (AprilTag 3).
+    """
+    out = np.array([math.cos(yaw_towards_robot), math.sin(yaw_towards_robot), 0.0])
+    z = -out
+    y = np.array([0.0, 0.0, -1.0])
+    x = np.cross(y, z)
+    return np.column_stack([x, y, z])
+
+
+@pytest.mark.parametrize('facing', [math.pi, 0.8 * math.pi, -0.9 * math.pi])
+def test_docked_pose_stands_off_the_tag_and_faces_it(facing: float) -> None:
+    tag = (2.0, 0.3, 0.6)
+    x, y, yaw = dock_pose_from_tag(tag, _tag_facing(facing), 0.75)
+    assert math.hypot(x - tag[0], y - tag[1]) == pytest.approx(0.75)
+    assert math.atan2(y - tag[1], x - tag[0]) == pytest.approx(facing)
+    assert pose_difference((0, 0, yaw), (0, 0, facing + math.pi))[1] == pytest.approx(0, abs=1e-9)
+
+
+def test_tilted_or_broken_tags_give_no_pose() -> None:
+    flat = euler2mat(0.0, 0.0, 0.0)  # z up: a tag lying on the floor, seen from above
+    assert dock_pose_from_tag((1, 0, 0), flat, 0.5) is None
+    tilted = _tag_facing(math.pi) @ euler2mat(math.radians(40), 0, 0)  # 40 deg: still upright
+    assert dock_pose_from_tag((1, 0, 0), tilted, 0.5) is not None
+    assert dock_pose_from_tag((1, math.nan, 0), _tag_facing(math.pi), 0.5) is None
+
+
+def test_parse_tag_ids() -> None:
+    assert parse_tag_id('tag36h11:2', 'tag36h11') == 2
+    assert parse_tag_id('tag25h9:2', 'tag36h11') is None
+    assert parse_tag_id('person', 'tag36h11') is None
+    assert parse_tag_id('tag36h11:x', 'tag36h11') is None
+
+
+def test_fixes_average_fresh_sightings_only() -> None:
+    f = TagFixes(keep=3)
+    f.add(1, 0.0, (9.0, 9.0, 0.0))            # before the robot stood still: ignored
+    f.add(1, 1.0, (1.0, 2.0, math.pi - 0.1))
+    f.add(1, 1.2, (1.2, 2.2, -math.pi + 0.1))  # yaw wraps round pi
+    x, y, yaw = f.latest(1, since=0.5)
+    assert (x, y) == pytest.approx((1.1, 2.1))
+    assert abs(math.atan2(math.sin(yaw - math.pi), math.cos(yaw - math.pi))) < 1e-9
+    assert f.latest(2, since=0.0) is None and f.latest(1, since=5.0) is None
+    for k in range(5):
+        f.add(1, 2.0 + k, (0.0, 0.0, 0.0))
+    assert f.latest(1, since=0.0) == (0.0, 0.0, 0.0)  # only the last `keep`
+
+
+def test_decisions() -> None:
+    kw = dict(station='dock1', tag_id=0, nominal=(11.0, -4.0, 0.0), wait_s=3.0,
+              max_correction=0.5)
+    assert decide_dock(fix=None, waited_s=1.0, **kw).action == 'wait'
+    d = decide_dock(fix=(11.02, -3.9, 0.05), waited_s=1.0, **kw)
+    assert d.action == 'tag' and d.pose == (11.02, -3.9, 0.05) and '10.2 cm' in d.reason
+    d = decide_dock(fix=(11.0, -3.0, 0.0), waited_s=1.0, **kw)
+    assert d.action == 'fail' and 'wrong tag or station pose' in d.reason
+    assert decide_dock(fix=(11.0, -4.0, 1.0), waited_s=1.0, **kw).action == 'fail'
+    d = decide_dock(fix=None, waited_s=3.5, **kw)
+    assert d.action == 'pose' and 'not seen' in d.reason
+    assert decide_dock(fix=None, waited_s=3.5, require=True, **kw).action == 'fail'
+
+
+def test_mission_docks_on_the_refined_pose() -> None:
+    m = Mission('m', [Step(StepType.DOCK, 'd', 11.0, -4.0, 0.0, 'dock1')], now=0.0,
+                dock_offset=0.6)
+    assert not m.awaiting_dock and not m.refine_dock(1, 2, 3)  # still approaching
+    first = m.motion_request()
+    assert (first.x, first.y, first.straight) == (pytest.approx(10.4), -4.0, False)
+    m.arrived(1.0)
+    assert m.awaiting_dock
+    assert not m.refine_dock(math.nan, 0, 0)
+    assert m.refine_dock(11.05, -3.95, 0.02)
+    final = m.motion_request()
+    assert (final.x, final.y, final.yaw, final.straight) == (11.05, -3.95, 0.02, True)
+    assert not m.awaiting_dock
+    m.pause()
+    m.resume()
+    again = m.motion_request()  # an interrupted final leg keeps the measured target
+    assert (again.x, again.y) == (11.05, -3.95)
+    m.arrived(5.0)
+    assert m.state == MissionState.SUCCEEDED
