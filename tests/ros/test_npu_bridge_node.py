@@ -262,7 +262,10 @@ class FlakyBackend(OnnxRuntimeBackend):
     def load(self, model_path, *, progress=None, **kw):
         if progress is not None:
             progress('flaky: compiling for the test device', 0.5)
-        time.sleep(float(os.environ.get('KPAI_FLAKY_COMPILE_S', '0')))  # a slow compiler
+        release = os.environ.get('KPAI_FLAKY_RELEASE', '')
+        deadline = time.monotonic() + 60.0
+        while release and not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.05)  # a slow compiler: done when the test says so
         return super().load(model_path, progress=progress, **kw)
 
     def run(self, batch):
@@ -291,7 +294,8 @@ def test_backend_failures_fall_back_to_cpu_and_return(
         graph: Any, model: Path, tmp_path: Path) -> None:
     site, flag = tmp_path / 'site', tmp_path / 'fail.flag'
     _install_flaky_plugin(site)
-    env = {'KPAI_FLAKY_FLAG': str(flag), 'KPAI_FLAKY_COMPILE_S': '1.5',
+    release = tmp_path / 'compiled.flag'
+    env = {'KPAI_FLAKY_FLAG': str(flag), 'KPAI_FLAKY_RELEASE': str(release),
            'PYTHONPATH': f'{site}:{graph.env.get("PYTHONPATH", "")}'}
     proc = _bridge(graph, model, '-p', 'backend:=flaky', '-p', 'fallback_after_failures:=3',
                    **env)
@@ -302,6 +306,7 @@ def test_backend_failures_fall_back_to_cpu_and_return(
                      what='compiling diagnostics')
     compiling = next(s for s in rig.diags if progress in s.message)
     assert {kv.key: kv.value for kv in compiling.values}['compiling'] == 'true'
+    release.touch()  # compilation ends
     rig.wait_active()
     rig.stream(0.05, lambda: len(rig.dets) >= 3)
     graph.spin_until(lambda: rig.stats and rig.stats[-1].backend == 'flaky', timeout=5,

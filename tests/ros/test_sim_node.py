@@ -158,8 +158,14 @@ def test_sim_node_end_to_end(graph: Any) -> None:
     assert all(p.alive() for p in graph.processes)
 
     # real_time_factor:=2 locks the clock: never faster than 2 sim seconds per wall second
-    (w0, t0), (w1, t1) = got['clock'][0], got['clock'][-1]
-    assert w1 - w0 > 1.5 and (t1 - t0) / (w1 - w0) < 2.2
+    # (free running it makes well over 3). The slope of sim time over receipt time, fitted
+    # over every /clock message, is not thrown by a few messages delivered late on a busy
+    # machine, as the first and last alone were.
+    graph.spin_until(lambda: got['clock'][-1][0] - got['clock'][0][0] > 4.0, timeout=10.0,
+                     what='4 s of /clock')
+    wall, sim_t = np.array(got['clock']).T
+    slope = np.polyfit(wall - wall[0], sim_t - sim_t[0], 1)[0]
+    assert slope < 2.3, f'sim ran {slope:.2f}x real time with real_time_factor 2'
 
 
 @pytest.mark.parametrize('args, reason', [
