@@ -89,11 +89,18 @@ def test_person_with_feet_below_the_image_is_never_placed_farther(tall: float) -
         np.testing.assert_allclose(got, feet, atol=1e-6)
 
 
-def test_person_cut_off_at_both_edges_is_placed_under_the_camera() -> None:
-    pose = camera_pose(2.0, 3.0, 0.5)
-    got = locate_box(CAM, pose, 160, 120, 100, 240, LocalizerConfig(), class_id='person')
+def test_person_cut_off_at_both_edges_is_ranged_by_its_width() -> None:
+    pose = camera_pose(2.0, 3.0, 0.5)  # level camera looking along +x
+    fx = CAM.k[0, 0]
+    # a person 0.45 m wide, 1.0 m ahead, so close that head and feet are out of view
+    w = fx * 0.45 / 1.0
+    got = locate_box(CAM, pose, 160, 120, w, 240, LocalizerConfig(), class_id='person')
     assert got is not None
-    np.testing.assert_allclose(got, [2.0, 3.0, 0.0])
+    # at the depth a 0.3 m wide person would have: nearer than the truth, never farther
+    np.testing.assert_allclose(got, [2.0 + 0.3 / 0.45, 3.0, 0.0], atol=5e-3)
+    # off to the side: the bearing of the box is kept
+    got = locate_box(CAM, pose, 260, 120, w, 240, LocalizerConfig(), class_id='person')
+    assert got[1] < 3.0 - 0.1 and got[0] < 3.0
 
 
 def test_whole_person_box_is_unchanged_by_the_truncation_rule() -> None:

@@ -26,15 +26,19 @@ class LocalizerConfig:
     # smallest plausible height (m) of the person classes: places a person whose feet are cut
     # off by the bottom image edge from the top of the box, never farther than the truth
     person_min_height: float = 1.4
+    person_min_width: float = 0.3     # m; ranges a person cut off at both image edges
     person_classes: tuple[str, ...] = ('person',)
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.plane_z, self.max_range,
                                                self.velocity_alpha, self.forget_after,
-                                               self.person_min_height)):
+                                               self.person_min_height,
+                                               self.person_min_width)):
             raise PerceptionError('localizer parameters must be finite')
-        if self.max_range <= 0 or self.forget_after <= 0 or self.person_min_height <= 0:
-            raise PerceptionError('max_range, forget_after and person_min_height must be > 0')
+        if min(self.max_range, self.forget_after, self.person_min_height,
+               self.person_min_width) <= 0:
+            raise PerceptionError('max_range, forget_after, person_min_height and '
+                                  'person_min_width must be > 0')
         if not 0.0 < self.velocity_alpha <= 1.0:
             raise PerceptionError(f'velocity_alpha must be in (0, 1], got {self.velocity_alpha}')
 
@@ -79,9 +83,10 @@ def locate_box(camera: CameraModel, world_from_camera: Transform, cx: float, cy:
     """Return the floor position (world frame) of a box's contact point, or None.
 
     A person box cut off at the bottom image edge is nearer than its clamped foot point. It is
-    placed where the top of the box meets a person of config.person_min_height (never farther
-    than the truth for anyone at least that tall), or, when the top is cut off too, under the
-    camera: the nearest place it can be, so that the safety monitor errs towards stopping.
+    placed where the top of the box meets a person of config.person_min_height; with the top
+    cut off too, at the depth where the box is as wide as a person of config.person_min_width.
+    Either way never farther than the truth for anyone at least that tall and wide, so that the
+    safety monitor errs towards slowing down.
     """
     px = contact_pixel(cx, cy, width, height, camera)
     if px is None:
@@ -92,16 +97,21 @@ def locate_box(camera: CameraModel, world_from_camera: Transform, cx: float, cy:
     if not truncated or class_id not in config.person_classes:
         return point
     origin = np.asarray(world_from_camera.translation, dtype=np.float64)
-    nearest = np.array([origin[0], origin[1], config.plane_z])
+    u = min(max(cx, 0.0), camera.width - 1.0)
     top = cy - height / 2
-    if top <= 0.0:
-        return nearest
-    ray = camera.pixel_to_ray([[min(max(cx, 0.0), camera.width - 1.0), top]])[0]
-    head = _plane_hit(world_from_camera, ray, config.plane_z + config.person_min_height,
-                      config.max_range)
-    if head is None:
-        return nearest if point is None else point
-    estimate = np.array([head[0], head[1], config.plane_z])
+    estimate = None
+    if top > 0.0:
+        ray = camera.pixel_to_ray([[u, top]])[0]
+        head = _plane_hit(world_from_camera, ray, config.plane_z + config.person_min_height,
+                          config.max_range)
+        if head is not None:
+            estimate = np.array([head[0], head[1], config.plane_z])
+    if estimate is None:
+        # depth at which the box is person_min_width wide, along the box centre's bearing
+        depth = float(camera.k[0, 0]) * config.person_min_width / max(width, 1.0)
+        ray = camera.pixel_to_ray([[u, float(camera.k[1, 2])]])[0]
+        at = world_from_camera.apply((ray * depth / ray[2])[None])[0]
+        estimate = np.array([at[0], at[1], config.plane_z])
     if point is not None and (math.hypot(*(point[:2] - origin[:2]))
                               < math.hypot(*(estimate[:2] - origin[:2]))):
         return point

@@ -71,6 +71,9 @@ class LocalizerNode(Node):
             person_min_height=declare(self, 'person_min_height', d.person_min_height,
                                       'smallest person height (m): places people whose feet '
                                       'are below the image from the top of their box'),
+            person_min_width=declare(self, 'person_min_width', d.person_min_width,
+                                     'smallest person width (m): ranges people cut off at '
+                                     'both image edges'),
             person_classes=tuple(declare(self, 'person_classes', list(d.person_classes),
                                          'class ids treated as people')))
         self.buffer = TransformBuffer(tolerance=self.params.tf_tolerance)
