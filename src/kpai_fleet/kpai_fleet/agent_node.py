@@ -146,7 +146,7 @@ class FleetAgentNode(LifecycleNode):
                 depth=50, durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)),
         ]
         self.link.start()
-        self._timer = self.create_timer(0.05, self._tick)
+        self._timer = self.create_timer(0.1, self._tick)
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -91,6 +91,8 @@ class AnnotatorNode(Node):
         now = time.monotonic()
         if self.max_rate and now - self._last_out < 1.0 / self.max_rate:
             return
+        if self.pub.get_subscription_count() == 0:
+            return  # nobody looks: drawing costs CPU the robot needs elsewhere
         try:
             rgb = image_to_rgb8(msg)
         except PerceptionError as err:

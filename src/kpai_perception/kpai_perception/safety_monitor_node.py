@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -63,9 +65,16 @@ class SafetyMonitorNode(Node):
         self.base_frame = declare(self, 'base_frame', 'base_link', 'robot frame of the fields')
         self.person_classes = set(declare(self, 'person_classes', ['person'],
                                           'track classes treated as people'))
-        rate = declare(self, 'rate', 20.0, 'evaluation timer (Hz)')
+        rate = declare(self, 'rate', 20.0, 'evaluation timer (Hz): speed_limit rate')
         if not 0 < rate <= 1000:
             raise SafetyConfigError(f'rate must be in (0, 1000] Hz, got {rate}')
+        status_rate = declare(self, 'status_rate', 5.0,
+                              'safety/status rate (Hz); a change is published at once')
+        if not 0 < status_rate <= rate:
+            raise SafetyConfigError(f'status_rate must be in (0, rate] Hz, got {status_rate}')
+        self.status_period = 1.0 / status_rate
+        self._last_status = -math.inf
+        self._last_limit = math.nan
         self.monitor = SafetyMonitor(self.config)
         self.buffer = TransformBuffer(tolerance=0.2)
         self.tf = TfListener(self, self.buffer)
@@ -125,10 +134,21 @@ class SafetyMonitorNode(Node):
         if not self.monitor.set_speed(self._now(), msg.twist.twist.linear.x):
             self.get_logger().warning('non-finite odometry speed ignored',
                                       throttle_duration_sec=5.0)
-        self._evaluate()
+        self._evaluate(periodic=False)  # the fields grow with speed: publish on a change only
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, periodic: bool = True) -> None:
+        """Decide; publish the limit (every periodic call or on a change), the status on a
+        change or every status period. People and the timer are periodic; odometry is not."""
         d = self.monitor.evaluate(self._now())
+        changed = d.state != self._last_state or d.speed_limit != self._last_limit
+        self._decision = d
+        wall = time.monotonic()
+        if changed or periodic:
+            self.limit_pub.publish(Float64(data=float(d.speed_limit)))
+            self._last_limit = d.speed_limit
+        if not (changed or wall - self._last_status >= self.status_period):
+            return
+        self._last_status = wall
         status = SafetyStatus()
         status.header.stamp = self.get_clock().now().to_msg()
         status.header.frame_id = self.base_frame
@@ -140,8 +160,6 @@ class SafetyMonitorNode(Node):
         status.nearest_person_distance = float(d.nearest_person_distance)
         status.inputs_stale = d.inputs_stale
         self.status_pub.publish(status)
-        self.limit_pub.publish(Float64(data=float(d.speed_limit)))
-        self._decision = d
         if d.state != self._last_state:
             if d.state == SafetyState.PROTECTIVE_STOP:
                 self.stops += 1

@@ -67,6 +67,8 @@ PARAMS: dict[str, tuple[Any, str]] = {
     'imu_rate': (100.0, 'IMU rate, Hz (sim time)'),
     'ground_truth_rate': (10.0, '/ground_truth rate, Hz (sim time)'),
     'real_time_factor': (1.0, 'target sim seconds per wall second; 0 = as fast as possible'),
+    'clock_rate': (25.0, '/clock rate, Hz (sim time; at most one per 10 ms control step): '
+                         'every use_sim_time node handles each message'),
     'max_linear': (1.0, 'linear speed limit, m/s'),
     'max_angular': (1.5, 'yaw rate limit, rad/s'),
     'max_linear_accel': (1.0, 'linear acceleration limit, m/s^2'),
@@ -137,6 +139,11 @@ class SimNode(Node):
                 name, default, ParameterDescriptor(description=description,
                                                    read_only=True)).value
         self.config, self.rtf = config_from_values(values)
+        clock_rate = float(values['clock_rate'])
+        if not (clock_rate == clock_rate and 1.0 <= clock_rate <= 1000.0):
+            raise SimError(f'clock_rate must be within 1..1000 Hz, got {clock_rate}')
+        self.clock_period = 1.0 / clock_rate
+        self._next_clock = -1.0
         self.sim = load_simulator()(self.config)
         if values['map_yaml']:
             try:
@@ -227,7 +234,9 @@ class SimNode(Node):
                     anchor_wall, anchor_sim = time.monotonic(), now
 
     def _publish(self, out: list[Any], now: float) -> None:
-        self.clock_pub.publish(Clock(clock=conv.stamp(now)))
+        if now >= self._next_clock - 1e-9:
+            self.clock_pub.publish(Clock(clock=conv.stamp(now)))
+            self._next_clock = now + self.clock_period
         tfs = []
         for s in out:
             pubs = self.pubs.get(getattr(s, 'robot', ''), {})
