@@ -21,8 +21,11 @@ SCREENSHOT = ROOT / 'docs' / 'dashboard.png'
 def test_demo_two_robots(tmp_path: Path) -> None:
     run_dir = tmp_path / 'run'
     demo = ManagedProcess(
-        [sys.executable, '-m', 'kpai_bringup.demo', '--robots', '2', '--duration', '60',
-         '--run-dir', str(run_dir)], env=ros_env(next_domain_id()), name='demo')
+        # until each robot has finished a task (about 60 s at real time; the 2-robot stack keeps
+        # the simulation near 0.4x real time on 2 cores, so about 150 s there), 300 s at most
+        [sys.executable, '-m', 'kpai_bringup.demo', '--robots', '2', '--duration', '300',
+         '--until-tasks', '1', '--run-dir', str(run_dir)], env=ros_env(next_domain_id()),
+        name='demo')
     try:
         endpoints_file = run_dir / 'endpoints.json'
         wait_until(lambda: endpoints_file.exists() or not demo.alive(), timeout=300,

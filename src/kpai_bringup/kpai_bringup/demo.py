@@ -349,6 +349,7 @@ class Demo:
     def _loop(self, fleet: FleetClient, monitor: Monitor) -> None:
         start = time.monotonic()
         next_status = start + 10.0
+        next_check = start + 5.0
         while not self.stop_requested.is_set():
             if self.args.duration and time.monotonic() - start >= self.args.duration:
                 break
@@ -356,6 +357,14 @@ class Demo:
                 raise RuntimeError('the launcher stopped (a required process died)')
             self.keep_busy(fleet)
             self._sample_memory()
+            if self.args.until_tasks and time.monotonic() >= next_check:
+                next_check += 5.0
+                self.count_tasks(fleet)
+                if all(self.tally.robot(r).tasks_completed >= self.args.until_tasks
+                       for r in self.robots):
+                    print(f'[demo] every robot completed {self.args.until_tasks} task(s)',
+                          flush=True)
+                    break
             if time.monotonic() >= next_status:
                 next_status += 10.0
                 self.count_tasks(fleet)
@@ -402,6 +411,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--robots', type=int, default=2, help=f'robots, 1..{MAX_ROBOTS} (default 2)')
     p.add_argument('--duration', type=float, default=0.0,
                    help='seconds to run once the fleet is up; 0 = until Ctrl-C')
+    p.add_argument('--until-tasks', type=int, default=0,
+                   help='also stop once every robot has completed this many tasks (0 = off)')
     p.add_argument('--run-dir', default='', help='where logs, database, recording and summary '
                    'go (default runs/demo-<date>-<time>)')
     p.add_argument('--model', default='', help='detector model (default: the shipped one)')
@@ -416,6 +427,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         p.error(f'--robots must be 1..{MAX_ROBOTS} (ROBOTS={args.robots})')
     if args.duration < 0:
         p.error('--duration must be >= 0')
+    if args.until_tasks < 0:
+        p.error('--until-tasks must be >= 0')
     return args
 
 
