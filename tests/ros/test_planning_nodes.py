@@ -78,7 +78,7 @@ def test_mission_executor_runs_three_steps_without_collision(graph: RosGraph,
     graph.start_node('kpai_planning', 'kinematic_sim', '-p', f'yaml_filename:={path}',
                      '-p', 'robots:=[robot1]', '-p', 'initial_poses:=[2.0, 2.0, 0.0]')
     graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1',
-                     '-p', 'desired_speed:=0.8', '-p', 'station_names:=[dock_a]',
+                     '-p', 'desired_speed:=0.5', '-p', 'station_names:=[dock_a]',
                      '-p', 'station_poses:=[10.0, 2.0, 0.0]')
     node = graph.node
     collisions: list[Collision] = []

@@ -24,15 +24,31 @@ def _sim_available() -> bool:
     return True
 
 
+def _mission_rig(graph: RosGraph) -> tuple:
+    """Return robot1's execute_mission client (ready) and lists of its collisions and poses."""
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.action import ActionClient
+
+    from kpai_msgs.action import ExecuteMission
+    from kpai_msgs.msg import Collision
+
+    collisions: list = []
+    poses: list = []
+    graph.node.create_subscription(Collision, '/robot1/collisions', collisions.append, 10)
+    graph.node.create_subscription(PoseStamped, '/robot1/pose', poses.append, 10)
+    client = ActionClient(graph.node, ExecuteMission, '/robot1/execute_mission')
+    graph.spin_until(client.server_is_ready, timeout=60, what='execute_mission server')
+    return client, collisions, poses
+
+
 @pytest.mark.skipif(not _sim_available(), reason='kpai_sim `sim` executable not built')
 def test_three_step_mission_in_factory(graph: RosGraph, tmp_path: Path) -> None:
     from geometry_msgs.msg import PoseStamped
     from kpai_planning.costmap import INSCRIBED, Costmap
     from kpai_planning.mapio import load_map
-    from rclpy.action import ActionClient
 
     from kpai_msgs.action import ExecuteMission
-    from kpai_msgs.msg import Collision, MissionStep
+    from kpai_msgs.msg import MissionStep
 
     map_yaml = tmp_path / 'factory.yaml'
     sim = graph.start_node(
@@ -46,13 +62,7 @@ def test_three_step_mission_in_factory(graph: RosGraph, tmp_path: Path) -> None:
     graph.start_node('kpai_planning', 'map_server', '-p', f'yaml_filename:={map_yaml}')
     graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1',
                      '-p', 'desired_speed:=0.6')
-    node = graph.node
-    collisions: list = []
-    poses: list = []
-    node.create_subscription(Collision, '/robot1/collisions', collisions.append, 10)
-    node.create_subscription(PoseStamped, '/robot1/pose', poses.append, 10)
-    client = ActionClient(node, ExecuteMission, '/robot1/execute_mission')
-    graph.spin_until(client.server_is_ready, timeout=60, what='execute_mission server')
+    client, collisions, poses = _mission_rig(graph)
 
     def pose_step(kind: int, sid: str, pose: tuple[float, float, float]) -> MissionStep:
         s = MissionStep(type=kind, step_id=sid)
@@ -89,11 +99,9 @@ def test_three_step_mission_in_factory(graph: RosGraph, tmp_path: Path) -> None:
 @pytest.mark.skipif(not _sim_available(), reason='kpai_sim `sim` executable not built')
 def test_dock_on_the_station_tag(graph: RosGraph, tmp_path: Path) -> None:
     """A station pose configured 12 cm off: the robot docks where the tag says (dock1)."""
-    from geometry_msgs.msg import PoseStamped
-    from rclpy.action import ActionClient
 
     from kpai_msgs.action import ExecuteMission
-    from kpai_msgs.msg import Collision, MissionStep
+    from kpai_msgs.msg import MissionStep
 
     true_dock = (11.0, -4.0, 0.0)   # dock1 of the factory layout, tag 0 on its panel
     configured = (11.0, -3.88, 0.0)
@@ -111,13 +119,7 @@ def test_dock_on_the_station_tag(graph: RosGraph, tmp_path: Path) -> None:
         '-p', 'station_names:=[dock1]',
         '-p', f'station_poses:=[{configured[0]}, {configured[1]}, {configured[2]}]',
         '-p', 'station_tags:=[0]', '-p', 'dock_require_fiducial:=true')
-    node = graph.node
-    collisions: list = []
-    poses: list = []
-    node.create_subscription(Collision, '/robot1/collisions', collisions.append, 10)
-    node.create_subscription(PoseStamped, '/robot1/pose', poses.append, 10)
-    client = ActionClient(node, ExecuteMission, '/robot1/execute_mission')
-    graph.spin_until(client.server_is_ready, timeout=60, what='execute_mission server')
+    client, collisions, poses = _mission_rig(graph)
     goal = ExecuteMission.Goal(mission_id='dock', steps=[
         MissionStep(type=MissionStep.DOCK, step_id='dock1', station_id='dock1')])
     fut = client.send_goal_async(goal)
@@ -131,7 +133,8 @@ def test_dock_on_the_station_tag(graph: RosGraph, tmp_path: Path) -> None:
     n = len(poses)
     graph.spin_until(lambda: len(poses) > n + 3, timeout=5, what='executor pose')
     end = poses[-1].pose.position
-    to_true = math.hypot(end.x - true_dock[0], end.y - true_dock[1])
-    to_configured = math.hypot(end.x - configured[0], end.y - configured[1])
-    assert to_true < 0.05 and to_configured > 0.07, (end.x, end.y)
+    # across the approach the tag corrected the 12 cm; along it the controller stops within its
+    # goal tolerance (0.1 m)
+    assert abs(end.y - true_dock[1]) < 0.03, (end.x, end.y)
+    assert math.hypot(end.x - true_dock[0], end.y - true_dock[1]) < 0.1, (end.x, end.y)
     assert 'docking on tag 0 of dock1' in executor.output()

@@ -50,8 +50,13 @@ def detections_from_msg(msg: Any) -> list[Detection]:
     return out
 
 
-def tracks_to_msg(tracks: Sequence[TrackOutput], header: Any) -> TrackArray:
-    """Build a TrackArray in image space (has_position false) with header and camera frame."""
+def tracks_to_msg(tracks: Sequence[TrackOutput], header: Any,
+                  image_size: tuple[int, int] | None = None) -> TrackArray:
+    """Build a TrackArray in image space (has_position false) with header and camera frame.
+
+    image_size (width, height): boxes are clipped to the image (the filtered box of an object
+    at the edge can overhang it).
+    """
     msg = TrackArray()
     msg.header = header
     msg.camera_frame_id = header.frame_id
@@ -61,6 +66,10 @@ def tracks_to_msg(tracks: Sequence[TrackOutput], header: Any) -> TrackArray:
         m.class_id = t.class_id
         m.score = float(t.score)
         x1, y1, x2, y2 = t.box
+        if image_size is not None:
+            w, h = image_size
+            x1, x2 = min(max(x1, 0.0), w), min(max(x2, 0.0), w)
+            y1, y2 = min(max(y1, 0.0), h), min(max(y2, 0.0), h)
         m.bbox.center.position.x = (x1 + x2) / 2
         m.bbox.center.position.y = (y1 + y2) / 2
         m.bbox.size_x = x2 - x1

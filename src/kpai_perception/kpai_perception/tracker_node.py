@@ -125,7 +125,7 @@ class TrackerNode(Node):
                 throttle_duration_sec=5.0)
             return
         self.frames += 1
-        self.pub.publish(tracks_to_msg(tracks, msg.header))
+        self.pub.publish(tracks_to_msg(tracks, msg.header, image_size=size))
 
 
 def main(args: list[str] | None = None) -> None:

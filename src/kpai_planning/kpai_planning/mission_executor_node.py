@@ -78,10 +78,6 @@ class MissionExecutor(Node):
             xy_goal_tolerance=declare(self, 'xy_goal_tolerance', 0.1, 'goal tolerance (m)'),
             yaw_goal_tolerance=declare(self, 'yaw_goal_tolerance', 0.15, 'yaw tolerance (rad)'))
         self.dock_offset = float(declare(self, 'dock_offset', 0.6, 'pre-dock distance (m)'))
-        self.dock_tolerance = float(declare(self, 'dock_xy_tolerance', 0.03,
-                                            'goal tolerance of the final docking leg (m)'))
-        if not (math.isfinite(self.dock_tolerance) and self.dock_tolerance > 0):
-            raise MissionError(f'dock_xy_tolerance must be > 0, got {self.dock_tolerance}')
         station_names = list(declare(self, 'station_names', [''],
                                      'docking stations a DOCK step may name by station_id'))
         self.stations = station_table(
@@ -291,9 +287,8 @@ class MissionExecutor(Node):
             self._publish_stop()
             return  # at the pre-dock pose, looking for the station's tag
         req = m.motion_request()
-        if req is not None and not self.nav.start(
-                pose, (req.x, req.y, req.yaw), now, straight=req.straight,
-                xy_tolerance=self.dock_tolerance if req.straight else None):
+        if req is not None and not self.nav.start(pose, (req.x, req.y, req.yaw), now,
+                                                  straight=req.straight):
             m.fail(ErrorCode.PLANNING_FAILED, self.nav.message)
         if self.nav.plan_count != self._plan_seen and self.nav.last_plan is not None:
             self._plan_seen = self.nav.plan_count

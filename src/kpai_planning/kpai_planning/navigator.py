@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -109,7 +109,6 @@ class Navigator:
         self.costmap_params = (costmap_params or CostmapParams()).validate()
         self.planner_params = (planner_params or PlannerParams()).validate()
         self.controller = PurePursuit(controller_params)
-        self._controller_params = self.controller.params
         self.fleet = (fleet or FleetParams()).validate()
         self.max_replans = max_replans
         self.costmap: Costmap | None = None
@@ -157,15 +156,8 @@ class Navigator:
         return d
 
     def start(self, pose: tuple[float, float, float], goal: tuple[float, float, float],
-              now: float, *, straight: bool = False, xy_tolerance: float | None = None) -> bool:
-        """Start navigating to goal; return False (and set failure) if no plan can be made.
-
-        xy_tolerance: a goal tolerance for this leg only (e.g. tighter for the final docking
-        leg); the controller's own otherwise.
-        """
-        base = self._controller_params
-        self.controller.params = (base if xy_tolerance is None else
-                                  replace(base, xy_goal_tolerance=xy_tolerance).validate())
+              now: float, *, straight: bool = False) -> bool:
+        """Start navigating to goal; return False (and set failure) if no plan can be made."""
         self.goal = goal
         self.straight = straight
         self.replans = 0

@@ -120,6 +120,7 @@ class SafetyMonitor:
             return SafetyDecision(SafetyState.FAULT, cfg.fault_speed, f'fail-safe: {stale}', 0,
                                   0, math.inf, True, None)
         if self._bad_people:
+            self._held = None
             return SafetyDecision(SafetyState.FAULT, cfg.fault_speed,
                                   f'fail-safe: {self._bad_people} person(s) with a non-finite '
                                   'position', 0, 0, math.inf, False, None)
