@@ -67,13 +67,14 @@ def tracks_to_msg(tracks: Sequence[TrackOutput], header: Any,
         m.score = float(t.score)
         x1, y1, x2, y2 = t.box
         if image_size is not None:
-            w, h = image_size
+            w, h = float(image_size[0]), float(image_size[1])
             x1, x2 = min(max(x1, 0.0), w), min(max(x2, 0.0), w)
             y1, y2 = min(max(y1, 0.0), h), min(max(y2, 0.0), h)
-        m.bbox.center.position.x = (x1 + x2) / 2
-        m.bbox.center.position.y = (y1 + y2) / 2
-        m.bbox.size_x = x2 - x1
-        m.bbox.size_y = y2 - y1
+        # float() on every field: the C conversion aborts the process on an int
+        m.bbox.center.position.x = float(x1 + x2) / 2
+        m.bbox.center.position.y = float(y1 + y2) / 2
+        m.bbox.size_x = float(x2 - x1)
+        m.bbox.size_y = float(y2 - y1)
         m.bbox_velocity.x, m.bbox_velocity.y = t.velocity
         m.has_position = False
         m.age = t.age
