@@ -31,10 +31,11 @@ def test_tracker_node(graph) -> None:
                      '-p', 'image_height:=480')
     node = graph.node
     got: list[TrackArray] = []
-    node.create_subscription(TrackArray, 'tracks', got.append, QoSProfile(depth=50))
+    sub = node.create_subscription(TrackArray, 'tracks', got.append, QoSProfile(depth=50))
     pub = node.create_publisher(Detection2DArray, 'detections', QoSProfile(depth=50))
     graph.spin_until(lambda: pub.get_subscription_count() > 0, timeout=10, what='tracker')
-    graph.spin_until(lambda: node.count_publishers('tracks') > 0, timeout=10, what='tracks')
+    # matched both ways: a graph entry alone does not mean the first tracks would arrive
+    graph.spin_until(lambda: sub.get_publisher_count() > 0, timeout=10, what='tracks')
     bad = (math.nan, 10.0, 10.0, 10.0)
     for k in range(10):
         pub.publish(_dets(100.0 + k * 0.1, [(100 + 5 * k, 200, 40, 80), (400, 300, 50, 90), bad]))
