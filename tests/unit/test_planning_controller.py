@@ -135,3 +135,40 @@ def test_bad_params() -> None:
         ControllerParams(min_lookahead=2.0, max_lookahead=1.0).validate()
     with pytest.raises(ConfigError, match='desired_speed'):
         ControllerParams(desired_speed=math.inf).validate()
+
+
+@pytest.mark.parametrize('offset', [0.12, -0.2, 0.05])
+def test_slanted_docking_leg_ends_on_the_dock_axis_with_a_tight_tolerance(offset: float) -> None:
+    """A 0.6 m leg to a dock `offset` m to the side: 0.1 m tolerance stops far off the axis."""
+    start, dock = (0.0, offset, 0.0), (0.6, 0.0, 0.0)
+    ends = {}
+    for tol in (None, 0.02):
+        ctrl = PurePursuit()
+        ctrl.set_path(_line(start[:2], dock[:2], n=13, yaw=0.0), xy_tolerance=tol)
+        trace, statuses, _ = _run(ctrl, start)
+        assert statuses[-1] == ControllerStatus.GOAL_REACHED
+        ends[tol] = trace[-1]
+    loose, tight = ends[None], ends[0.02]
+    assert math.hypot(tight[0] - dock[0], tight[1] - dock[1]) <= 0.02 + 1e-9
+    assert abs(tight[1]) < 0.25 * abs(offset) + 0.002          # close to the dock's axis
+    assert abs(tight[1]) < abs(loose[1])
+    assert abs(wrap_angle(tight[2])) <= ControllerParams().yaw_goal_tolerance
+
+
+def test_tight_goal_missed_by_millimetres_is_not_circled() -> None:
+    """Past a tight goal but within the normal tolerance: the leg ends, no turning back."""
+    ctrl = PurePursuit()
+    ctrl.set_path(_line((0, 0), (1, 0), yaw=0.0), xy_tolerance=0.005)
+    before = ctrl.compute((0.98, 0.02, 0.0), 0.0, _free)
+    assert before.status == ControllerStatus.FOLLOWING and before.v > 0   # short of it: drive on
+    passed = ctrl.compute((1.01, 0.02, 0.0), 0.05, _free)
+    assert passed.status == ControllerStatus.GOAL_REACHED
+    ctrl.set_path(_line((0, 0), (1, 0), yaw=0.0), xy_tolerance=0.005)
+    far = ctrl.compute((1.2, 0.0, 0.0), 0.0, _free)     # past it, but beyond the 0.1 m tolerance
+    assert far.status == ControllerStatus.ROTATING
+
+
+def test_bad_path_tolerance() -> None:
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ConfigError, match='xy_tolerance'):
+            PurePursuit().set_path(_line((0, 0), (1, 0)), xy_tolerance=bad)

@@ -67,6 +67,17 @@ def test_fixes_average_fresh_sightings_only() -> None:
     assert f.latest(1, since=0.0) == (0.0, 0.0, 0.0)  # only the last `keep`
 
 
+def test_fixes_wait_for_enough_sightings_and_ignore_an_outlier() -> None:
+    f = TagFixes(keep=10)
+    f.add(3, 1.0, (11.00, -4.00, 0.0))
+    f.add(3, 1.1, (11.01, -3.99, 0.0))
+    assert f.latest(3, since=0.5, min_count=3) is None      # two sightings: not yet
+    f.add(3, 1.2, (11.60, -3.50, 0.0))                      # one bad detection
+    x, y, _ = f.latest(3, since=0.5, min_count=3)
+    assert (x, y) == pytest.approx((11.01, -3.99))           # the median ignores it
+    assert f.latest(3, since=1.15, min_count=1) == pytest.approx((11.60, -3.50, 0.0))
+
+
 def test_decisions() -> None:
     kw = dict(station='dock1', tag_id=0, nominal=(11.0, -4.0, 0.0), wait_s=3.0,
               max_correction=0.5)

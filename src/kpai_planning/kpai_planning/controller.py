@@ -100,6 +100,7 @@ class PurePursuit:
     def __init__(self, params: ControllerParams | None = None) -> None:
         self.params = (params or ControllerParams()).validate()
         self.path = np.zeros((0, 3))
+        self._xy_tol = self.params.xy_goal_tolerance
         self._idx = 0
         self._v = 0.0
         self._last_t: float | None = None
@@ -113,9 +114,18 @@ class PurePursuit:
     def active(self) -> bool:
         return len(self.path) > 0
 
-    def set_path(self, points: np.ndarray) -> None:
-        """Follow a new path (N x 3: x, y, yaw); an empty path stops."""
+    def set_path(self, points: np.ndarray, *, xy_tolerance: float | None = None) -> None:
+        """Follow a new path (N x 3: x, y, yaw); an empty path stops.
+
+        xy_tolerance: a tighter goal tolerance for this path (e.g. a docking leg). The robot
+        also stops once it has passed the goal along the path's last direction while within
+        the normal tolerance, so a tight goal it misses by a few millimetres is not circled.
+        """
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        tol = self.params.xy_goal_tolerance if xy_tolerance is None else float(xy_tolerance)
+        if not (math.isfinite(tol) and tol > 0):
+            raise ConfigError(f'xy_tolerance must be finite and > 0, got {xy_tolerance!r}')
+        self._xy_tol = min(tol, self.params.xy_goal_tolerance)
         self.path = pts
         self._idx = 0
         self._backup_from = None
@@ -155,7 +165,8 @@ class PurePursuit:
         x, y, yaw = pose
         goal = self.path[-1]
         dist_goal = math.hypot(goal[0] - x, goal[1] - y)
-        if dist_goal <= p.xy_goal_tolerance:
+        if dist_goal <= self._xy_tol or (dist_goal <= p.xy_goal_tolerance
+                                         and self._passed_goal(x, y)):
             err = wrap_angle(goal[2] - yaw)
             if abs(err) <= p.yaw_goal_tolerance:
                 self.clear()
@@ -202,6 +213,13 @@ class PurePursuit:
             return self._check_stuck(pose, now, self._stop(ControllerStatus.BLOCKED))
         self._v = v
         return self._check_stuck(pose, now, Command(v, w, ControllerStatus.FOLLOWING))
+
+    def _passed_goal(self, x: float, y: float) -> bool:
+        """True when (x, y) lies beyond the path's end along its last segment."""
+        if len(self.path) < 2:
+            return True
+        (ax, ay), (bx, by) = self.path[-2, :2], self.path[-1, :2]
+        return (x - bx) * (bx - ax) + (y - by) * (by - ay) >= 0.0
 
     def _arc_collides(self, pose: tuple[float, float, float], v: float, curvature: float,
                       lookahead: float, clearance: Clearance) -> bool:

@@ -23,6 +23,8 @@ from .ros_io import RobotInputs
 __all__ = ['FiducialDocking']
 
 SETTLE_S = 0.3  # sightings count from this long after arrival at the pre-dock pose (standing)
+KEEP = 10  # sightings kept per tag
+STAMP_WINDOW_S = 5.0  # image stamps older than this (or from the future) are from another clock
 
 
 class FiducialDocking:
@@ -48,15 +50,22 @@ class FiducialDocking:
         self.max_correction = float(declare(
             node, 'dock_max_correction', 0.5,
             'largest shift from the configured station pose a tag may ask for (m)'))
+        self.min_sightings = int(declare(
+            node, 'dock_tag_sightings', 5,
+            'tag sightings (standing at the pre-dock pose) combined into the docked pose; '
+            'fewer are used once fiducial_wait_s has passed'))
         self.require = bool(declare(node, 'dock_require_fiducial', False,
                                     'fail a DOCK at a tagged station whose tag is not seen '
                                     '(else dock on the configured pose)'))
+        if not 1 <= self.min_sightings <= KEEP:
+            raise MissionError(f'dock_tag_sightings must be in [1, {KEEP}], '
+                               f'got {self.min_sightings}')
         if not (self.standoff > 0 and self.wait_s >= 0 and self.max_correction > 0
                 and all(math.isfinite(v) for v in (self.standoff, self.wait_s,
                                                    self.max_correction))):
             raise MissionError('dock_tag_standoff and dock_max_correction must be > 0, '
                                'fiducial_wait_s >= 0')
-        self.fixes = TagFixes()
+        self.fixes = TagFixes(keep=KEEP)
         self.buffer = TransformBuffer()
         self.sightings = 0
         self.unusable = 0
@@ -86,7 +95,13 @@ class FiducialDocking:
             self.node.get_logger().warning(f'fiducials unusable: {err}',
                                            throttle_duration_sec=10.0)
             return
+        # the sighting's time is the image's: a frame taken while the robot still turned onto
+        # the pre-dock pose but handled late (a loaded machine) must not count as standing.
+        # A stamp from another clock (e.g. sim time while this node runs on wall time) is not
+        # comparable: then the time it arrived stands in.
         now = self._now()
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        taken = stamp if 0.0 <= now - stamp <= STAMP_WINDOW_S else now
         for det in msg.detections:
             for hyp in det.results:
                 tag = parse_tag_id(hyp.hypothesis.class_id, self.family)
@@ -101,7 +116,7 @@ class FiducialDocking:
                     self.unusable += 1
                     continue
                 with self._lock:
-                    self.fixes.add(tag, now, compose(pose, dock))
+                    self.fixes.add(tag, taken, compose(pose, dock))
                     self.sightings += 1
 
     def decide(self, step: Step, now: float) -> DockDecision:
@@ -113,11 +128,13 @@ class FiducialDocking:
         if self._waiting_since is None:
             self._waiting_since = now
         since = self._waiting_since
-        with self._lock:
-            fix = self.fixes.latest(tag, since=since + SETTLE_S)
+        waited, wait_s = now - since, self.wait_s + SETTLE_S
+        with self._lock:  # enough sightings, or what there is once the wait is over
+            fix = self.fixes.latest(tag, since=since + SETTLE_S,
+                                    min_count=self.min_sightings if waited < wait_s else 1)
         decision = decide_dock(station=step.station_id, tag_id=tag,
                                nominal=(step.x, step.y, step.yaw), fix=fix,
-                               waited_s=now - since, wait_s=self.wait_s + SETTLE_S,
+                               waited_s=waited, wait_s=wait_s,
                                max_correction=self.max_correction, require=self.require)
         if decision.action != 'wait':
             self._waiting_since = None

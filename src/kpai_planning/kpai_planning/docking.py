@@ -81,13 +81,17 @@ class TagFixes:
         """Forget every measurement."""
         self._fixes.clear()
 
-    def latest(self, tag_id: int, *, since: float) -> Pose2 | None:
-        """Return the mean docked pose of the measurements taken at or after since, or None."""
+    def latest(self, tag_id: int, *, since: float, min_count: int = 1) -> Pose2 | None:
+        """Return the docked pose from the measurements taken at or after since, or None.
+
+        None also while fewer than min_count such measurements exist. x and y are medians
+        (one bad detection does not move the dock), yaw the circular mean.
+        """
         fresh = [f.pose for f in self._fixes.get(tag_id, []) if f.time >= since]
-        if not fresh:
+        if not fresh or len(fresh) < min_count:
             return None
-        x = sum(p[0] for p in fresh) / len(fresh)
-        y = sum(p[1] for p in fresh) / len(fresh)
+        x = float(np.median([p[0] for p in fresh]))
+        y = float(np.median([p[1] for p in fresh]))
         yaw = math.atan2(sum(math.sin(p[2]) for p in fresh), sum(math.cos(p[2]) for p in fresh))
         return (x, y, yaw)
 

@@ -86,6 +86,9 @@ class MissionExecutor(Node):
                                         'station_names')))
         self.nav = Navigator(costmap_params=costmap, planner_params=planner,
                              controller_params=controller,
+                             dock_xy_tolerance=declare(
+                                 self, 'dock_xy_tolerance', 0.02,
+                                 'goal tolerance of the final straight docking leg (m)'),
                              fleet=FleetParams(robots=tuple(fleet), name=self.robot,
                                                yield_distance=declare(
                                                    self, 'yield_distance', 1.5,

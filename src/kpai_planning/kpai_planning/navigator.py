@@ -105,12 +105,16 @@ class Navigator:
     def __init__(self, *, costmap_params: CostmapParams | None = None,
                  planner_params: PlannerParams | None = None,
                  controller_params: ControllerParams | None = None,
-                 fleet: FleetParams | None = None, max_replans: int = 3) -> None:
+                 fleet: FleetParams | None = None, max_replans: int = 3,
+                 dock_xy_tolerance: float = 0.02) -> None:
         self.costmap_params = (costmap_params or CostmapParams()).validate()
         self.planner_params = (planner_params or PlannerParams()).validate()
         self.controller = PurePursuit(controller_params)
         self.fleet = (fleet or FleetParams()).validate()
         self.max_replans = max_replans
+        if not (math.isfinite(dock_xy_tolerance) and dock_xy_tolerance > 0):
+            raise ConfigError(f'dock_xy_tolerance must be finite and > 0, got {dock_xy_tolerance}')
+        self.dock_xy_tolerance = dock_xy_tolerance
         self.costmap: Costmap | None = None
         self.planner: Planner | None = None
         self.goal: tuple[float, float, float] | None = None
@@ -191,7 +195,10 @@ class Navigator:
             except PlanningFailure as err:
                 return self._fail(FailureCode(err.code), str(err))
             pts = plan.points
-        self.controller.set_path(pts)
+        # a straight (docking) leg ends on its own tighter tolerance: stopping 10 cm short on a
+        # slanted leg would leave the robot centimetres off the dock's axis
+        self.controller.set_path(pts, xy_tolerance=self.dock_xy_tolerance if self.straight
+                                 else None)
         self.last_plan = pts
         self.plan_count += 1
         return True
