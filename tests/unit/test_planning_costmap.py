@@ -80,3 +80,33 @@ def test_bad_params_rejected() -> None:
         CostmapParams(robot_radius=0.5, inflation_radius=0.2).validate()
     with pytest.raises(ConfigError, match='robot_radius'):
         CostmapParams(robot_radius=-1).validate()
+
+
+def test_ray_clearing_matches_walking_the_rays() -> None:
+    """Clearing from the marked cells agrees with a fine walk along every ray."""
+    rng = np.random.default_rng(4)
+    grid = _empty(200)
+    cm = Costmap(grid, CostmapParams(obstacle_decay_s=100.0, raytrace_range=6.0))
+    marks = rng.uniform(0.2, 9.8, size=(3000, 2))
+    cm.mark_scan((5.0, 5.0), marks, np.ones(len(marks), dtype=bool), stamp=1.0)
+    rows0, cols0 = np.nonzero(np.isfinite(cm._marks))
+    before = set(zip(rows0.tolist(), cols0.tolist(), strict=True))
+    ranges = rng.uniform(0.5, 7.0, size=360)
+    origin = (4.3, 5.6)
+    pts, hits = scan_points(ranges, angle_min=-math.pi, angle_increment=2 * math.pi / 360,
+                            range_min=0.05, range_max=10.0, pose=(*origin, 0.0))
+    cm._clear_seen(origin, pts - origin, np.hypot(*(pts - origin).T))
+    rows1, cols1 = np.nonzero(np.isfinite(cm._marks))
+    cleared = before - set(zip(rows1.tolist(), cols1.tolist(), strict=True))
+    # reference: every cell a ray passes through (fine steps), up to one cell short of its end
+    walked = set()
+    for (px, py) in pts:
+        length = math.hypot(px - origin[0], py - origin[1])
+        t = np.arange(0.0, min(length - 0.06, 6.0), 0.002)
+        r, c = grid.world_to_cell(origin[0] + (px - origin[0]) * t / length,
+                                  origin[1] + (py - origin[1]) * t / length)
+        walked |= set(zip(r.tolist(), c.tolist(), strict=True))
+    expected = before & walked
+    assert len(expected) > 200
+    assert len(cleared - walked) <= 0.02 * len(expected)    # (almost) never clears unseen cells
+    assert len(expected & cleared) >= 0.9 * len(expected)   # and clears what the rays cross

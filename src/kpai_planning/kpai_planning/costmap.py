@@ -135,29 +135,46 @@ class Costmap:
 
     def mark_scan(self, origin: tuple[float, float], points: np.ndarray, hits: np.ndarray,
                   stamp: float) -> None:
-        """Clear cells along each ray from origin, then mark hit endpoints at time stamp."""
+        """Clear marks the rays pass through, then mark hit endpoints at time stamp."""
         p = self.params
         points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         hits = np.asarray(hits, dtype=bool).ravel()
         if points.shape[0] == 0:
             return
-        ox, oy = origin
-        d = points - (ox, oy)
+        d = points - origin
         length = np.hypot(d[:, 0], d[:, 1])
-        # clear up to one cell short of the endpoint, and never beyond raytrace_range
-        clear_len = np.minimum(length - self.resolution, p.raytrace_range)
-        step = 0.5 * self.resolution
-        counts = np.maximum(np.ceil(clear_len / step).astype(np.int64), 0)
-        if counts.sum() > 0:
-            ray = np.repeat(np.arange(points.shape[0]), counts)
-            start = np.cumsum(counts) - counts
-            t = (np.arange(counts.sum()) - np.repeat(start, counts)) * step
-            frac = t / np.maximum(length[ray], 1e-9)
-            xs = ox + d[ray, 0] * frac
-            ys = oy + d[ray, 1] * frac
-            self._set_marks(xs, ys, -np.inf)
+        self._clear_seen(origin, d, length)
         mark = hits & (length <= p.max_obstacle_range)
         self._set_marks(points[mark, 0], points[mark, 1], float(stamp))
+
+    def _clear_seen(self, origin: tuple[float, float], d: np.ndarray, length: np.ndarray) -> None:
+        """Clear every marked cell a ray passes through, short of the ray's endpoint.
+
+        Works from the marked cells (few) rather than by walking the rays (360 rays of up to
+        raytrace_range each): a cell is seen through when the ray of one of the two beams next
+        to it in angle crosses its square, with its centre at least one cell before that ray's
+        endpoint and within raytrace_range.
+        """
+        rows, cols = np.nonzero(np.isfinite(self._marks))
+        if rows.size == 0:
+            return
+        res = self.resolution
+        cx, cy = self.grid.cell_to_world(rows, cols)
+        rx, ry = cx - origin[0], cy - origin[1]
+        order = np.argsort(np.arctan2(d[:, 1], d[:, 0]))
+        beam_angle = np.arctan2(d[order, 1], d[order, 0])
+        unit = d[order] / np.maximum(length[order], 1e-9)[:, None]
+        reach = np.minimum(length[order] - res, self.params.raytrace_range)
+        nearest = np.searchsorted(beam_angle, np.arctan2(ry, rx))
+        seen = np.zeros(rows.size, dtype=bool)
+        for k in (nearest - 1, nearest):
+            k = k % len(order)
+            along = rx * unit[k, 0] + ry * unit[k, 1]
+            across = np.abs(rx * unit[k, 1] - ry * unit[k, 0])
+            # the ray's line crosses the cell's square (half-width along the ray's normal)
+            half = 0.5 * res * (np.abs(unit[k, 0]) + np.abs(unit[k, 1])) + 1e-9
+            seen |= (along > 0.0) & (along <= reach[k]) & (across <= half)
+        self._marks[rows[seen], cols[seen]] = -np.inf
 
     def _set_marks(self, xs: np.ndarray, ys: np.ndarray, value: float) -> None:
         rows, cols = self.grid.world_to_cell(xs, ys)
