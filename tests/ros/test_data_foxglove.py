@@ -1,10 +1,12 @@
-"""Foxglove bridge process: channels advertised over WebSocket, latched map sent on subscribe."""
+"""Foxglove bridge process: channels advertised over WebSocket, latched map sent on subscribe,
+camera subscribed in ROS only while a client watches it."""
 
 from __future__ import annotations
 
 import json
 import re
 import struct
+import time
 
 from kpai_testing import RosGraph
 
@@ -30,8 +32,8 @@ def test_foxglove_bridge_serves_ros_topics(graph: RosGraph) -> None:
         lambda: re.search(r'ws://127\.0\.0\.1:(\d+)', bridge.output()), timeout=20,
         what='server address in the log')
     port = int(match.group(1))
-    graph.spin_until(lambda: img_pub.get_subscription_count() > 0, timeout=15,
-                     what='bridge subscribed to the camera')
+    graph.spin_until(lambda: 'bridging /robot1/camera/image_raw' in bridge.output(), timeout=15,
+                     what='camera channel advertised')
     channels: dict[str, dict] = {}
     with connect(f'ws://127.0.0.1:{port}', subprotocols=['foxglove.sdk.v1'],
                  open_timeout=10) as ws:
@@ -49,4 +51,26 @@ def test_foxglove_bridge_serves_ros_topics(graph: RosGraph) -> None:
                 sub_id, = struct.unpack_from('<I', frame, 1)
                 assert sub_id == 1 and len(frame) > 13 + 6 * 4
                 break
+        # nobody watches the camera: the bridge holds no ROS subscription on it
+        assert img_pub.get_subscription_count() == 0
+        ws.send(json.dumps({'op': 'subscribe', 'subscriptions': [
+            {'id': 2, 'channelId': channels['/robot1/camera/image_raw']['id']}]}))
+        graph.spin_until(lambda: img_pub.get_subscription_count() > 0, timeout=15,
+                         what='bridge subscribed to the watched camera')
+        img = Image(height=2, width=3, encoding='rgb8', step=9, data=bytes(range(18)))
+        img.header.frame_id = 'camera'
+        deadline = time.monotonic() + 15
+        got = False
+        while not got and time.monotonic() < deadline:  # until the bridge's reader matched
+            img_pub.publish(img)
+            try:
+                frame = ws.recv(timeout=0.5)
+            except TimeoutError:
+                continue
+            got = isinstance(frame, bytes) and frame[0] == 0x01 and \
+                struct.unpack_from('<I', frame, 1)[0] == 2
+        assert got, 'no camera frame reached the client'
+        ws.send(json.dumps({'op': 'unsubscribe', 'subscriptionIds': [2]}))
+        graph.spin_until(lambda: img_pub.get_subscription_count() == 0, timeout=15,
+                         what='bridge dropped the unwatched camera')
     assert 'bridging /map' in bridge.output()

@@ -47,6 +47,9 @@ def _port(preferred: int) -> int:
     raise RuntimeError('no free TCP port on 127.0.0.1')
 
 
+MEMORY_SAMPLE_S = 5.0  # peak memory sampled this often (s)
+
+
 class Monitor:
     """An rclpy node that tallies what the robots do, spinning in a background thread."""
 
@@ -63,6 +66,7 @@ class Monitor:
         self._subscribe(robots)
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self.node)
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, name='monitor', daemon=True)
         self._thread.start()
 
@@ -136,12 +140,21 @@ class Monitor:
         return s1 - s0, w1 - w0
 
     def _spin(self) -> None:
+        # short waits and a flag, not executor.spin(): a spin thread still waiting while the
+        # main thread shuts rclpy down deadlocked the demo at exit (rclpy's logging teardown)
         try:
-            self._executor.spin()
+            while not self._stop.is_set():
+                self._executor.spin_once(timeout_sec=0.2)
         except Exception:  # noqa: BLE001 - shutdown races end the spin thread quietly
             pass
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        if self._thread.is_alive():
+            print('[demo] warning: the monitor thread did not stop; skipping ROS shutdown',
+                  file=sys.stderr, flush=True)
+            return
         self._executor.shutdown(timeout_sec=2.0)
         self.node.destroy_node()
         self._rclpy.try_shutdown()
@@ -350,13 +363,16 @@ class Demo:
         start = time.monotonic()
         next_status = start + 10.0
         next_check = start + 5.0
+        next_memory = start
         while not self.stop_requested.is_set():
             if self.args.duration and time.monotonic() - start >= self.args.duration:
                 break
             if not self.launcher_alive():
                 raise RuntimeError('the launcher stopped (a required process died)')
             self.keep_busy(fleet)
-            self._sample_memory()
+            if time.monotonic() >= next_memory:  # PSS of ~25 processes costs kernel time
+                next_memory += MEMORY_SAMPLE_S
+                self._sample_memory()
             if self.args.until_tasks and time.monotonic() >= next_check:
                 next_check += 5.0
                 self.count_tasks(fleet)

@@ -50,7 +50,9 @@ class FoxgloveBridge(LifecycleNode):
             'include': ('.*', 'bridge topics matching this regex'),
             'exclude': ('', 'never bridge topics matching this regex'),
             'jpeg_quality': (0, 'send images as JPEG of this quality (0: raw images)'),
-            'discovery_period': (1.0, 'seconds between topic discovery passes'),
+            'discovery_period': (1.0, 'seconds between topic discovery passes (and between '
+                                      'checks for channels a client started or stopped '
+                                      'watching)'),
             'autostart': (True, 'configure and activate on start'),
         }
         for key, (default, text) in specs.items():
@@ -67,7 +69,8 @@ class FoxgloveBridge(LifecycleNode):
         self.server: Any = None
         self._channels: dict[str, Any] = {}
         self._latched: dict[str, Any] = {}
-        self._subs: dict[str, Any] = {}
+        self._subs: dict[str, Any] = {}  # topic -> ROS subscription, while wanted
+        self._routes: dict[str, Any] = {}  # topic -> (class, callback, qos, channel, latched)
         self._timer: Any = None
         self._lock = threading.Lock()
         self.errors = 0
@@ -115,11 +118,30 @@ class FoxgloveBridge(LifecycleNode):
 
     def _discover(self) -> None:
         for topic, types in self.get_topic_names_and_types():
-            if topic in self._subs or len(types) != 1 or types[0] not in _ROUTES:
+            if topic in self._routes or len(types) != 1 or types[0] not in _ROUTES:
                 continue
             if not self.include.search(topic) or (self.exclude and self.exclude.search(topic)):
                 continue
             self._bridge(topic, types[0])
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Subscribe to a ROS topic only while a client watches its channel (latched: always).
+
+        As the C++ foxglove_bridge does: an unwatched camera costs nothing, and a node that
+        works only for subscribers (the annotator) stays idle.
+        """
+        for topic, route in self._routes.items():
+            if route is None:
+                continue
+            msg_class, on_message, qos, fox, keep = route
+            wanted = keep or fox.has_sinks()
+            sub = self._subs.get(topic)
+            if wanted and sub is None:
+                self._subs[topic] = self.create_subscription(msg_class, topic, on_message, qos)
+            elif not wanted and sub is not None:
+                self.destroy_subscription(sub)
+                del self._subs[topic]
 
     def _bridge(self, topic: str, type_name: str) -> None:
         import foxglove.channels as channels
@@ -162,22 +184,23 @@ class FoxgloveBridge(LifecycleNode):
         try:
             msg_class = message_class(type_name)
         except DataError as err:
-            self._subs[topic] = None  # not retried
+            self._routes[topic] = None  # not retried
             self.get_logger().warning(f'not bridging {topic}: {err}')
             return
         with self._lock:
             self._channels[topic] = fox
-        self._subs[topic] = self.create_subscription(msg_class, topic, on_message, qos)
-        self.get_logger().info(f'bridging {topic} [{type_name}] as {channel_class}')
+        self._routes[topic] = (msg_class, on_message, qos, fox, keep)
+        self.get_logger().info(f'bridging {topic} [{type_name}] as {channel_class}'
+                               + ('' if keep else ' (subscribed while a client watches)'))
 
     def _unsubscribe(self) -> None:
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
         for sub in self._subs.values():
-            if sub is not None:
-                self.destroy_subscription(sub)
+            self.destroy_subscription(sub)
         self._subs.clear()
+        self._routes.clear()
 
     def close(self) -> None:
         """Stop bridging and stop the server (idempotent)."""
