@@ -251,3 +251,19 @@ def test_fiducial_node_publishes_tag_pose(graph) -> None:
     assert abs(p.z - 1.5) < 0.04 and abs(p.x) < 0.03 and abs(p.y) < 0.03
     graph.spin_until(lambda: any(t.child_frame_id == 'tag36h11_5' for m in tfs
                                  for t in m.transforms), timeout=5, what='tag frame on /tf')
+
+
+def test_annotator_subscribes_inputs_only_while_watched(graph) -> None:
+    graph.start_node('kpai_perception', 'annotator')
+    node = graph.node
+    img_pub = node.create_publisher(Image, 'camera/image_raw', QoSProfile(depth=10))
+    graph.spin_until(lambda: node.count_publishers('camera/image_annotated') > 0, timeout=15,
+                     what='annotator up')
+    assert img_pub.get_subscription_count() == 0  # nobody watches: no camera subscription
+    sub = node.create_subscription(Image, 'camera/image_annotated', lambda m: None,
+                                   QoSProfile(depth=1))
+    graph.spin_until(lambda: img_pub.get_subscription_count() > 0, timeout=15,
+                     what='camera subscribed once watched')
+    node.destroy_subscription(sub)
+    graph.spin_until(lambda: img_pub.get_subscription_count() == 0, timeout=15,
+                     what='camera dropped once unwatched')

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import sys
 import time
+from typing import Any
 
 import numpy as np
 from nav_msgs.msg import Odometry
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -32,6 +34,8 @@ from kpai_perception.tf_listener import TfListener
 
 __all__ = ['AnnotatorNode', 'main']
 
+WATCH_PERIOD_S = 1.0  # how often the node checks whether anyone subscribes to its output
+
 _STATE_NAMES = {0: 'CLEAR', 1: 'WARNING', 2: 'PROTECTIVE STOP', 3: 'FAULT'}
 
 
@@ -46,7 +50,7 @@ class AnnotatorNode(Node):
         if not (math.isfinite(self.max_rate) and self.max_rate >= 0):
             raise PerceptionError(f'max_rate must be >= 0, got {self.max_rate}')
         self.buffer = TransformBuffer(tolerance=0.5)
-        self.tf = TfListener(self, self.buffer)
+        self.tf: TfListener | None = None
         self.camera: CameraModel | None = None
         self.tracks: TrackArray | None = None
         self.distances: dict[int, float] = {}
@@ -57,14 +61,37 @@ class AnnotatorNode(Node):
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
         self.pub = self.create_publisher(Image, 'camera/image_annotated', reliable)
-        self.create_subscription(Image, 'camera/image_raw', self._on_image,
-                                 qos_profile_sensor_data)
-        self.create_subscription(CameraInfo, 'camera/camera_info', self._on_info,
-                                 qos_profile_sensor_data)
-        self.create_subscription(TrackArray, 'tracks', self._on_tracks, reliable)
-        self.create_subscription(TrackArray, 'tracked_objects', self._on_objects, reliable)
-        self.create_subscription(SafetyStatus, 'safety/status', self._on_status, reliable)
-        self.create_subscription(Odometry, 'odom', self._on_odom, reliable)
+        self._reliable = reliable
+        self._inputs: list[Any] = []
+        # inputs are subscribed only while someone subscribes to the annotated image: an
+        # unwatched annotator receives nothing (each message costs a Python callback)
+        self.create_timer(WATCH_PERIOD_S, self._watch,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._watch()
+
+    def _watch(self) -> None:
+        watched = self.pub.get_subscription_count() > 0
+        if watched and not self._inputs:
+            reliable = self._reliable
+            self._inputs = [
+                self.create_subscription(Image, 'camera/image_raw', self._on_image,
+                                         qos_profile_sensor_data),
+                self.create_subscription(CameraInfo, 'camera/camera_info', self._on_info,
+                                         qos_profile_sensor_data),
+                self.create_subscription(TrackArray, 'tracks', self._on_tracks, reliable),
+                self.create_subscription(TrackArray, 'tracked_objects', self._on_objects,
+                                         reliable),
+                self.create_subscription(SafetyStatus, 'safety/status', self._on_status,
+                                         reliable),
+                self.create_subscription(Odometry, 'odom', self._on_odom, reliable)]
+            self.tf = TfListener(self, self.buffer)
+        elif not watched and self._inputs:
+            for sub in self._inputs:
+                self.destroy_subscription(sub)
+            self._inputs = []
+            if self.tf is not None:
+                self.tf.close()
+                self.tf = None
 
     def _on_info(self, msg: CameraInfo) -> None:
         try:

@@ -31,6 +31,12 @@ class TfListener:
                                      TF_STATIC_QOS),
         ]
 
+    def close(self) -> None:
+        """Unsubscribe (the buffer keeps what it has)."""
+        for sub in self._subs:
+            self.node.destroy_subscription(sub)
+        self._subs = []
+
     def _on_tf(self, msg: TFMessage) -> None:
         self._add(msg, static=False)
 
