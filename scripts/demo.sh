@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: run the simulated factory fleet on embedded defaults (ROBOTS=N, DURATION=s,
-# OVERLAY=site.yaml).
+# OVERLAY=site.yaml, CAMERA_RATE=Hz).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -8,4 +8,5 @@ cd "$ROOT"
 . ./env.sh
 args=(--robots "${ROBOTS:-2}" --duration "${DURATION:-0}")
 [ -n "${OVERLAY:-}" ] && args+=(--overlay "$OVERLAY")
+[ -n "${CAMERA_RATE:-}" ] && args+=(--camera-rate "$CAMERA_RATE")
 exec python3 -m kpai_bringup.demo "${args[@]}"

@@ -15,8 +15,8 @@ import time
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import OccupancyGrid, Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float64
 
@@ -108,7 +108,7 @@ class MissionExecutor(Node):
         self.stopped_since: float | None = None
         self._plan_seen = 0
         self._was_active = False
-        timer_group = MutuallyExclusiveCallbackGroup()
+        self._tick_waiters: list[Future] = []
         self.cmd_pub = self.create_publisher(Twist, 'cmd_vel', RELIABLE)
         self.plan_pub = self.create_publisher(Path, 'plan', LATCHED)
         self.pose_pub = self.create_publisher(PoseStamped, 'pose', 10)
@@ -122,9 +122,8 @@ class MissionExecutor(Node):
         self.create_service(SetPaused, '~/set_paused', self._on_set_paused)
         self.action = ActionServer(
             self, ExecuteMission, 'execute_mission', execute_callback=self._execute,
-            goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT,
-            callback_group=ReentrantCallbackGroup())
-        self.create_timer(1.0 / self.rate, self._tick, callback_group=timer_group)
+            goal_callback=self._on_goal, cancel_callback=lambda _g: CancelResponse.ACCEPT)
+        self.create_timer(1.0 / self.rate, self._tick)
         self.get_logger().info(f'mission executor for {self.robot}, fleet {fleet or "-"}')
 
     # -- inputs ----------------------------------------------------------------
@@ -175,7 +174,15 @@ class MissionExecutor(Node):
             busy = self.mission is not None and not self.mission.done
         return GoalResponse.REJECT if busy else GoalResponse.ACCEPT
 
-    def _execute(self, handle: object) -> ExecuteMission.Result:
+    def _next_tick(self) -> Future:
+        """Return a future the control loop completes on its next tick."""
+        fut = Future()
+        self._tick_waiters.append(fut)
+        return fut
+
+    async def _execute(self, handle: object) -> ExecuteMission.Result:
+        # a coroutine that wakes on each control tick: the whole node runs on one thread
+        # (rclpy's multi-threaded executor costs ~10x more CPU per message)
         goal = handle.request  # type: ignore[attr-defined]
         result = ExecuteMission.Result()
         try:
@@ -190,7 +197,7 @@ class MissionExecutor(Node):
         self.get_logger().info(f'mission {goal.mission_id}: {len(steps)} steps')
         last_fb = 0.0
         while True:
-            time.sleep(0.05)
+            await self._next_tick()
             if not self.context.ok():  # Ctrl-C: the node is going away; stop driving
                 self.nav.cancel()
                 result.message = 'mission executor shut down'
@@ -247,6 +254,14 @@ class MissionExecutor(Node):
         self.cmd_pub.publish(Twist())
 
     def _tick(self) -> None:
+        try:
+            self._control()
+        finally:  # wake the mission coroutine whatever this tick did
+            waiters, self._tick_waiters = self._tick_waiters, []
+            for fut in waiters:
+                fut.set_result(None)
+
+    def _control(self) -> None:
         now = self._now()
         pose = self.inputs.map_pose()
         if pose is None:
@@ -342,7 +357,7 @@ class MissionExecutor(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the mission executor."""
-    return run_node(MissionExecutor, args, multithreaded=True)
+    return run_node(MissionExecutor, args)
 
 
 if __name__ == '__main__':
