@@ -65,7 +65,8 @@ class SafetyMonitorNode(Node):
         self.base_frame = declare(self, 'base_frame', 'base_link', 'robot frame of the fields')
         self.person_classes = set(declare(self, 'person_classes', ['person'],
                                           'track classes treated as people'))
-        rate = declare(self, 'rate', 20.0, 'evaluation timer (Hz): speed_limit rate')
+        rate = declare(self, 'rate', 10.0, 'evaluation timer (Hz): speed_limit heartbeat; '
+                       'people and odometry are evaluated on arrival')
         if not 0 < rate <= 1000:
             raise SafetyConfigError(f'rate must be in (0, 1000] Hz, got {rate}')
         status_rate = declare(self, 'status_rate', 5.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -144,6 +145,8 @@ class SimNode(Node):
             raise SimError(f'clock_rate must be within 1..1000 Hz, got {clock_rate}')
         self.clock_period = 1.0 / clock_rate
         self._next_clock = -1.0
+        self._watch_time = -math.inf  # subscriber counts of the optional topics, per second
+        self._watch_counts: dict[int, int] = {}
         self.sim = load_simulator()(self.config)
         if values['map_yaml']:
             try:
@@ -245,7 +248,8 @@ class SimNode(Node):
                 pubs['odom'].publish(odom)
                 tfs.append(tf)
             elif isinstance(s, ImuSample):
-                pubs['imu'].publish(conv.imu_msg(s))
+                if self._watched(pubs['imu']):  # 50 Hz per robot that often nobody reads
+                    pubs['imu'].publish(conv.imu_msg(s))
             elif isinstance(s, ScanSample):
                 pubs['scan'].publish(conv.scan_msg(s))
             elif isinstance(s, CameraFrame):
@@ -261,9 +265,21 @@ class SimNode(Node):
                     f'{s.robot} collided with {s.other} at {s.impact_speed:.2f} m/s',
                     throttle_duration_sec=1.0)
             elif isinstance(s, GroundTruthSample):
-                self.gt_pub.publish(conv.ground_truth_msg(s))
+                if self._watched(self.gt_pub):
+                    self.gt_pub.publish(conv.ground_truth_msg(s))
         if tfs:
             self.tf_pub.publish(TFMessage(transforms=tfs))
+
+    def _watched(self, pub: Any) -> bool:
+        """True if pub has subscribers (counts refreshed once a wall second)."""
+        now = time.monotonic()
+        if now - self._watch_time > 1.0:
+            self._watch_time = now
+            self._watch_counts.clear()
+        count = self._watch_counts.get(id(pub))
+        if count is None:
+            count = self._watch_counts[id(pub)] = pub.get_subscription_count()
+        return count > 0
 
     def _publish_diagnostics(self) -> None:
         wall0, sim0 = self._rtf_window
