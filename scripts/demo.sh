@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: run the simulated factory fleet on embedded defaults (ROBOTS=N, DURATION=s,
-# OVERLAY=site.yaml, CAMERA_RATE=Hz).
+# OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -9,4 +9,5 @@ cd "$ROOT"
 args=(--robots "${ROBOTS:-2}" --duration "${DURATION:-0}")
 [ -n "${OVERLAY:-}" ] && args+=(--overlay "$OVERLAY")
 [ -n "${CAMERA_RATE:-}" ] && args+=(--camera-rate "$CAMERA_RATE")
+[ -n "${ODOM_RATE:-}" ] && args+=(--odom-rate "$ODOM_RATE")
 exec python3 -m kpai_bringup.demo "${args[@]}"

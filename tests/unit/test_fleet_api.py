@@ -114,3 +114,45 @@ def test_map_from_yaml_and_pgm(tmp_path):
         assert c.get('/api/map.pgm').content.startswith(b'P5')
     finally:
         svc.store.close()
+
+
+def _status(svc, order_id):
+    return next(o['status'] for o in svc.store.orders() if o['order_id'] == order_id)
+
+
+def test_failed_order_is_cancelled_on_the_robot_and_stays_failed(tmp_path):
+    from kpai_fleet.vda5050.models import ActionStatus, InstantActions, Order
+
+    svc, _client = make(tmp_path)
+    sent: list[tuple[str, bytes]] = []
+    svc.link.publish = lambda topic, payload, **_kw: sent.append((topic, payload))
+    h, tracker = HeaderSource('KPAI', 'robot1'), OrderTracker()
+    snap = RobotSnapshot(x=0.0, y=1.0, battery_pct=80.0, position_initialized=True)
+
+    def report(now):
+        svc.ingest.handle('uagv/v2/KPAI/robot1/state',
+                          build_state(h, tracker, snap, now=now).to_json())
+        svc.store.flush()
+
+    report(1000.0)
+    out = svc.dispatch({'pickup': {'x': 2.0, 'y': 1.0}, 'dropoff': {'x': 4.0, 'y': 1.0},
+                        'robot': 'robot1'})
+    order = Order.model_validate_json(sent[-1][1])
+    tracker.receive(order)
+    report(1001.0)
+    tracker.mission_failed('goal blocked')
+    report(1002.0)
+    svc.store.flush()
+    assert _status(svc, out['order_id']) == 'failed'
+    topic, payload = sent[-1]
+    assert topic == 'uagv/v2/KPAI/robot1/instantActions'
+    cancel = InstantActions.model_validate_json(payload).actions[0]
+    assert cancel.action_type == 'cancelOrder'
+    assert tracker.cancel()  # what the robot's agent does with it
+    tracker.track_instant(cancel.action_id, 'cancelOrder', ActionStatus.FINISHED)
+    report(1003.0)
+    svc.store.flush()
+    assert _status(svc, out['order_id']) == 'failed'   # not turned 'cancelled'
+    robot = svc.view.robots['robot1']
+    assert robot['idle'] and not robot['errors']                    # free for the next task
+    svc.store.close()

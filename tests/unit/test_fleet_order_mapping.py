@@ -146,6 +146,17 @@ def test_failure_marks_action_failed_and_allows_new_order():
     assert t.receive(make_order([('Z', 0, 0, True, [])], order_id='o9')).kind == 'start'
 
 
+def test_cancelling_a_failed_order_frees_the_robot():
+    t = OrderTracker()
+    t.receive(make_order([('A', 0, 0, True, []), ('B', 1, 0, True, [act('p', 'pick')])]))
+    t.mission_failed('goal blocked')
+    t.add_error('kpai.other', 'not about the order')
+    assert t.busy and any(e.error_type == 'kpai.missionFailed' for e in t.errors)
+    assert t.cancel()
+    assert not t.busy and not t.failed
+    assert [e.error_type for e in t.errors] == ['kpai.other']  # the order's error went with it
+
+
 def test_state_builder_reports_health_extensions():
     snap = RobotSnapshot(x=1.0, y=2.0, theta=0.5, vx=0.4, battery_pct=55.0,
                          position_initialized=True,

@@ -128,3 +128,40 @@ def test_a_parked_higher_priority_robot_is_passed_after_the_yield_timeout() -> N
     assert nav.status == NavStatus.SUCCEEDED, nav.message
     assert not contacts
     assert t > 3.0  # it did wait first
+
+
+def test_goal_blocked_by_a_scan_obstacle_waits_until_it_clears() -> None:
+    """A person standing on the goal: wait (stopped), then go once the scans see it gone."""
+    world = KinematicWorld(_room(), [SimRobot('r1', 1.0, 1.2, 0.0),
+                                     SimRobot('person', 8.0, 1.2, 0.0, radius=0.25)])
+    nav = _nav()
+    r = world.robots['r1']
+    pts, hits = scan_points(world.scan('r1'), angle_min=-math.pi,
+                            angle_increment=2 * math.pi / 360, range_min=0.05, range_max=8.0,
+                            pose=(r.x, r.y, r.yaw))
+    nav.add_scan((r.x, r.y), pts, hits, 0.0)
+    assert nav.start((r.x, r.y, r.yaw), (8.0, 1.2, 0.0), 0.0)  # not a failure: waiting
+    assert nav.blocked and nav.status == NavStatus.ACTIVE and 'waiting' in nav.message
+    ev = nav.step((r.x, r.y, r.yaw), 0.5)
+    assert ev.command.v == 0.0 and ev.status == NavStatus.ACTIVE
+    del world.robots['person']  # the person walks off; the next scans clear the cell
+    contacts: list = []
+    _drive(world, {'r1': nav}, 60.0, contacts)
+    assert nav.status == NavStatus.SUCCEEDED, nav.message
+    assert not contacts
+
+
+def test_goal_blocked_for_too_long_fails_and_static_goal_fails_at_once() -> None:
+    nav = Navigator(costmap_params=CostmapParams(robot_radius=0.3, inflation_radius=0.8,
+                                                 obstacle_decay_s=1000.0),
+                    blocked_goal_timeout=5.0)
+    nav.set_map(_room())
+    nav.add_scan((1.0, 1.2), np.array([[8.0, 1.2]]), np.array([True]), 0.0)
+    assert nav.start((1.0, 1.2, 0.0), (8.0, 1.2, 0.0), 0.0)
+    for t in np.arange(0.0, 5.0, 0.5):
+        assert nav.step((1.0, 1.2, 0.0), float(t)).status == NavStatus.ACTIVE
+    ev = nav.step((1.0, 1.2, 0.0), 6.5)
+    assert ev.status == NavStatus.FAILED and ev.failure == FailureCode.GOAL_OCCUPIED
+    assert 'blocked for more than 5 s' in ev.message
+    with pytest.raises(ConfigError, match='blocked_goal_timeout'):
+        Navigator(blocked_goal_timeout=math.nan)

@@ -72,6 +72,7 @@ class DemoTally:
     recording_path: str = ''
     peak_memory_bytes: int = 0
     camera_rate_hz: float = math.nan
+    odom_rate_hz: float = math.nan
 
     def robot(self, name: str) -> RobotTally:
         """Return (creating on first use) the tally of robot name."""
@@ -112,6 +113,7 @@ class DemoTally:
             'recording': self.recording_path,
             'real_time_factor': _round(self.real_time_factor),
             'camera_rate_hz': _round(self.camera_rate_hz),
+            'odom_rate_hz': _round(self.odom_rate_hz),
             'peak_memory_mib': round(self.peak_memory_bytes / 2**20, 1),
             'wall_time_s': round(self.wall_time_s, 1),
         }
@@ -188,7 +190,8 @@ def format_summary(data: dict[str, object]) -> str:
                  f"p99 <= {data['inference_latency_p99_ms']} ms (highest window)")
     lines.append(f"safety stops: {data['safety_stops']}, collisions: {data['collisions']}")
     lines.append(f"simulation real-time factor: {data['real_time_factor']} "
-                 f"(cameras at {data.get('camera_rate_hz')} Hz sim time), "
+                 f"(cameras {data.get('camera_rate_hz')} Hz, odometry "
+                 f"{data.get('odom_rate_hz')} Hz), "
                  f"peak memory of all processes: {data['peak_memory_mib']} MiB")
     lines.append(f"messages recorded: {data['messages_recorded']} in {data['recording'] or '-'}")
     return '\n'.join(lines)

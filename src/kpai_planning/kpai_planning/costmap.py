@@ -206,6 +206,14 @@ class Costmap:
         out[ok] = self.cost[rows[ok], cols[ok]]
         return out
 
+    def static_cost_at(self, x: Any, y: Any) -> np.ndarray:
+        """Return costs of the static map alone (no scan obstacles) at world points."""
+        rows, cols = self.grid.world_to_cell(x, y)
+        ok = self.grid.in_bounds(rows, cols)
+        out = np.full(np.shape(rows), LETHAL, dtype=np.uint8)
+        out[ok] = self.static_cost[rows[ok], cols[ok]]
+        return out
+
     def distance_at(self, x: Any, y: Any, *, static_only: bool = False) -> np.ndarray:
         """Return distance (m) to the nearest obstacle at world points (0 outside the map)."""
         rows, cols = self.grid.world_to_cell(x, y)

@@ -89,6 +89,10 @@ class MissionExecutor(Node):
                              dock_xy_tolerance=declare(
                                  self, 'dock_xy_tolerance', 0.02,
                                  'goal tolerance of the final straight docking leg (m)'),
+                             blocked_goal_timeout=declare(
+                                 self, 'blocked_goal_timeout', 20.0,
+                                 's to wait for scan obstacles (people, robots) to clear a goal '
+                                 'that is free in the map before the step fails'),
                              fleet=FleetParams(robots=tuple(fleet), name=self.robot,
                                                yield_distance=declare(
                                                    self, 'yield_distance', 1.5,

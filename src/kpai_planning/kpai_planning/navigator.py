@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .controller import Command, ControllerParams, ControllerStatus, PurePursuit, wrap_angle
-from .costmap import Costmap, CostmapParams
+from .costmap import INSCRIBED, Costmap, CostmapParams
 from .errors import ConfigError, PlanningFailure
 from .mapio import OccupancyMap
 from .planner import FailureCode, Planner, PlannerParams
@@ -106,7 +106,7 @@ class Navigator:
                  planner_params: PlannerParams | None = None,
                  controller_params: ControllerParams | None = None,
                  fleet: FleetParams | None = None, max_replans: int = 3,
-                 dock_xy_tolerance: float = 0.02) -> None:
+                 dock_xy_tolerance: float = 0.02, blocked_goal_timeout: float = 20.0) -> None:
         self.costmap_params = (costmap_params or CostmapParams()).validate()
         self.planner_params = (planner_params or PlannerParams()).validate()
         self.controller = PurePursuit(controller_params)
@@ -115,6 +115,12 @@ class Navigator:
         if not (math.isfinite(dock_xy_tolerance) and dock_xy_tolerance > 0):
             raise ConfigError(f'dock_xy_tolerance must be finite and > 0, got {dock_xy_tolerance}')
         self.dock_xy_tolerance = dock_xy_tolerance
+        if not (math.isfinite(blocked_goal_timeout) and blocked_goal_timeout >= 0):
+            raise ConfigError(f'blocked_goal_timeout must be finite and >= 0, '
+                              f'got {blocked_goal_timeout}')
+        self.blocked_goal_timeout = blocked_goal_timeout
+        self._blocked_since: float | None = None  # goal blocked by a scan obstacle since
+        self._blocked_retry = 0.0
         self.costmap: Costmap | None = None
         self.planner: Planner | None = None
         self.goal: tuple[float, float, float] | None = None
@@ -168,6 +174,7 @@ class Navigator:
         self.status = NavStatus.ACTIVE
         self.failure = None
         self.message = ''
+        self._blocked_since = None
         return self._plan(pose, now)
 
     def cancel(self) -> None:
@@ -193,7 +200,8 @@ class Navigator:
             try:
                 plan = self.planner.plan((pose[0], pose[1]), (gx, gy), gyaw)
             except PlanningFailure as err:
-                return self._fail(FailureCode(err.code), str(err))
+                return self._blocked_or_fail(FailureCode(err.code), str(err), (gx, gy), now)
+            self._blocked_since = None
             pts = plan.points
         # a straight (docking) leg ends on its own tighter tolerance: stopping 10 cm short on a
         # slanted leg would leave the robot centimetres off the dock's axis
@@ -202,6 +210,33 @@ class Navigator:
         self.last_plan = pts
         self.plan_count += 1
         return True
+
+    def _blocked_or_fail(self, code: FailureCode, message: str, goal: tuple[float, float],
+                         now: float) -> bool:
+        """Wait (stopped, re-planning each second) while only scan obstacles block the goal.
+
+        A person or robot standing on the goal clears away; a goal inside the static map
+        fails at once. After blocked_goal_timeout the original failure is reported.
+        """
+        assert self.costmap is not None
+        static_free = bool(self.costmap.static_cost_at(*goal) < INSCRIBED)
+        if code not in (FailureCode.GOAL_OCCUPIED, FailureCode.NO_PATH) or not static_free:
+            return self._fail(code, message)
+        if self._blocked_since is None:
+            self._blocked_since = now
+        if now - self._blocked_since > self.blocked_goal_timeout:
+            self._blocked_since = None
+            return self._fail(code, f'{message} (blocked for more than '
+                                    f'{self.blocked_goal_timeout:.0f} s)')
+        self.controller.clear()
+        self.message = f'waiting: {message}'
+        self._blocked_retry = now + 1.0
+        return True
+
+    @property
+    def blocked(self) -> bool:
+        """True while waiting for scan obstacles to clear the goal."""
+        return self._blocked_since is not None
 
     def _fail(self, code: FailureCode, message: str) -> bool:
         self.status = NavStatus.FAILED
@@ -216,6 +251,11 @@ class Navigator:
         stop = Command(0.0, 0.0, ControllerStatus.IDLE)
         if self.status != NavStatus.ACTIVE:
             return NavEvent(stop, self.status, self.failure, self.message, '')
+        if self._blocked_since is not None:
+            if now >= self._blocked_retry:
+                self._plan(pose, now)
+            if self._blocked_since is not None or self.status != NavStatus.ACTIVE:
+                return NavEvent(stop, self.status, self.failure, self.message, '')
         blocker = self._blocker(pose, now)
         limit = 0.0 if blocker else speed_limit
         cmd = self.controller.compute(pose, now, self.clearance, limit)

@@ -14,13 +14,15 @@ from kpai_fleet.vda5050.models import (
     ActionParameter,
     BlockingType,
     Edge,
+    InstantActions,
     Node,
     NodePosition,
     Order,
     format_timestamp,
 )
 
-__all__ = ['Place', 'TransportTask', 'build_order', 'choose_robot', 'resolve_place']
+__all__ = ['Place', 'TransportTask', 'build_cancel', 'build_order', 'choose_robot',
+           'resolve_place']
 
 UNAVAILABLE_CONNECTIONS = ('OFFLINE', 'CONNECTIONBROKEN')
 
@@ -126,3 +128,14 @@ def build_order(robot: Mapping[str, Any], task: TransportTask, order_id: str, *,
                  version=PROTOCOL_VERSION, manufacturer=str(robot.get('manufacturer') or 'KPAI'),
                  serial_number=str(robot.get('serial_number') or robot['robot_id']),
                  order_id=order_id, order_update_id=0, nodes=nodes, edges=edges)
+
+
+def build_cancel(robot: Mapping[str, Any], order_id: str, *, header_id: int,
+                 now: float) -> InstantActions:
+    """Build the instantActions message cancelling robot's order order_id (cancelOrder)."""
+    return InstantActions(
+        header_id=header_id, timestamp=format_timestamp(now), version=PROTOCOL_VERSION,
+        manufacturer=str(robot.get('manufacturer') or 'KPAI'),
+        serial_number=str(robot.get('serial_number') or robot['robot_id']),
+        actions=[Action(action_type='cancelOrder', action_id=f'cancel-{order_id}',
+                        blocking_type=BlockingType.HARD)])

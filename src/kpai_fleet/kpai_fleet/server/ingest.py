@@ -35,6 +35,9 @@ INSTANT_ACTION_TYPES = frozenset({'startPause', 'stopPause', 'cancelOrder', 'sta
                                   'factsheetRequest', 'logReport', 'initPosition'})
 
 
+OPEN_STATUSES = ('dispatched', 'running')
+
+
 def order_status(state: State, order_action_ids: frozenset[str] | None = None) -> str:
     """Derive the status of the state's order: running, completed, failed or cancelled.
 
@@ -248,7 +251,9 @@ class Ingest:
                 self.store.submit_event(EventRow(robot_id, ts, 'error', level,
                                                  f'{kind}: {text}'))
             self._errors_seen[robot_id] = errs
-        if st.order_id and st.order_id in self.order_states:
+        if st.order_id and self.order_states.get(st.order_id) in OPEN_STATUSES:
+            # a finished order keeps its status: the cancelOrder that clears a failed order
+            # from the robot does not turn it into 'cancelled'
             status = order_status(st, self.order_actions.get(st.order_id))
             if status != self.order_states[st.order_id]:
                 self.order_states[st.order_id] = status

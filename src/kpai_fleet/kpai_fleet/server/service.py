@@ -16,7 +16,13 @@ import yaml
 from kpai_fleet.errors import ConfigError, DispatchError
 from kpai_fleet.mqtt_link import MqttLink
 from kpai_fleet.server.config import ServerConfig
-from kpai_fleet.server.dispatch import TransportTask, build_order, choose_robot, resolve_place
+from kpai_fleet.server.dispatch import (
+    TransportTask,
+    build_cancel,
+    build_order,
+    choose_robot,
+    resolve_place,
+)
 from kpai_fleet.server.ingest import FleetView, Ingest, order_action_ids, summarize_state
 from kpai_fleet.server.store import Store, open_store
 from kpai_fleet.vda5050.models import State
@@ -56,6 +62,8 @@ class FleetService:
         self.auth_failures = 0
         self._dispatch_lock = threading.Lock()
         self._headers: defaultdict[str, itertools.count[int]] = defaultdict(itertools.count)
+        self._instant_headers: defaultdict[str, itertools.count[int]] = defaultdict(
+            itertools.count)
         self._restore()
         self.link = MqttLink(
             cfg.broker_url, cfg.client_id, username=cfg.mqtt_username,
@@ -94,6 +102,20 @@ class FleetService:
 
     def _order_status(self, order_id: str, robot_id: str, status: str) -> None:
         self.store.upsert_order(order_id, robot_id, status)
+        if status == 'failed':
+            self._cancel_failed(order_id, robot_id)
+
+    def _cancel_failed(self, order_id: str, robot_id: str) -> None:
+        """Send cancelOrder for a failed order (VDA 5050: master control clears it).
+
+        The robot drops the order's remaining nodes and its error, and can take a new task;
+        the order stays `failed` in the store.
+        """
+        robot = self.view.robots.get(robot_id) or {'robot_id': robot_id}
+        msg = build_cancel(robot, order_id, header_id=next(self._instant_headers[robot_id]),
+                           now=time.time())
+        topic = f'{self.cfg.interface}/v2/{msg.manufacturer}/{msg.serial_number}/instantActions'
+        self.link.publish(topic, msg.to_json(), qos=1)
 
     # -- dispatch --------------------------------------------------------------------------
     def dispatch(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -194,6 +194,11 @@ class OrderTracker:
         self.nodes = []
         self.edges = []
         self.pending_steps = []
+        # the order's errors (e.g. kpai.missionFailed) go with it: the robot is free again
+        self.errors = [e for e in self.errors if not any(
+            r.reference_key == 'orderId' and r.reference_value == self.order_id
+            for r in e.error_references or [])]
+        self.failed = False
         return True
 
     # -- instant actions -------------------------------------------------------------------
