@@ -17,8 +17,8 @@ test:  ## set up (with the training extra), lint, type-check and run the whole t
 	@KPAI_EXTRAS=$(if $(wildcard requirements/train.txt),train,) bash scripts/setup.sh
 	@bash scripts/test.sh $(PYTEST_ARGS)
 
-demo: setup  ## run the simulated factory fleet (ROBOTS=N, DURATION=seconds, 0 = until Ctrl-C, OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz)
-	@ROBOTS=$(ROBOTS) DURATION=$(DURATION) OVERLAY=$(OVERLAY) CAMERA_RATE=$(CAMERA_RATE) ODOM_RATE=$(ODOM_RATE) bash scripts/demo.sh
+demo: setup  ## run the simulated factory fleet (ROBOTS=N, DURATION=seconds, 0 = until Ctrl-C, OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz)
+	@ROBOTS=$(ROBOTS) DURATION=$(DURATION) OVERLAY=$(OVERLAY) CAMERA_RATE=$(CAMERA_RATE) ODOM_RATE=$(ODOM_RATE) CLOCK_RATE=$(CLOCK_RATE) bash scripts/demo.sh
 
 lint: setup  ## ruff and mypy only
 	@bash scripts/test.sh --lint-only

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: run the simulated factory fleet on embedded defaults (ROBOTS=N, DURATION=s,
-# OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz).
+# OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,4 +10,5 @@ args=(--robots "${ROBOTS:-2}" --duration "${DURATION:-0}")
 [ -n "${OVERLAY:-}" ] && args+=(--overlay "$OVERLAY")
 [ -n "${CAMERA_RATE:-}" ] && args+=(--camera-rate "$CAMERA_RATE")
 [ -n "${ODOM_RATE:-}" ] && args+=(--odom-rate "$ODOM_RATE")
+[ -n "${CLOCK_RATE:-}" ] && args+=(--clock-rate "$CLOCK_RATE")
 exec python3 -m kpai_bringup.demo "${args[@]}"

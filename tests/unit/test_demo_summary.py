@@ -64,3 +64,22 @@ def test_process_tree_memory_includes_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_demo_rates_are_parsed_validated_and_reported() -> None:
+    import pytest
+    from kpai_bringup.demo import DEMO_CAMERA_RATE, DEMO_CLOCK_RATE, DEMO_ODOM_RATE, _parse
+    from kpai_bringup.demo_summary import DemoTally, format_summary
+
+    args = _parse([])
+    assert (args.camera_rate, args.odom_rate, args.clock_rate) == (
+        DEMO_CAMERA_RATE, DEMO_ODOM_RATE, DEMO_CLOCK_RATE)
+    args = _parse(['--camera-rate', '10', '--odom-rate', '20', '--clock-rate', '25'])
+    assert (args.camera_rate, args.odom_rate, args.clock_rate) == (10.0, 20.0, 25.0)
+    for bad in (['--camera-rate', 'nan'], ['--camera-rate', '0'], ['--odom-rate', '0.5'],
+                ['--clock-rate', 'inf']):
+        with pytest.raises(SystemExit):
+            _parse(bad)
+    tally = DemoTally(camera_rate_hz=5.0, odom_rate_hz=10.0, clock_rate_hz=10.0)
+    text = format_summary(tally.to_dict())
+    assert 'cameras 5.0 Hz, odometry 10.0 Hz, clock 10.0 Hz' in text

@@ -49,6 +49,7 @@ def _port(preferred: int) -> int:
 
 DEMO_CAMERA_RATE = 5.0  # Hz: every camera frame costs ~10 Python callbacks down the stack
 DEMO_ODOM_RATE = 10.0  # Hz: ~10 nodes read odometry or /tf, each message costs each one
+DEMO_CLOCK_RATE = 10.0  # Hz: every use_sim_time node (about 20) handles each /clock message
 MEMORY_SAMPLE_S = 5.0  # peak memory sampled this often (s)
 
 
@@ -219,7 +220,8 @@ class Demo:
         self.ports = {'mqtt': _port(1883), 'fleet': _port(8080), 'foxglove': _port(8765)}
         self.token = secrets.token_urlsafe(16)
         self.password = secrets.token_urlsafe(9)
-        self.tally = DemoTally(camera_rate_hz=args.camera_rate, odom_rate_hz=args.odom_rate)
+        self.tally = DemoTally(camera_rate_hz=args.camera_rate, odom_rate_hz=args.odom_rate,
+                               clock_rate_hz=args.clock_rate)
         self.stop_requested = threading.Event()
         self.launcher: subprocess.Popen[bytes] | None = None
         self.dispatched: set[str] = set()
@@ -233,7 +235,8 @@ class Demo:
                f'run_dir:={self.run_dir}', f'mqtt_port:={self.ports["mqtt"]}',
                f'fleet_port:={self.ports["fleet"]}', f'foxglove_port:={self.ports["foxglove"]}',
                f'record:={"true" if self.args.record else "false"}',
-               f'camera_rate:={self.args.camera_rate}', f'odom_rate:={self.args.odom_rate}']
+               f'camera_rate:={self.args.camera_rate}', f'odom_rate:={self.args.odom_rate}',
+               f'clock_rate:={self.args.clock_rate}']
         if self.args.model:
             cmd.append(f'model_path:={self.args.model}')
         if self.args.overlay:
@@ -444,6 +447,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--odom-rate', type=float, default=DEMO_ODOM_RATE,
                    help=f'odometry and odom->base_link transforms per second, sim time (default '
                    f'{DEMO_ODOM_RATE:g}; the simulation alone defaults to 20)')
+    p.add_argument('--clock-rate', type=float, default=DEMO_CLOCK_RATE,
+                   help=f'/clock messages per second, sim time (default {DEMO_CLOCK_RATE:g}; '
+                   f'sim-time timers such as the 20 Hz control loop fire at most this often; '
+                   f'the simulation alone defaults to 25)')
     p.add_argument('--no-record', dest='record', action='store_false',
                    help='do not record MCAP')
     p.add_argument('--startup-timeout', type=float, default=240.0,
@@ -453,6 +460,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         p.error(f'--robots must be 1..{MAX_ROBOTS} (ROBOTS={args.robots})')
     if args.duration < 0:
         p.error('--duration must be >= 0')
+    if not (math.isfinite(args.clock_rate) and 1 <= args.clock_rate <= 1000):
+        p.error(f'--clock-rate must be in [1, 1000] Hz (CLOCK_RATE={args.clock_rate})')
     if not (math.isfinite(args.odom_rate) and 1 <= args.odom_rate <= 200):
         p.error(f'--odom-rate must be in [1, 200] Hz (ODOM_RATE={args.odom_rate})')
     if not (math.isfinite(args.camera_rate) and 0 < args.camera_rate <= 60):

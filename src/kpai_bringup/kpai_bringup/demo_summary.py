@@ -73,6 +73,7 @@ class DemoTally:
     peak_memory_bytes: int = 0
     camera_rate_hz: float = math.nan
     odom_rate_hz: float = math.nan
+    clock_rate_hz: float = math.nan
 
     def robot(self, name: str) -> RobotTally:
         """Return (creating on first use) the tally of robot name."""
@@ -114,6 +115,7 @@ class DemoTally:
             'real_time_factor': _round(self.real_time_factor),
             'camera_rate_hz': _round(self.camera_rate_hz),
             'odom_rate_hz': _round(self.odom_rate_hz),
+            'clock_rate_hz': _round(self.clock_rate_hz),
             'peak_memory_mib': round(self.peak_memory_bytes / 2**20, 1),
             'wall_time_s': round(self.wall_time_s, 1),
         }
@@ -191,7 +193,7 @@ def format_summary(data: dict[str, object]) -> str:
     lines.append(f"safety stops: {data['safety_stops']}, collisions: {data['collisions']}")
     lines.append(f"simulation real-time factor: {data['real_time_factor']} "
                  f"(cameras {data.get('camera_rate_hz')} Hz, odometry "
-                 f"{data.get('odom_rate_hz')} Hz), "
+                 f"{data.get('odom_rate_hz')} Hz, clock {data.get('clock_rate_hz')} Hz), "
                  f"peak memory of all processes: {data['peak_memory_mib']} MiB")
     lines.append(f"messages recorded: {data['messages_recorded']} in {data['recording'] or '-'}")
     return '\n'.join(lines)
