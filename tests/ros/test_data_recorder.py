@@ -107,3 +107,26 @@ def test_record_then_play(graph: RosGraph, tmp_path: Path) -> None:
                      what='replayed messages')
     assert got == [f'msg {i}' for i in range(N)]
     assert got_tw == [float(i) for i in range(N)]
+
+
+def test_sigterm_also_finishes_the_bag(graph: RosGraph, tmp_path: Path) -> None:
+    """A launcher escalates SIGINT to SIGTERM: the bag must still get its metadata."""
+    from std_msgs.msg import String
+
+    pub = graph.node.create_publisher(String, '/chatter', 50)
+    bag = tmp_path / 'rec'
+    rec = graph.start_node('kpai_data', 'recorder', '-p', 'topics:=[/chatter]',
+                           '-p', f'output:={bag}', '-p', 'discovery_period:=0.2',
+                           '-p', 'report_period:=0.2')
+    graph.spin_until(lambda: pub.get_subscription_count() > 0, timeout=15,
+                     what='recorder subscription')
+    for i in range(5):
+        pub.publish(String(data=f'msg {i}'))
+    graph.spin_until(lambda: 'received 5,' in rec.output(), timeout=15,
+                     what='recorder received the messages')
+    rec.send_signal(signal.SIGTERM)
+    wait_until(lambda: not rec.alive(), timeout=15, what='recorder exit')
+    assert rec.proc.returncode == 0, rec.output()
+    counts = {t['topic_metadata']['name']: t['message_count']
+              for t in read_metadata(bag)['topics_with_message_count']}
+    assert counts == {'/chatter': 5}

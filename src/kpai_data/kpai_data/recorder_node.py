@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from rclpy.qos import (
     QoSProfile,
     ReliabilityPolicy,
 )
+from rclpy.signals import SignalHandlerOptions
 
 from .bag_writer import COMPRESSIONS, BagWriter, SplitPolicy
 from .errors import DataError
@@ -197,9 +200,9 @@ class RecorderNode(LifecycleNode):
 
     def finish(self) -> None:
         """Stop subscribing, write what was received and close the bag (idempotent)."""
-        self._stop_subscriptions()
-        recorder, self._recorder = self._recorder, None
+        recorder, self._recorder = self._recorder, None  # later messages are not recorded
         if recorder is None:
+            self._stop_subscriptions()
             return
         stats = recorder.stats
         path = recorder.close(custom_data={
@@ -212,11 +215,22 @@ class RecorderNode(LifecycleNode):
             line += f' (last write error: {recorder.last_error})'
         # the context may already be shut down (SIGINT): print instead of logging
         print(f'[recorder] {line}', flush=True)
+        self._stop_subscriptions()
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the recorder until Ctrl-C, then finish the bag."""
-    rclpy.init(args=args)
+    """Run the recorder until SIGINT or SIGTERM, then finish the bag before ROS shuts down."""
+    # our own handlers: the bag is finished first, with rclpy still up, on either signal (a
+    # launcher escalates SIGINT to SIGTERM; a bag cut off by SIGKILL has no metadata)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        del signum, frame
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     node: RecorderNode | None = None
     try:
         node = RecorderNode()
@@ -225,7 +239,8 @@ def main(args: list[str] | None = None) -> int:
             if node._recorder is None:
                 return 1
             node.trigger_activate()
-        rclpy.spin(node)
+        while not stop.is_set() and rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=0.2)
     except DataError as err:
         print(f'recorder: {err}', file=sys.stderr)
         return 2
