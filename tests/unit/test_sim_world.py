@@ -82,10 +82,10 @@ def test_bad_names_and_parameters_are_rejected() -> None:
 
 
 def test_tag_bitmaps_decode() -> None:
-    from pupil_apriltags import Detector
+    from kpai_perception.fiducials import apriltag_detector
 
     assert tag36h11_count() == 587
-    det = Detector(families='tag36h11')
+    det = apriltag_detector(families='tag36h11')
     for tag_id in (0, 7, 586):
         img = np.pad(np.kron(tag36h11_bitmap(tag_id), np.ones((12, 12), np.uint8)), 24,
                      constant_values=255)
@@ -97,7 +97,7 @@ def test_tag_bitmaps_decode() -> None:
 
 def test_rendered_dock_tag_decodes() -> None:
     """A robot parked at a dock sees the dock's tag and the detector reads the right id."""
-    from pupil_apriltags import Detector
+    from kpai_perception.fiducials import apriltag_detector
 
     layout = build_layout(seed=0, people=0)
     dock = layout.docks[1]
@@ -111,7 +111,7 @@ def test_rendered_dock_tag_decodes() -> None:
         sim.close()
     gray = frame.image.mean(axis=2).astype(np.uint8)
     fx, fy, cx, cy = sim.camera.intrinsics()
-    found = Detector(families='tag36h11').detect(
+    found = apriltag_detector(families='tag36h11').detect(
         gray, estimate_tag_pose=True, camera_params=(fx, fy, cx, cy), tag_size=TAG_SIZE * 0.8)
     assert [d.tag_id for d in found] == [dock.tag_id]
     # pose from the published intrinsics and tag size matches the known geometry

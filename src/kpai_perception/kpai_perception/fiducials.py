@@ -43,13 +43,36 @@ def _corners_3d(size: float) -> np.ndarray:
     return np.array([[-h, h, 0.0], [h, h, 0.0], [h, -h, 0.0], [-h, -h, 0.0]])
 
 
+def apriltag_detector(**kwargs: Any) -> Any:
+    """Return a pupil-apriltags Detector whose teardown is safe.
+
+    The library's Detector.__del__ frees the tag families first and then destroys the
+    detector, which walks those freed families (a use after free: it crashed a test run once).
+    The families are detached from the detector before that teardown.
+    """
+    return _safe_detector_class()(**kwargs)
+
+
+@lru_cache(maxsize=1)
+def _safe_detector_class() -> Any:
+    from pupil_apriltags import Detector
+
+    class SafeDetector(Detector):  # type: ignore[misc, valid-type]
+        def __del__(self) -> None:
+            ptr = getattr(self, 'tag_detector_ptr', None)
+            if ptr is not None:
+                self.libc.apriltag_detector_clear_families.restype = None
+                self.libc.apriltag_detector_clear_families(ptr)
+            super().__del__()
+
+    return SafeDetector
+
+
 @lru_cache(maxsize=4)
 def _family_layout(family: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...],
                                          int, int]:
     """Return codes, bit x, bit y, width at border and total width of a family."""
-    from pupil_apriltags import Detector
-
-    detector = Detector(families=family, nthreads=1)
+    detector = apriltag_detector(families=family, nthreads=1)
     fam = detector.tag_families[family].contents
     n = int(fam.nbits)
     return (tuple(int(fam.codes[i]) for i in range(int(fam.ncodes))),
@@ -86,12 +109,12 @@ class FiducialDetector:
         if max_hamming < 0 or quad_decimate < 1.0 or threads < 1:
             raise FiducialError('need max_hamming >= 0, quad_decimate >= 1 and threads >= 1')
         try:
-            from pupil_apriltags import Detector
+            import pupil_apriltags  # noqa: F401
         except ImportError as err:
             raise FiducialError('pupil-apriltags is not installed') from err
         try:
-            self._detector: Any = Detector(families=family, nthreads=threads,
-                                           quad_decimate=quad_decimate)
+            self._detector: Any = apriltag_detector(families=family, nthreads=threads,
+                                                    quad_decimate=quad_decimate)
         except Exception as err:  # the library raises bare errors for unknown families
             raise FiducialError(f'cannot create a {family} detector: {err}') from err
         self.family = family

@@ -24,7 +24,12 @@ def _family() -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int, i
     codes = tuple(int(fam.codes[i]) for i in range(int(fam.ncodes)))
     bit_x = tuple(int(fam.bit_x[i]) for i in range(nbits))
     bit_y = tuple(int(fam.bit_y[i]) for i in range(nbits))
-    return codes, bit_x, bit_y, nbits, int(fam.width_at_border), int(fam.total_width)
+    width_at_border, total_width = int(fam.width_at_border), int(fam.total_width)
+    # pupil-apriltags' __del__ frees the families before the detector that still walks them
+    # (a use after free): detach them first
+    detector.libc.apriltag_detector_clear_families.restype = None
+    detector.libc.apriltag_detector_clear_families(detector.tag_detector_ptr)
+    return codes, bit_x, bit_y, nbits, width_at_border, total_width
 
 
 def tag36h11_count() -> int:
