@@ -198,27 +198,19 @@ class Costmap:
         self.version += 1
         return True
 
-    def cost_at(self, x: Any, y: Any) -> np.ndarray:
-        """Return costs at world points (LETHAL outside the map)."""
+    def _sample(self, field: np.ndarray, x: Any, y: Any, outside: float) -> np.ndarray:
         rows, cols = self.grid.world_to_cell(x, y)
         ok = self.grid.in_bounds(rows, cols)
-        out = np.full(np.shape(rows), LETHAL, dtype=np.uint8)
-        out[ok] = self.cost[rows[ok], cols[ok]]
+        out = np.full(np.shape(rows), outside, dtype=field.dtype)
+        out[ok] = field[rows[ok], cols[ok]]
         return out
 
-    def static_cost_at(self, x: Any, y: Any) -> np.ndarray:
-        """Return costs of the static map alone (no scan obstacles) at world points."""
-        rows, cols = self.grid.world_to_cell(x, y)
-        ok = self.grid.in_bounds(rows, cols)
-        out = np.full(np.shape(rows), LETHAL, dtype=np.uint8)
-        out[ok] = self.static_cost[rows[ok], cols[ok]]
-        return out
+    def cost_at(self, x: Any, y: Any, *, static_only: bool = False) -> np.ndarray:
+        """Return costs at world points (LETHAL outside the map); static_only: without the
+        scan obstacles."""
+        return self._sample(self.static_cost if static_only else self.cost, x, y, LETHAL)
 
     def distance_at(self, x: Any, y: Any, *, static_only: bool = False) -> np.ndarray:
         """Return distance (m) to the nearest obstacle at world points (0 outside the map)."""
-        rows, cols = self.grid.world_to_cell(x, y)
-        ok = self.grid.in_bounds(rows, cols)
         field = self.static_distance if static_only else self.distance
-        out = np.zeros(np.shape(rows))
-        out[ok] = field[rows[ok], cols[ok]]
-        return out
+        return self._sample(field, x, y, 0.0)

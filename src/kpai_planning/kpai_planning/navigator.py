@@ -219,7 +219,7 @@ class Navigator:
         fails at once. After blocked_goal_timeout the original failure is reported.
         """
         assert self.costmap is not None
-        static_free = bool(self.costmap.static_cost_at(*goal) < INSCRIBED)
+        static_free = bool(self.costmap.cost_at(*goal, static_only=True) < INSCRIBED)
         if code not in (FailureCode.GOAL_OCCUPIED, FailureCode.NO_PATH) or not static_free:
             return self._fail(code, message)
         if self._blocked_since is None:
