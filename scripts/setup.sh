@@ -9,6 +9,8 @@
 #   KPAI_SKIP_APT=1      never call apt-get (report missing Debian packages instead)
 #   KPAI_FORCE=1         reinstall and rebuild even when the stamps say nothing changed
 #   KPAI_EXTRAS=train    also install optional extras (requirements/<extra>.txt; train = torch)
+#   KPAI_INTERFACES_CPP=1|0  also generate C++ code for the interface packages (default: 1 with
+#                        a sourced ROS 2, 0 with the PyPI wheels, which have no C++ client library)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -130,7 +132,9 @@ for pkg in tf2_msgs vision_msgs; do
     if [ -f "$pre/share/ament_index/resource_index/packages/$pkg" ]; then skip+=("$pkg"); break; fi
   done
 done
-build_key="$(printf '%s ' "${skip[@]:-}")$MODE"
+if [ $MODE = system ]; then cpp="${KPAI_INTERFACES_CPP:-1}"; else cpp="${KPAI_INTERFACES_CPP:-0}"; fi
+case "$cpp" in 0|1) ;; *) die "KPAI_INTERFACES_CPP must be 0 or 1 (got '$cpp')" ;; esac
+build_key="$(printf '%s ' "${skip[@]:-}")$MODE cpp=$cpp"
 newer=""
 if [ -f "$STAMPS/build" ] && [ "$(cat "$STAMPS/build")" = "$build_key" ] && [ -d install ]; then
   # any source file or directory changed since the last build (bytecode caches do not count)
@@ -146,6 +150,7 @@ if [ "${KPAI_FORCE:-0}" = 1 ] || [ -n "$newer" ]; then
   cargs=(build --symlink-install --event-handlers console_cohesion- console_stderr- status-)
   [ ${#skip[@]} -gt 0 ] && cargs+=(--packages-skip "${skip[@]}")
   cargs+=(--cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY")
+  [ "$cpp" = 1 ] && cargs+=(-DKPAI_INTERFACES_CPP=ON) || cargs+=(-DKPAI_INTERFACES_CPP=OFF)
   if ! "$ROOT/.venv/bin/colcon" "${cargs[@]}" > "$STAMPS/colcon.log" 2>&1; then
     tail -40 "$STAMPS/colcon.log" >&2
     die "colcon build failed (full log: $STAMPS/colcon.log)"
