@@ -9,6 +9,8 @@
 #   KPAI_SKIP_APT=1      never call apt-get (report missing Debian packages instead)
 #   KPAI_FORCE=1         reinstall and rebuild even when the stamps say nothing changed
 #   KPAI_EXTRAS=train    also install optional extras (requirements/<extra>.txt; train = torch)
+#   KPAI_INSTALLER=uv|pip  Python package installer (default uv, installed from the package
+#                        index into the venv; pip if that fails)
 #   KPAI_INTERFACES_CPP=1|0  also generate C++ code for the interface packages (default: 1 with
 #                        a sourced ROS 2, 0 with the PyPI wheels, which have no C++ client library)
 set -euo pipefail
@@ -21,6 +23,13 @@ PYTHON="${PYTHON:-python3}"
 KPAI_EXTRAS="${KPAI_EXTRAS:-}"
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+# filtered PATTERN COMMAND...: run COMMAND, hide its output lines matching PATTERN, return its status
+filtered() {
+  local pattern=$1; shift
+  "$@" 2>&1 | grep -vE "$pattern"
+  local rc=${PIPESTATUS[0]}
+  return "$rc"
+}
 t0=$(date +%s)
 
 # --- platform checks -------------------------------------------------------------------------
@@ -95,11 +104,37 @@ for extra in "${extras[@]}"; do
     || want+=("requirements/$extra.txt")
 done
 if [ ${#want[@]} -gt 0 ]; then
-  log "installing Python packages (${want[*]}, pinned by requirements/constraints.txt)"
-  "$VPY" -m pip install --disable-pip-version-check -q --upgrade 'pip>=24'
   args=(); for r in "${want[@]}"; do args+=(-r "$r"); done
-  "$VPY" -m pip install --disable-pip-version-check --progress-bar on "${args[@]}" \
-      -c requirements/constraints.txt 2>&1 | grep -vE "^(Requirement already satisfied|  |WARNING: Location)" || true
+  args+=(-c requirements/constraints.txt)
+  installer="${KPAI_INSTALLER:-uv}"
+  case "$installer" in uv|pip) ;; *) die "KPAI_INSTALLER must be uv or pip (got '$installer')" ;; esac
+  if [ "$installer" = uv ] && [ ! -x .venv/bin/uv ] \
+     && ! "$VPY" -m pip install --disable-pip-version-check -q -c requirements/constraints.txt uv; then
+    log "warning: could not install uv from the package index; installing with pip (slower)"
+    installer=pip
+  fi
+  log "installing Python packages with $installer (${want[*]}, pinned by requirements/constraints.txt)"
+  if [ "$installer" = uv ]; then
+    # uv does not read pip's configuration: hand it the indexes, links and certificate pip uses
+    # here, and let it pick the best match over all of them as pip does
+    uvargs=(pip install --python "$VPY" --index-strategy unsafe-best-match)
+    while IFS= read -r line; do
+      key=${line%%=*}; key=${key#*.}; val=${line#*=}; val=${val#\'}; val=${val%\'}
+      for v in $val; do
+        case "$key" in
+          index-url|extra-index-url|find-links) uvargs+=("--$key" "$v") ;;
+          cert) export SSL_CERT_FILE="$v" ;;
+        esac
+      done
+    done < <("$VPY" -m pip config list 2>/dev/null)
+    filtered '^ [+-] ' .venv/bin/uv "${uvargs[@]}" "${args[@]}" \
+      || die "uv could not install the Python packages (KPAI_INSTALLER=pip tries pip)"
+  else
+    "$VPY" -m pip install --disable-pip-version-check -q --upgrade 'pip>=24'
+    filtered '^(Requirement already satisfied|  |WARNING: Location)' \
+      "$VPY" -m pip install --disable-pip-version-check --progress-bar on "${args[@]}" \
+      || die "pip could not install the Python packages"
+  fi
   "$VPY" -m pip check >/dev/null 2>&1 || log "warning: pip check reports conflicts ($VPY -m pip check)"
   if [ $install_base = 1 ]; then
     [ $MODE = wheels ] && "$VPY" scripts/fix_rosidl_exports.py "$ROOT/.venv"
