@@ -116,8 +116,10 @@ if [ ${#want[@]} -gt 0 ]; then
   log "installing Python packages with $installer (${want[*]}, pinned by requirements/constraints.txt)"
   if [ "$installer" = uv ]; then
     # uv does not read pip's configuration: hand it the indexes, links and certificate pip uses
-    # here, and let it pick the best match over all of them as pip does
-    uvargs=(pip install --python "$VPY" --index-strategy unsafe-best-match)
+    # here, and let it pick the best match over all of them as pip does. Bytecode is compiled
+    # now, as pip does: where PYTHONDONTWRITEBYTECODE is set, every process would otherwise
+    # compile its imports at each start (the demo's 22 processes: fleet up in 47 s, not 26 s).
+    uvargs=(pip install --python "$VPY" --index-strategy unsafe-best-match --compile-bytecode)
     while IFS= read -r line; do
       key=${line%%=*}; key=${key#*.}; val=${line#*=}; val=${val#\'}; val=${val%\'}
       for v in $val; do
