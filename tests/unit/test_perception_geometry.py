@@ -91,6 +91,10 @@ def test_ray_plane_intersection_edge_cases() -> None:
     assert ray_plane_intersection([0, 0, 1], [1, 0, -0.001], max_range=50) is None
     np.testing.assert_allclose(ray_plane_intersection([0, 0, 2], [0, 0, -1], plane_z=0.5),
                                [0, 0, 0.5])
+    # from below: a low camera looking up at the plane of a person's head
+    np.testing.assert_allclose(ray_plane_intersection([0, 0, 0.5], [2, 0, 1], plane_z=1.5),
+                               [2, 0, 1.5])
+    assert ray_plane_intersection([0, 0, 0.5], [1, 0, -1], plane_z=1.5) is None  # away
 
 
 @pytest.mark.parametrize(('pose', 'cam'), [

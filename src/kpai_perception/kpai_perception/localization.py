@@ -9,7 +9,7 @@ import numpy as np
 
 from kpai_perception.errors import PerceptionError
 from kpai_perception.geometry.camera import CameraModel
-from kpai_perception.geometry.ground import pixel_to_ground
+from kpai_perception.geometry.ground import pixel_to_ground, ray_plane_intersection
 from kpai_perception.geometry.transform import Transform
 
 __all__ = ['LocalizerConfig', 'VelocityFilter', 'contact_pixel', 'locate_box']
@@ -60,23 +60,6 @@ def contact_pixel(cx: float, cy: float, width: float, height: float,
     return u, v
 
 
-def _plane_hit(world_from_camera: Transform, ray_cam: np.ndarray, z: float,
-               max_range: float) -> np.ndarray | None:
-    """Return where a camera ray meets the plane z (upward or downward), or None."""
-    o = np.asarray(world_from_camera.translation, dtype=np.float64)
-    d = world_from_camera.rotate(ray_cam)
-    d = d / np.linalg.norm(d)
-    if abs(d[2]) < 1e-3:
-        return None
-    s = (z - o[2]) / d[2]
-    if s <= 0:
-        return None
-    point = o + s * d
-    if math.hypot(point[0] - o[0], point[1] - o[1]) > max_range:
-        return None
-    return point
-
-
 def locate_box(camera: CameraModel, world_from_camera: Transform, cx: float, cy: float,
                width: float, height: float, config: LocalizerConfig,
                class_id: str = '') -> np.ndarray | None:
@@ -102,8 +85,9 @@ def locate_box(camera: CameraModel, world_from_camera: Transform, cx: float, cy:
     estimate = None
     if top > 0.0:
         ray = camera.pixel_to_ray([[u, top]])[0]
-        head = _plane_hit(world_from_camera, ray, config.plane_z + config.person_min_height,
-                          config.max_range)
+        head = ray_plane_intersection(origin, world_from_camera.rotate(ray),
+                                      plane_z=config.plane_z + config.person_min_height,
+                                      max_range=config.max_range)
         if head is not None:
             estimate = np.array([head[0], head[1], config.plane_z])
     if estimate is None:

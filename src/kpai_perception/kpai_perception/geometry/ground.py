@@ -13,19 +13,20 @@ __all__ = ['pixel_to_ground', 'ray_plane_intersection']
 def ray_plane_intersection(origin: np.ndarray, direction: np.ndarray, *, plane_z: float = 0.0,
                            max_range: float = 100.0, min_angle: float = 1e-3
                            ) -> np.ndarray | None:
-    """Return where the ray hits z = plane_z, or None if it misses (up, parallel, too far).
+    """Return where the ray hits z = plane_z, or None if it misses (away, parallel, too far).
 
+    The plane is hit from either side: a camera above it looking down (the floor) or below it
+    looking up (the height of a person's head seen from a low camera).
     min_angle (rad): rays grazing the plane closer than this are refused (unstable range).
     """
     o = np.asarray(origin, dtype=np.float64)
     d = np.asarray(direction, dtype=np.float64)
     d = d / np.linalg.norm(d)
-    height = o[2] - plane_z
-    if height <= 0:
-        return None  # camera at or below the plane
-    if -d[2] < np.sin(min_angle):
+    if abs(d[2]) < np.sin(min_angle):
         return None
-    s = height / -d[2]
+    s = (plane_z - o[2]) / d[2]
+    if s <= 0:
+        return None  # the ray points away from the plane (or starts on it)
     point = o + s * d
     if np.hypot(point[0] - o[0], point[1] - o[1]) > max_range:
         return None
