@@ -120,9 +120,12 @@ if [ ${#want[@]} -gt 0 ]; then
     # now, as pip does: where PYTHONDONTWRITEBYTECODE is set, every process would otherwise
     # compile its imports at each start (the demo's 22 processes: fleet up in 47 s, not 26 s).
     uvargs=(pip install --python "$VPY" --index-strategy unsafe-best-match --compile-bytecode)
+    seen=" "
     while IFS= read -r line; do
       key=${line%%=*}; key=${key#*.}; val=${line#*=}; val=${val#\'}; val=${val%\'}
       for v in $val; do
+        case "$seen" in *" $key=$v "*) continue ;; esac  # the same setting from two sources
+        seen+="$key=$v "
         case "$key" in
           index-url|extra-index-url|find-links) uvargs+=("--$key" "$v") ;;
           cert) export SSL_CERT_FILE="$v" ;;

@@ -9,7 +9,6 @@ from typing import Any
 from kpai_perception.errors import TransformError
 from kpai_perception.geometry.transform import Transform
 from kpai_perception.tf_buffer import TransformBuffer
-from kpai_perception.tf_listener import TF_STATIC_QOS
 from tf2_msgs.msg import TFMessage
 from vision_msgs.msg import Detection3DArray
 
@@ -73,7 +72,7 @@ class FiducialDocking:
         self._wanted = set(self.tags.values())
         self._waiting_since: float | None = None
         if self.tags:
-            node.create_subscription(TFMessage, '/tf_static', self._on_static, TF_STATIC_QOS)
+            inputs.add_static_listener(self._on_static)
             node.create_subscription(Detection3DArray, 'fiducials', self._on_fiducials,
                                      RELIABLE)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from kpai_perception.tf_listener import TF_STATIC_QOS
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
@@ -13,7 +15,7 @@ from tf2_msgs.msg import TFMessage
 
 from .conversions import compose, pose_from_msg, yaw_from_quaternion
 from .costmap import scan_points
-from .node_util import LATCHED, SENSOR
+from .node_util import SENSOR
 
 __all__ = ['RobotInputs']
 
@@ -33,10 +35,25 @@ class RobotInputs:
         self.speed = 0.0
         self.scan: tuple[Pose2, np.ndarray, np.ndarray, float] | None = None
         self.bad_messages = 0
+        self._static_listeners: list[Callable[[TFMessage], None]] = []
         node.create_subscription(Odometry, 'odom', self._on_odom, SENSOR)
         node.create_subscription(LaserScan, 'scan', self._on_scan, SENSOR)
         node.create_subscription(TFMessage, '/tf', self._on_tf, 50)
-        node.create_subscription(TFMessage, '/tf_static', self._on_tf, LATCHED)
+        # depth 100 as tf2's static listener: latched messages of several publishers may arrive
+        # at once, and a depth of 1 would keep only the last of them
+        node.create_subscription(TFMessage, '/tf_static', self._on_tf_static, TF_STATIC_QOS)
+
+    def add_static_listener(self, callback: Callable[[TFMessage], None]) -> None:
+        """Hand every /tf_static message to callback too (full 3D transforms: camera mounts).
+
+        Register before the node spins: latched messages are delivered once.
+        """
+        self._static_listeners.append(callback)
+
+    def _on_tf_static(self, msg: TFMessage) -> None:
+        self._on_tf(msg)
+        for callback in self._static_listeners:
+            callback(msg)
 
     def _on_tf(self, msg: TFMessage) -> None:
         for t in msg.transforms:
