@@ -225,3 +225,20 @@ def test_people_wait_for_a_robot_in_their_way(ahead: bool) -> None:
     finally:
         s.close()
     assert (moved < 1e-6) if ahead else (moved > 0.1), moved
+
+
+def test_people_step_round_a_robot_that_stays_in_their_way() -> None:
+    probe = _walker_sim(3.5)
+    x0, _, _ = probe.layout.people[0].pose_along(0.0)
+    probe.close()
+    robot_x = x0 + 1.5  # the detour stays on the first leg (no corner up to x = 4)
+    s = _walker_sim(robot_x)
+    try:
+        collisions, farthest = [], -math.inf
+        for _ in range(round(10.0 / s.config.control_dt)):
+            collisions += [e for e in s.step() if isinstance(e, CollisionEvent)]
+            farthest = max(farthest, _person_xy(s)[0])
+    finally:
+        s.close()
+    assert farthest > robot_x + 1.0, farthest  # passed the standing robot ...
+    assert not collisions  # ... without touching it

@@ -11,6 +11,7 @@ import mujoco
 import numpy as np
 
 from .config import SimConfig
+from .crowd import PERSON_MARGIN, Floor, Walker
 from .drive import DiffDrive
 from .errors import SimError
 from .factory import LIDAR_GEOM_GROUPS, SERVO_TAU, CameraSpec, RobotPose, WorldModel, build_world
@@ -29,9 +30,6 @@ from .samples import (
     ScanSample,
 )
 from .spawn import choose_spawn_poses
-
-# a walking person waits while a robot is this close ahead (m), as people do for AMRs
-PERSON_YIELD_DISTANCE = 1.2
 
 __all__ = ['Simulator']
 
@@ -95,8 +93,11 @@ class Simulator:
         self._people = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, p.name)
                         for p in self.layout.people]
         self._mocap = [int(self.model.body_mocapid[b]) for b in self._people]
-        # metres each person has walked; a person waits while a robot stands in their way
-        self._walked = [0.0] * len(self.layout.people)
+        # people wait for a robot in their way and step round one that stays there
+        clearance = self.robot_spec.footprint_radius() + PERSON_RADIUS + PERSON_MARGIN
+        self._walkers = [Walker(p, clearance) for p in self.layout.people]
+        self._floor = Floor(self.layout.walls + self.layout.objects
+                            + tuple(d.panel() for d in self.layout.docks), PERSON_RADIUS)
         self._place_people()
         mujoco.mj_forward(self.model, self.data)
         self._renderer: Any = None
@@ -172,24 +173,16 @@ class Simulator:
                         geom_groups=LIDAR_GEOM_GROUPS, rng=rng))
 
     def _place_people(self) -> None:
-        for person, walked, mocap in zip(self.layout.people, self._walked, self._mocap,
-                                         strict=True):
-            x, y, heading = person.pose_along(walked)
+        for walker, mocap in zip(self._walkers, self._mocap, strict=True):
+            x, y, heading = walker.pose()
             self.data.mocap_pos[mocap] = (x, y, 0.0)
             self.data.mocap_quat[mocap] = (math.cos(heading / 2), 0, 0, math.sin(heading / 2))
 
     def _walk_people(self, dt: float) -> None:
-        """Advance each person along their path unless a robot is close ahead of them."""
+        """Advance each person along their path (waiting for or passing robots in the way)."""
         robots = [self.true_pose(name)[:2] for name in self.robots]
-        for i, person in enumerate(self.layout.people):
-            x, y, heading = person.pose_along(self._walked[i])
-            hx, hy = math.cos(heading), math.sin(heading)
-            blocked = any(
-                math.hypot(rx - x, ry - y) < PERSON_YIELD_DISTANCE
-                and (rx - x) * hx + (ry - y) * hy > 0.0
-                for rx, ry in robots)
-            if not blocked:
-                self._walked[i] += person.speed * dt
+        for walker in self._walkers:
+            walker.step(dt, robots, self._floor.free)
 
     # ---- state -------------------------------------------------------------------------------
     def true_pose(self, name: str) -> tuple[float, float, float]:
@@ -213,11 +206,10 @@ class Simulator:
         if self._states_cache is not None and self._states_cache[0] == self.time:
             return self._states_cache[1]
         out = list(self._static_states)
-        for person, walked, mocap in zip(self.layout.people, self._walked, self._mocap,
-                                         strict=True):
+        for walker, mocap in zip(self._walkers, self._mocap, strict=True):
             x, y, _ = (float(v) for v in self.data.mocap_pos[mocap])
-            _, _, heading = person.pose_along(walked)
-            out.append(ObjectState(person.name, 'person', x, y, PERSON_HEIGHT / 2, heading,
+            _, _, heading = walker.pose()
+            out.append(ObjectState(walker.path.name, 'person', x, y, PERSON_HEIGHT / 2, heading,
                                    (2 * PERSON_RADIUS, 2 * PERSON_RADIUS, PERSON_HEIGHT)))
         for name, r in self.robots.items():
             x, y, yaw = self.true_pose(name)
