@@ -10,12 +10,12 @@ from nav_msgs.msg import OccupancyGrid, Path
 from rclpy.node import Node
 from std_msgs.msg import Float64
 
-from .controller import ControllerParams, ControllerStatus, PurePursuit
+from .controller import ControllerStatus, PurePursuit
 from .conversions import grid_from_msg, pose_from_msg
 from .costmap import CostmapParams
 from .errors import PlanningError
 from .navigator import Navigator
-from .node_util import LATCHED, RELIABLE, declare, run_node
+from .node_util import LATCHED, RELIABLE, declare, declare_controller, run_node
 from .ros_io import RobotInputs
 
 __all__ = ['Controller', 'main']
@@ -33,11 +33,7 @@ class Controller(Node):
         self.limit_timeout = float(declare(self, 'speed_limit_timeout', 1.0,
                                            'stale safety speed limit -> stop (s)'))
         radius = float(declare(self, 'robot_radius', 0.3, 'robot radius (m)'))
-        params = ControllerParams(
-            desired_speed=declare(self, 'desired_speed', 0.5, 'cruise speed (m/s)'),
-            robot_radius=radius,
-            xy_goal_tolerance=declare(self, 'xy_goal_tolerance', 0.1, 'goal tolerance (m)'),
-            yaw_goal_tolerance=declare(self, 'yaw_goal_tolerance', 0.15, 'yaw tolerance (rad)'))
+        params = declare_controller(self, radius)
         # the Navigator supplies the clearance (static map + latest scan) for the collision check
         self.nav = Navigator(costmap_params=CostmapParams(robot_radius=radius,
                                                           inflation_radius=max(radius, 0.9)),

@@ -23,9 +23,7 @@ from std_msgs.msg import Float64
 from kpai_msgs.action import ExecuteMission
 from kpai_msgs.srv import SetPaused
 
-from .controller import ControllerParams
 from .conversions import grid_from_msg, path_to_msg, pose_from_msg, quaternion_from_yaw
-from .costmap import CostmapParams
 from .dock_io import FiducialDocking
 from .errors import MissionError, PlanningError
 from .mission import (
@@ -38,7 +36,15 @@ from .mission import (
     station_table,
 )
 from .navigator import FleetParams, Navigator, NavStatus
-from .node_util import LATCHED, RELIABLE, SENSOR, declare, run_node
+from .node_util import (
+    LATCHED,
+    RELIABLE,
+    SENSOR,
+    declare,
+    declare_controller,
+    declare_costmap,
+    run_node,
+)
 from .planner import PlannerParams
 from .ros_io import RobotInputs, stamp_now
 
@@ -64,19 +70,11 @@ class MissionExecutor(Node):
             self, 'speed_limit_timeout', 1.0, 'stale safety speed limit -> stop (s)'))
         if not 1.0 <= self.rate <= 100.0:
             raise PlanningError(f'control_rate must be in [1, 100] Hz, got {self.rate}')
-        costmap = CostmapParams(
-            robot_radius=declare(self, 'robot_radius', 0.3, 'robot radius (m)'),
-            inflation_radius=declare(self, 'inflation_radius', 0.9, 'inflation radius (m)'),
-            cost_scaling_factor=declare(self, 'cost_scaling_factor', 3.0, 'cost decay (1/m)'),
-            obstacle_decay_s=declare(self, 'obstacle_decay_s', 2.0, 'scan obstacle life (s)'))
+        costmap = declare_costmap(self)
         planner = PlannerParams(
             downsample=declare(self, 'planner_downsample', 2, 'search on k x k cell blocks'),
             cost_weight=declare(self, 'planner_cost_weight', 3.0, 'cost weight in A*'))
-        controller = ControllerParams(
-            desired_speed=declare(self, 'desired_speed', 0.5, 'cruise speed (m/s)'),
-            robot_radius=costmap.robot_radius,
-            xy_goal_tolerance=declare(self, 'xy_goal_tolerance', 0.1, 'goal tolerance (m)'),
-            yaw_goal_tolerance=declare(self, 'yaw_goal_tolerance', 0.15, 'yaw tolerance (rad)'))
+        controller = declare_controller(self, costmap.robot_radius)
         self.dock_offset = float(declare(self, 'dock_offset', 0.6, 'pre-dock distance (m)'))
         station_names = list(declare(self, 'station_names', [''],
                                      'docking stations a DOCK step may name by station_id'))

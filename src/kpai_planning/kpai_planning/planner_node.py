@@ -7,9 +7,9 @@ from nav_msgs.msg import OccupancyGrid, Path
 from rclpy.node import Node
 
 from .conversions import grid_from_msg, path_to_msg, pose_from_msg
-from .costmap import Costmap, CostmapParams
+from .costmap import Costmap
 from .errors import PlanningError, PlanningFailure
-from .node_util import LATCHED, RELIABLE, declare, run_node
+from .node_util import LATCHED, RELIABLE, declare, declare_costmap, run_node
 from .planner import Planner, PlannerParams
 from .ros_io import RobotInputs, stamp_now
 
@@ -22,12 +22,7 @@ class GlobalPlanner(Node):
     def __init__(self) -> None:
         super().__init__('global_planner')
         self.map_frame = declare(self, 'map_frame', 'map', 'global frame')
-        self.costmap_params = CostmapParams(
-            robot_radius=declare(self, 'robot_radius', 0.3, 'robot radius (m)'),
-            inflation_radius=declare(self, 'inflation_radius', 0.9, 'inflation radius (m)'),
-            cost_scaling_factor=declare(self, 'cost_scaling_factor', 3.0, 'cost decay (1/m)'),
-            obstacle_decay_s=declare(self, 'obstacle_decay_s', 2.0, 'scan obstacle life (s)'),
-        ).validate()
+        self.costmap_params = declare_costmap(self).validate()
         self.planner_params = PlannerParams(
             downsample=declare(self, 'downsample', 2, 'search on k x k cell blocks'),
             cost_weight=declare(self, 'cost_weight', 3.0, 'cost weight in A*'),
