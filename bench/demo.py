@@ -1,0 +1,151 @@
+"""Fleet demo benchmark: fresh clone -> running fleet, and the demo's real-time factor and memory.
+
+The targets of the bringup issue: from a fresh clone, `make demo` reaches a running fleet in
+<= 5 minutes on 2 cores, setup included; the 2-robot demo runs at a simulation real-time factor
+>= 0.9 with all its processes together under 4 GiB.
+
+What it does: clones this repository's HEAD (committed work only) into a new folder, runs
+`make demo DURATION=<seconds>` there with empty download and compile caches (uv's cache and the
+NPU bridge's compiled-model cache point into the folder; --warm-caches keeps your own), timestamps
+every line of output (shown as it comes), and reads the demo's summary.json. Debian packages must
+already be installed (setup installs them as root; their time is not part of this figure).
+
+Run:  python bench/demo.py [--seconds 60] [--keep] [--warm-caches]
+Writes bench/results/demo.json and prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / 'bench' / 'results' / 'demo.json'
+TARGET_STARTUP_S = 300.0
+TARGET_RTF = 0.9
+TARGET_MEMORY_MIB = 4096.0
+MARKS = {
+    'python_packages_s': re.compile(r'^fix_rosidl_exports:'),
+    'setup_s': re.compile(r'^\[setup\] env\.sh written'),
+    'fleet_up_s': re.compile(r'^\[demo\] fleet is up'),
+}
+
+
+def run_demo(workdir: Path, seconds: float, warm: bool) -> tuple[dict[str, float], Path]:
+    """Clone, run `make demo`, return (seconds from the start to each mark, run directory)."""
+    clone = workdir / 'kpai'
+    # a fresh shell: nothing of this checkout's env.sh (bench.sh sources it)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(('AMENT_', 'CMAKE_', 'COLCON_', 'KPAI_', 'ROS_', 'RMW_',
+                                'FASTDDS_'))
+           and k not in ('VIRTUAL_ENV', 'PYTHONPATH', 'LD_LIBRARY_PATH', 'MUJOCO_GL')}
+    env['PATH'] = os.pathsep.join(p for p in env.get('PATH', '').split(os.pathsep)
+                                  if p and not p.startswith(str(ROOT)))
+    env['CI'] = 'true'
+    if not warm:
+        env['UV_CACHE_DIR'] = str(workdir / 'uv-cache')
+        env['KPAI_NPU_CACHE'] = str(workdir / 'npu-cache')
+        env['PIP_NO_CACHE_DIR'] = '1'
+    start = time.monotonic()
+    subprocess.run(['git', 'clone', '-q', str(ROOT), str(clone)], check=True)
+    marks: dict[str, float] = {'clone_s': time.monotonic() - start}
+    run_dir: Path | None = None
+    proc = subprocess.Popen(['make', 'demo', f'DURATION={seconds:g}'], cwd=clone, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        now = time.monotonic() - start
+        line = line.rstrip()
+        print(f'{now:7.1f}  {line}', flush=True)
+        for key, pattern in MARKS.items():
+            if key not in marks and pattern.search(line):
+                marks[key] = now
+        found = re.search(r'run directory: (\S+)', line)
+        if found:
+            run_dir = Path(found.group(1))
+    if proc.wait() != 0:
+        raise SystemExit(f'make demo failed (exit {proc.returncode})')
+    marks['total_s'] = time.monotonic() - start
+    missing = [k for k in MARKS if k not in marks]
+    if missing or run_dir is None:
+        raise SystemExit(f'the demo output lacked {missing or "its run directory"}')
+    return marks, run_dir
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--seconds', type=float, default=60.0,
+                        help='demo duration once the fleet is up (default 60)')
+    parser.add_argument('--keep', action='store_true', help='keep the clone (path printed)')
+    parser.add_argument('--warm-caches', action='store_true',
+                        help='use your uv and NPU caches (default: empty ones, as on a new '
+                             'machine)')
+    args = parser.parse_args()
+    if args.seconds < 10:
+        parser.error('--seconds must be >= 10')
+    if subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=ROOT,
+                      capture_output=True, text=True, check=True).stdout.strip():
+        print('note: uncommitted changes are not part of the clone', file=sys.stderr)
+    workdir = Path(tempfile.mkdtemp(prefix='kpai-bench-demo-'))
+    try:
+        marks, run_dir = run_demo(workdir, args.seconds, args.warm_caches)
+        summary: dict[str, Any] = json.loads((run_dir / 'summary.json').read_text())
+    finally:
+        if args.keep:
+            print(f'clone kept in {workdir}')
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    robots = summary['robots']
+    result = {
+        'commit': subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
+                                 capture_output=True, text=True).stdout.strip(),
+        'cores': os.cpu_count(),
+        'caches': 'warm' if args.warm_caches else 'empty',
+        'clone_s': round(marks['clone_s'], 1),
+        'python_packages_s': round(marks['python_packages_s'], 1),
+        'setup_s': round(marks['setup_s'], 1),
+        'fleet_up_s': round(marks['fleet_up_s'], 1),
+        'fleet_startup_s': round(marks['fleet_up_s'] - marks['setup_s'], 1),
+        'total_s': round(marks['total_s'], 1),
+        'demo_seconds': args.seconds,
+        'real_time_factor': summary['real_time_factor'],
+        'peak_memory_mib': summary['peak_memory_mib'],
+        'tasks_completed': summary['tasks_completed'],
+        'tasks_failed': summary['tasks_failed'],
+        'tasks_per_robot': {name: r['tasks_completed'] for name, r in robots.items()},
+        'collisions': summary['collisions'],
+        'rates_hz': {k: summary[f'{k}_rate_hz'] for k in ('camera', 'odom', 'clock')},
+        'targets': {'fleet_up_s': TARGET_STARTUP_S, 'real_time_factor': TARGET_RTF,
+                    'peak_memory_mib': TARGET_MEMORY_MIB},
+    }
+    result['met'] = {
+        'fleet_up_s': result['fleet_up_s'] <= TARGET_STARTUP_S,
+        'real_time_factor': result['real_time_factor'] >= TARGET_RTF,
+        'peak_memory_mib': result['peak_memory_mib'] < TARGET_MEMORY_MIB,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + '\n')
+    print(f'\nfresh clone -> fleet up: {result["fleet_up_s"]} s (target <= {TARGET_STARTUP_S:g}; '
+          f'Python packages done at {result["python_packages_s"]} s, setup done at '
+          f'{result["setup_s"]} s, fleet start {result["fleet_startup_s"]} s; '
+          f'{result["caches"]} caches)')
+    print(f'real-time factor {result["real_time_factor"]} (target >= {TARGET_RTF}), peak memory '
+          f'{result["peak_memory_mib"]} MiB (target < {TARGET_MEMORY_MIB:g}), tasks '
+          f'{result["tasks_per_robot"]}, failed {result["tasks_failed"]}, collisions '
+          f'{result["collisions"]}')
+    print(f'written to {RESULTS.relative_to(ROOT)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
