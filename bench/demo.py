@@ -43,10 +43,11 @@ MARKS = {
 def run_demo(workdir: Path, seconds: float, warm: bool) -> tuple[dict[str, float], Path]:
     """Clone, run `make demo`, return (seconds from the start to each mark, run directory)."""
     clone = workdir / 'kpai'
-    # a fresh shell: nothing of this checkout's env.sh (bench.sh sources it)
+    # a fresh shell: nothing of this checkout's env.sh (bench.sh sources it), nor the marker
+    # with which this venv's ROS wheels tell child interpreters that LD_LIBRARY_PATH is set
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(('AMENT_', 'CMAKE_', 'COLCON_', 'KPAI_', 'ROS_', 'RMW_',
-                                'FASTDDS_'))
+                                'FASTDDS_', '_ROS_WHEELS_'))
            and k not in ('VIRTUAL_ENV', 'PYTHONPATH', 'LD_LIBRARY_PATH', 'MUJOCO_GL')}
     env['PATH'] = os.pathsep.join(p for p in env.get('PATH', '').split(os.pathsep)
                                   if p and not p.startswith(str(ROOT)))
