@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from kpai_perception.errors import OutOfOrderError, TrackerConfigError
 from kpai_perception.tracking.boxes import Detection, iou_matrix
@@ -103,6 +102,10 @@ class _Track:
 def match_iou(iou: np.ndarray, min_iou: float) -> tuple[list[tuple[int, int]], list[int],
                                                           list[int]]:
     """Hungarian assignment on 1 - IoU; pairs below min_iou are left unmatched."""
+    # imported here: scipy.optimize costs about 1 s and 40 MB in every process that imports this
+    # package (ros_conv does, so the localizer, safety monitor and annotator nodes would too)
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = iou.shape
     if rows == 0 or cols == 0:
         return [], list(range(rows)), list(range(cols))
