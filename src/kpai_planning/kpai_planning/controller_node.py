@@ -15,7 +15,8 @@ from .conversions import grid_from_msg, pose_from_msg
 from .costmap import CostmapParams
 from .errors import PlanningError
 from .navigator import Navigator
-from .node_util import LATCHED, RELIABLE, declare, declare_controller, run_node
+from .node_util import LATCHED, RELIABLE, declare, run_node
+from .params import declare_controller
 from .ros_io import RobotInputs
 
 __all__ = ['Controller', 'main']

@@ -41,10 +41,9 @@ from .node_util import (
     RELIABLE,
     SENSOR,
     declare,
-    declare_controller,
-    declare_costmap,
     run_node,
 )
+from .params import declare_controller, declare_costmap
 from .planner import PlannerParams
 from .ros_io import RobotInputs, stamp_now
 

@@ -9,7 +9,8 @@ from rclpy.node import Node
 from .conversions import grid_from_msg, path_to_msg, pose_from_msg
 from .costmap import Costmap
 from .errors import PlanningError, PlanningFailure
-from .node_util import LATCHED, RELIABLE, declare, declare_costmap, run_node
+from .node_util import LATCHED, RELIABLE, declare, run_node
+from .params import declare_costmap
 from .planner import Planner, PlannerParams
 from .ros_io import RobotInputs, stamp_now
 
