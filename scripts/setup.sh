@@ -32,7 +32,11 @@ filtered() {
 }
 t0=$(date +%s)
 
-# --- platform checks -------------------------------------------------------------------------
+# --- options and platform checks -------------------------------------------------------------
+INSTALLER="${KPAI_INSTALLER:-uv}"
+case "$INSTALLER" in uv|pip) ;; *) die "KPAI_INSTALLER must be uv or pip (got '$INSTALLER')" ;; esac
+case "${KPAI_INTERFACES_CPP:-0}" in 0|1) ;; *)
+  die "KPAI_INTERFACES_CPP must be 0 or 1 (got '$KPAI_INTERFACES_CPP')" ;; esac
 command -v "$PYTHON" >/dev/null || die "no '$PYTHON' on PATH; install Python 3.10-3.13 (set PYTHON=...)."
 pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 case "$pyver" in
@@ -106,8 +110,7 @@ done
 if [ ${#want[@]} -gt 0 ]; then
   args=(); for r in "${want[@]}"; do args+=(-r "$r"); done
   args+=(-c requirements/constraints.txt)
-  installer="${KPAI_INSTALLER:-uv}"
-  case "$installer" in uv|pip) ;; *) die "KPAI_INSTALLER must be uv or pip (got '$installer')" ;; esac
+  installer=$INSTALLER
   if [ "$installer" = uv ] && [ ! -x .venv/bin/uv ] \
      && ! "$VPY" -m pip install --disable-pip-version-check -q -c requirements/constraints.txt uv; then
     log "warning: could not install uv from the package index; installing with pip (slower)"
@@ -173,7 +176,6 @@ for pkg in tf2_msgs vision_msgs; do
   done
 done
 if [ $MODE = system ]; then cpp="${KPAI_INTERFACES_CPP:-1}"; else cpp="${KPAI_INTERFACES_CPP:-0}"; fi
-case "$cpp" in 0|1) ;; *) die "KPAI_INTERFACES_CPP must be 0 or 1 (got '$cpp')" ;; esac
 build_key="$(printf '%s ' "${skip[@]:-}")$MODE cpp=$cpp"
 newer=""
 if [ -f "$STAMPS/build" ] && [ "$(cat "$STAMPS/build")" = "$build_key" ] && [ -d install ]; then

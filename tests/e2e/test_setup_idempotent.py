@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
 from kpai_testing import ROOT
 
 
@@ -35,3 +36,15 @@ def test_unsupported_python_is_one_clear_line(tmp_path: object) -> None:
     errors = [line for line in out.stderr.splitlines() if 'ERROR' in line]
     assert len(errors) == 1 and 'Python 3.9 is not supported' in errors[0]
     assert '3.10-3.13' in errors[0]
+
+
+@pytest.mark.parametrize(('name', 'value', 'expected'), [
+    ('KPAI_INSTALLER', 'conda', 'KPAI_INSTALLER must be uv or pip'),
+    ('KPAI_INTERFACES_CPP', 'yes', 'KPAI_INTERFACES_CPP must be 0 or 1'),
+])
+def test_bad_setup_option_is_one_clear_line(name: str, value: str, expected: str) -> None:
+    out = subprocess.run(['bash', 'scripts/setup.sh'], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ, KPAI_SKIP_APT='1', **{name: value}))
+    assert out.returncode != 0
+    errors = [line for line in out.stderr.splitlines() if 'ERROR' in line]
+    assert len(errors) == 1 and expected in errors[0] and repr(value) in errors[0], out.stderr
