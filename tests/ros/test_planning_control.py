@@ -103,9 +103,8 @@ def test_pause_resume_cancel(graph: RosGraph, tmp_path: Path) -> None:
     step.target.pose.orientation.w = 1.0
     goal = ExecuteMission.Goal(mission_id='m', steps=[step])
     feedback: list = []
-    fut = client.send_goal_async(goal, feedback_callback=lambda f: feedback.append(f.feedback))
-    graph.spin_until(fut.done, timeout=10, what='goal accepted')
-    handle = fut.result()
+    handle = graph.send_goal(client, goal,
+                             feedback_callback=lambda f: feedback.append(f.feedback))
     assert handle.accepted
     # a second mission while one runs is rejected
     second = client.send_goal_async(goal)

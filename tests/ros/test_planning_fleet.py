@@ -51,10 +51,9 @@ def test_two_robots_swap_without_collision(graph: RosGraph, tmp_path: Path) -> N
         step.target.pose.position.x, step.target.pose.position.y = x, y
         step.target.pose.orientation.z, step.target.pose.orientation.w = (
             math.sin(yaw / 2), math.cos(yaw / 2))
-        fut = client.send_goal_async(ExecuteMission.Goal(mission_id=name, steps=[step]))
-        graph.spin_until(fut.done, timeout=10, what=f'{name} goal accepted')
-        assert fut.result().accepted
-        results[name] = fut.result().get_result_async()
+        handle = graph.send_goal(client, ExecuteMission.Goal(mission_id=name, steps=[step]))
+        assert handle.accepted, name
+        results[name] = handle.get_result_async()
     graph.spin_until(lambda: all(r.done() for r in results.values()), timeout=120,
                      what='both missions done')
     for name, res in results.items():

@@ -108,9 +108,8 @@ def test_mission_executor_runs_three_steps_without_collision(graph: RosGraph,
         MissionStep(type=MissionStep.DOCK, step_id='dock', station_id='dock_a'),  # by name
     ]
     feedback: list = []
-    fut = client.send_goal_async(goal, feedback_callback=lambda f: feedback.append(f.feedback))
-    graph.spin_until(lambda: fut.done(), timeout=10, what='goal accepted')
-    handle = fut.result()
+    handle = graph.send_goal(client, goal,
+                             feedback_callback=lambda f: feedback.append(f.feedback))
     assert handle.accepted
     res_fut = handle.get_result_async()
     graph.spin_until(lambda: res_fut.done(), timeout=120, what='mission result')
@@ -134,3 +133,34 @@ def test_mission_executor_runs_three_steps_without_collision(graph: RosGraph,
     result = res_fut.result().result
     assert not result.success and result.error_code == result.INVALID_MISSION
     assert "unknown station 'dock_z' (known: dock_a)" in result.message
+
+
+def test_lost_goal_response_still_gives_the_result(graph: RosGraph, tmp_path: Path) -> None:
+    """The test helper's way round a goal response Fast DDS dropped: the result by goal id."""
+    from rclpy.action import ActionClient
+    from rclpy.task import Future
+
+    from kpai_msgs.action import ExecuteMission
+    from kpai_msgs.msg import MissionStep
+
+    path = _world(tmp_path)
+    graph.start_node('kpai_planning', 'map_server', '-p', f'yaml_filename:={path}')
+    graph.start_node('kpai_planning', 'kinematic_sim', '-p', f'yaml_filename:={path}',
+                     '-p', 'robots:=[robot1]', '-p', 'initial_poses:=[2.0, 2.0, 0.0]')
+    graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1')
+    client = ActionClient(graph.node, ExecuteMission, '/robot1/execute_mission')
+    graph.spin_until(client.server_is_ready, timeout=20, what='action server')
+    real_send = client.send_goal_async
+
+    def send_and_lose_the_response(*args: object, **kwargs: object) -> Future:
+        real_send(*args, **kwargs)  # the goal goes out; its answer is never looked at
+        return Future()
+
+    client.send_goal_async = send_and_lose_the_response  # type: ignore[method-assign]
+    goal = ExecuteMission.Goal(mission_id='lost', steps=[
+        MissionStep(type=MissionStep.WAIT, step_id='wait', duration_s=0.5)])
+    handle = graph.send_goal(client, goal, response_timeout=2.0)
+    res = handle.get_result_async()
+    graph.spin_until(res.done, timeout=30, what='result by goal id')
+    result = res.result().result
+    assert result.success and result.steps_completed == 1, result.message

@@ -77,9 +77,7 @@ def test_three_step_mission_in_factory(graph: RosGraph, tmp_path: Path) -> None:
     goal.steps = [pose_step(MissionStep.NAVIGATE, 'pick', NAV_GOAL),
                   MissionStep(type=MissionStep.LOAD, step_id='load', duration_s=1.0),
                   pose_step(MissionStep.DOCK, 'dock2', DOCK)]
-    fut = client.send_goal_async(goal)
-    graph.spin_until(fut.done, timeout=10, what='goal accepted')
-    handle = fut.result()
+    handle = graph.send_goal(client, goal)
     assert handle.accepted
     res = handle.get_result_async()
     graph.spin_until(res.done, timeout=150, what='mission result')
@@ -122,10 +120,9 @@ def test_dock_on_the_station_tag(graph: RosGraph, tmp_path: Path) -> None:
     client, collisions, poses = _mission_rig(graph)
     goal = ExecuteMission.Goal(mission_id='dock', steps=[
         MissionStep(type=MissionStep.DOCK, step_id='dock1', station_id='dock1')])
-    fut = client.send_goal_async(goal)
-    graph.spin_until(fut.done, timeout=10, what='goal accepted')
-    assert fut.result().accepted
-    res = fut.result().get_result_async()
+    handle = graph.send_goal(client, goal)
+    assert handle.accepted
+    res = handle.get_result_async()
     graph.spin_until(res.done, timeout=90, what='mission result')
     result = res.result().result
     assert result.success, result.message + '\n' + graph.dump_logs()
