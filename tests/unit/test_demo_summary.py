@@ -83,3 +83,25 @@ def test_demo_rates_are_parsed_validated_and_reported() -> None:
     tally = DemoTally(camera_rate_hz=5.0, odom_rate_hz=10.0, clock_rate_hz=10.0)
     text = format_summary(tally.to_dict())
     assert 'cameras 5.0 Hz, odometry 10.0 Hz, clock 10.0 Hz' in text
+
+
+def test_demo_starts_no_fleet_when_its_monitor_cannot_start(tmp_path: object,
+                                                            monkeypatch: object) -> None:
+    # a clone run with another venv's environment failed to import rclpy in the monitor after
+    # the launcher was up, and left the whole fleet running
+    import pytest
+
+    from kpai_bringup import demo
+
+    class BrokenMonitor:
+        def __init__(self, *_args: object) -> None:
+            raise ImportError('librcl_action.so: cannot open shared object file')
+
+    started: list[bool] = []
+    mp = monkeypatch  # type: ignore[assignment]
+    mp.setattr(demo, 'Monitor', BrokenMonitor)  # type: ignore[attr-defined]
+    mp.setattr(demo.Demo, 'start', lambda self: started.append(True))  # type: ignore[attr-defined]
+    run = demo.Demo(demo._parse(['--run-dir', str(tmp_path), '--duration', '10']))
+    with pytest.raises(ImportError):
+        run.run()
+    assert not started and run.launcher is None

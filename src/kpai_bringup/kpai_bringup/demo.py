@@ -340,11 +340,12 @@ class Demo:
     def run(self) -> int:
         print(f'[demo] starting the simulated fleet ({len(self.robots)} robots); '
               f'all output goes to {self.run_dir / "launch.log"}', flush=True)
-        self.start()
+        # the monitor first: if it cannot start (rclpy), no fleet is left running without us
         monitor = Monitor(self.robots, self.tally)
         fleet = FleetClient(self.ports['fleet'], self.token)
         code = 0
         try:
+            self.start()
             self.wait_for_fleet(fleet, self.args.startup_timeout)
             self._print_urls()
             self._loop(fleet, monitor)
