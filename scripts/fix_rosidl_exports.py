@@ -4,10 +4,16 @@
 The ros-* wheels ship share/*/cmake/export_*__rosidl_generator_pyExport.cmake files that name
 the wheel build host's Python and numpy include directories (/opt/python/...). CMake refuses
 imported targets with missing include paths, so every interface package built against the
-wheels would fail. This replaces them with this interpreter's paths. Idempotent.
+wheels would fail. This replaces them, and any other venv's, with this interpreter's paths.
+Idempotent.
+
+A file is replaced, never written in place: an installer may hard-link the venv's files to its
+package cache (uv does), and an in-place edit would change the cache, so that the next venv
+installed from it would name this venv's (possibly deleted) numpy.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 import sysconfig
@@ -15,8 +21,9 @@ from pathlib import Path
 
 import numpy
 
-_PY_INCLUDE = re.compile(r'/opt/python/[^;"]*/include/python3\.\d+')
-_NP_INCLUDE = re.compile(r'/opt/python/[^;"]*/site-packages/numpy/_?core/include')
+# any Python or numpy include directory in the exported include list (build host or a venv)
+_PY_INCLUDE = re.compile(r'(?<=["; ])[^;"]*/include/python3\.\d+(?=[;"])')
+_NP_INCLUDE = re.compile(r'(?<=["; ])[^;"]*/site-packages/numpy/_?core/include(?=[;"])')
 
 
 def fix(prefix: Path) -> int:
@@ -28,7 +35,9 @@ def fix(prefix: Path) -> int:
         text = path.read_text()
         new = _NP_INCLUDE.sub(np_inc, _PY_INCLUDE.sub(py_inc, text))
         if new != text:
-            path.write_text(new)
+            tmp = path.with_name(path.name + '.kpai-tmp')
+            tmp.write_text(new)
+            os.replace(tmp, path)  # a new file: a hard link to a package cache stays as it was
             changed += 1
     return changed
 
