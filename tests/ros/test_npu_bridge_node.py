@@ -335,3 +335,45 @@ def test_backend_failures_fall_back_to_cpu_and_return(
     graph.spin_until(lambda: rig.diags and rig.diags[-1].level == DiagnosticStatus.OK,
                      timeout=5, what='OK diagnostics')
     assert proc.alive()
+
+
+@pytest.mark.parametrize('how', ['stop flag', 'context shutdown'])
+def test_control_spin_thread_ends_without_error(how: str) -> None:
+    """The control services' spin thread leaves rclpy before main tears down (exit -6 else)."""
+    import threading
+
+    import rclpy
+    from kpai_npu_bridge.bridge_node import _spin_until
+    from rclpy.executors import MultiThreadedExecutor
+
+    errors: list[BaseException | None] = []
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    node = rclpy.create_node('spin_until_probe', context=context)
+    ticks: list[float] = []
+    node.create_timer(0.01, lambda: ticks.append(time.monotonic()))
+    executor.add_node(node)
+    stop = threading.Event()
+    thread = threading.Thread(target=_spin_until, args=(executor, stop), daemon=True)
+    old_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 10
+        while len(ticks) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(ticks) >= 5, 'the control executor did not run its timer'
+        if how == 'stop flag':
+            stop.set()
+        else:
+            context.try_shutdown()
+        thread.join(timeout=5)
+        assert not thread.is_alive(), f'spin thread still running after the {how}'
+        assert errors == []
+    finally:
+        threading.excepthook = old_hook
+        stop.set()
+        executor.shutdown(timeout_sec=2)
+        node.destroy_node()
+        context.try_shutdown()

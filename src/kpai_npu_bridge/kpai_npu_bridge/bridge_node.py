@@ -327,16 +327,38 @@ class NpuBridgeNode(LifecycleNode):
         self._release()
 
 
+def _spin_until(executor: MultiThreadedExecutor, stop: threading.Event) -> None:
+    """Spin in short waits until `stop` is set or rclpy shuts down.
+
+    Not `executor.spin()` in a daemon thread: a thread still inside rclpy's C++ wait when the
+    interpreter finalizes is unwound through C++ frames, which ends the process in
+    std::terminate (exit -6, 'terminate called without an active exception'; seen once on
+    Ctrl-C in CI). `main` sets the flag and joins this thread before it tears anything down.
+    """
+    while not stop.is_set():
+        try:
+            executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            return
+        except Exception:
+            if executor.context.ok():
+                raise
+            return  # Ctrl-C shut the context down under the wait (e.g. its timeout timer)
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the npu_bridge node; exit code 1 with one line on a fatal configuration error."""
     rclpy.init(args=args)
     node = None
+    control = MultiThreadedExecutor(num_threads=2)
+    stop = threading.Event()
+    control_thread = threading.Thread(target=_spin_until, args=(control, stop),
+                                      name='npu-control', daemon=True)
     code = 0
     try:
         node = NpuBridgeNode()
-        control = MultiThreadedExecutor(num_threads=2)
         control.add_node(node.control)
-        threading.Thread(target=control.spin, name='npu-control', daemon=True).start()
+        control_thread.start()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
@@ -350,6 +372,10 @@ def main(args: list[str] | None = None) -> int:
             raise
         # an entity failed while Ctrl-C tore the context down under the executor: shutdown
     finally:
+        stop.set()
+        if control_thread.is_alive():
+            control_thread.join(timeout=10.0)
+        control.shutdown(timeout_sec=5.0)
         if node is not None:
             node.close()
             node.control.destroy_node()
