@@ -17,10 +17,34 @@ HDR = {'version': '2.0.0', 'manufacturer': 'KPAI', 'serialNumber': 'robot1',
 BASE = 'uagv/v2/KPAI/robot1'
 
 
+class _DropGoalAnswers:
+    """An action server handle that never sends its first `n` goal answers, as Fast DDS drops
+    a response when the server has not matched the client's response reader yet."""
+
+    def __init__(self, handle, n: int) -> None:
+        self._handle, self.left = handle, n
+
+    def send_goal_response(self, header, response) -> None:
+        if self.left > 0:
+            self.left -= 1
+            return
+        self._handle.send_goal_response(header, response)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self._handle.__enter__()
+
+    def __exit__(self, *exc):
+        return self._handle.__exit__(*exc)
+
+
 class MissionServer:
     """ExecuteMission action server + SetPaused service + odometry, on its own executor."""
 
-    def __init__(self, domain_id: int, ns: str = '/robot1', step_s: float = 0.3) -> None:
+    def __init__(self, domain_id: int, ns: str = '/robot1', step_s: float = 0.3,
+                 drop_goal_answers: int = 0, accept: bool = True) -> None:
         import rclpy
         from nav_msgs.msg import Odometry
         from rclpy.action import ActionServer, CancelResponse
@@ -43,11 +67,14 @@ class MissionServer:
         self.x = self.y = 0.0
         self.busy = False
         self.rejected = 0
+        self.accept = accept
         # like kpai_planning's executor: one mission at a time, a second goal is rejected
         self._server = ActionServer(self.node, ExecuteMission, 'execute_mission', self._execute,
                                     goal_callback=self._on_goal,
                                     cancel_callback=lambda _: CancelResponse.ACCEPT,
                                     callback_group=group)
+        if drop_goal_answers:
+            self._server._handle = _DropGoalAnswers(self._server._handle, drop_goal_answers)
         self._srv = self.node.create_service(SetPaused, 'mission_executor/set_paused',
                                              self._set_paused, callback_group=group)
         self._odom = self.node.create_publisher(Odometry, 'odom', 10)
@@ -74,7 +101,7 @@ class MissionServer:
     def _on_goal(self, _goal):
         from rclpy.action import GoalResponse
 
-        if self.busy:
+        if self.busy or not self.accept:
             self.rejected += 1
             return GoalResponse.REJECT
         self.busy = True
@@ -305,3 +332,71 @@ def test_connection_offline_on_shutdown_and_last_will(graph, broker):
         wait_until(lambda: conn() == 'CONNECTIONBROKEN', timeout=10, what='last will')
     finally:
         obs.link.stop()
+
+
+def test_lost_goal_answer_recovered_by_goal_id(graph, broker):
+    """The mission runs although its acceptance never reached the agent: the order finishes."""
+    server = MissionServer(graph.domain_id, drop_goal_answers=1)
+    obs = Observer(broker.url, client_id='test-observer-lost')
+    try:
+        agent = graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
+                                 f'broker_url:={broker.url}', '-p',
+                                 'goal_response_timeout_s:=1.0', name='fleet_agent')
+        wait_until(lambda: obs.of('state'), timeout=20, what='first state')
+        nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('pick1', 'pick', duration=0.3)])]
+        obs.send('order', {'orderId': 'lost', 'orderUpdateId': 0, 'nodes': nodes,
+                           'edges': [edge(1, 'S', 'P')]}, header_id=2)
+
+        def finished():
+            st = obs.last_state()
+            return st.get('orderId') == 'lost' and not st['nodeStates'] and [
+                a['actionStatus'] for a in st['actionStates']] == ['FINISHED']
+        try:
+            wait_until(finished, timeout=20, what='order finished without the goal answer')
+        except TimeoutError:
+            print(graph.dump_logs(), obs.last_state())
+            raise
+        assert len(server.goals) == 1 and server.rejected == 0
+        assert obs.last_state()['errors'] == []
+        assert 'asking for its result by goal id' in agent.output()
+    finally:
+        obs.link.stop()
+        server.close()
+
+
+def test_goal_unknown_to_the_executor_fails_the_order(graph, broker):
+    """A rejection whose answer was lost: the result by id is UNKNOWN, the order fails."""
+    server = MissionServer(graph.domain_id, drop_goal_answers=1, accept=False)
+    obs = Observer(broker.url, client_id='test-observer-unknown')
+    try:
+        graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
+                         f'broker_url:={broker.url}', '-p', 'goal_response_timeout_s:=1.0',
+                         name='fleet_agent')
+        wait_until(lambda: obs.of('state'), timeout=20, what='first state')
+        nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('pick1', 'pick', duration=0.3)])]
+        obs.send('order', {'orderId': 'unknown', 'orderUpdateId': 0, 'nodes': nodes,
+                           'edges': [edge(1, 'S', 'P')]}, header_id=2)
+
+        def failed():
+            st = obs.last_state()
+            return st.get('orderId') == 'unknown' and any(
+                'does not know the goal' in e.get('errorDescription', '')
+                for e in st.get('errors', []))
+        try:
+            wait_until(failed, timeout=20, what='order failed with the lost-goal reason')
+        except TimeoutError:
+            print(graph.dump_logs(), obs.last_state())
+            raise
+        assert server.rejected == 1 and server.goals == []
+    finally:
+        obs.link.stop()
+        server.close()
+
+
+def test_bad_goal_response_timeout_is_a_clear_error(graph, broker):
+    agent = graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
+                             f'broker_url:={broker.url}', '-p', 'goal_response_timeout_s:=0.0',
+                             name='fleet_agent')
+    wait_until(lambda: not agent.alive(), timeout=20, what='agent exits on a bad parameter')
+    assert agent.stop() == 2
+    assert 'goal_response_timeout_s must be a number > 0, got 0.0' in agent.output()

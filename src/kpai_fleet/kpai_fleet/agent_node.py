@@ -5,19 +5,23 @@ from __future__ import annotations
 import math
 import sys
 import time
+import uuid
 from typing import Any
 
 import rclpy
+from action_msgs.msg import GoalStatus
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionClient
+from rclpy.action.client import ClientGoalHandle
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState
 from tf2_msgs.msg import TFMessage
+from unique_identifier_msgs.msg import UUID
 
 from kpai_fleet.agent_core import AgentConfig, AgentCore, CancelMission, SetPause, StartMission
 from kpai_fleet.errors import ConfigError
@@ -47,6 +51,9 @@ _PARAMS: dict[str, tuple[Any, str]] = {
     'visualization_period_s': (0.2, 'visualization period'),
     'action_name': ('execute_mission', 'ExecuteMission action of the mission executor'),
     'pause_service': ('mission_executor/set_paused', 'SetPaused service of the executor'),
+    'goal_response_timeout_s': (5.0, 'seconds to wait for the mission executor to answer a '
+                                'goal; then its result is asked for by goal id (DDS can drop '
+                                'an answer right after discovery), > 0'),
     'autostart': (True, 'configure and activate on start'),
 }
 
@@ -72,6 +79,8 @@ class FleetAgentNode(LifecycleNode):
         self._goal_mission = ''
         self._pending: tuple[StartMission, float] | None = None
         self._active = ''  # mission id of the goal sent and not finished yet
+        # the goal whose answer is awaited: (mission id, goal id, answer future, deadline)
+        self._awaiting: tuple[str, UUID, Any, float] | None = None
         self._pose_map: tuple[float, float, float, float] | None = None
         self._map_odom: tuple[float, float, float] | None = None
         self._timer: Any = None
@@ -86,6 +95,9 @@ class FleetAgentNode(LifecycleNode):
         pose = list(v['pose'])
         if len(pose) != 3 or not all(math.isfinite(float(p)) for p in pose):
             raise ConfigError('pose must be [x, y, theta] with finite values')
+        timeout = v['goal_response_timeout_s']
+        if not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+            raise ConfigError(f'goal_response_timeout_s must be a number > 0, got {timeout!r}')
         return AgentConfig(
             broker_url=v['broker_url'], mqtt_username=v['mqtt_username'],
             mqtt_password=v['mqtt_password'], mqtt_ca_file=v['mqtt_ca_file'],
@@ -124,6 +136,7 @@ class FleetAgentNode(LifecycleNode):
                              buffer_limit=cfg.buffer_limit)
         self._x0, self._y0, self._th0 = (float(p) for p in self.get_parameter('pose').value)
         self._map_frame = str(self.get_parameter('map_frame').value)
+        self._response_timeout = float(self.get_parameter('goal_response_timeout_s').value)
         self._action = ActionClient(self, ExecuteMission, self.get_parameter('action_name').value)
         self._pause = self.create_client(SetPaused, self.get_parameter('pause_service').value)
         self.get_logger().info(f'VDA 5050 agent for {cfg.manufacturer}/{cfg.serial_number} '
@@ -185,6 +198,7 @@ class FleetAgentNode(LifecycleNode):
         core = self.core
         if core is None:
             return
+        self._check_goal_answer()
         if self._pending is not None:
             cmd, deadline = self._pending
             if self._active:  # the executor takes one goal at a time: wait for the old result
@@ -322,17 +336,43 @@ class FleetAgentNode(LifecycleNode):
         mission = cmd.mission_id
         self._goal_mission = mission
         self._active = mission
+        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
         future = self._action.send_goal_async(
-            goal, feedback_callback=lambda fb: self._on_feedback(mission, fb))
-        future.add_done_callback(lambda f: self._on_goal_response(mission, f))
+            goal, feedback_callback=lambda fb: self._on_feedback(mission, fb),
+            goal_uuid=goal_id)
+        self._awaiting = (mission, goal_id, future, time.monotonic() + self._response_timeout)
+        future.add_done_callback(lambda f: self._on_goal_response(mission, f.result()))
+
+    def _check_goal_answer(self) -> None:
+        """Go on without a goal's answer that did not come in time: ask for its result by id.
+
+        Fast DDS drops a service response when the server has not yet matched the client's
+        response reader (ros2/rmw_fastrtps#706): the mission runs, its acceptance never arrives.
+        A handle rebuilt from the goal id asks the executor for that goal's result; a goal the
+        executor does not know (its request was lost, or it was rejected) ends with status
+        UNKNOWN, reported as a failed mission.
+        """
+        if self._awaiting is None:
+            return
+        mission, goal_id, future, deadline = self._awaiting
+        if future.done() or time.monotonic() < deadline:
+            return
+        self.get_logger().warn(f'mission {mission}: no answer to the goal after '
+                               f'{self._response_timeout:g} s; asking for its result by goal id')
+        response = ExecuteMission.Impl.SendGoalService.Response(accepted=True)
+        self._on_goal_response(mission, ClientGoalHandle(self._action, goal_id, response))
 
     def _on_feedback(self, mission: str, fb: Any) -> None:
         if self.core is not None:
             f = fb.feedback
             self.core.on_feedback(mission, int(f.current_step), f.current_step_id)
 
-    def _on_goal_response(self, mission: str, future: Any) -> None:
-        handle = future.result()
+    def _on_goal_response(self, mission: str, handle: Any) -> None:
+        awaiting, self._awaiting = self._awaiting, None
+        if awaiting is None or awaiting[0] != mission or (
+                bytes(awaiting[1].uuid) != bytes(handle.goal_id.uuid)):
+            self._awaiting = awaiting
+            return  # a late answer to a goal already handled by id (or superseded)
         if self.core is None:
             return
         if not handle.accepted:
@@ -347,13 +387,18 @@ class FleetAgentNode(LifecycleNode):
     def _on_result(self, mission: str, future: Any) -> None:
         if self.core is None:
             return
-        res = future.result().result
+        response = future.result()
+        res = response.result
         canceled = res.error_code == ExecuteMission.Result.CANCELED
+        message = res.message
+        if response.status == GoalStatus.STATUS_UNKNOWN:
+            message = ('the mission executor does not know the goal (its request or its '
+                       'answer was lost)')
         if self._goal_mission == mission:
             self._goal_handle = None
         if self._active == mission:
             self._active = ''
-        self.core.on_result(mission, bool(res.success), canceled, res.message)
+        self.core.on_result(mission, bool(res.success), canceled, message)
 
     def _cancel_mission(self) -> None:
         if self._pending is not None and self.core is not None:
