@@ -10,6 +10,7 @@ import time
 import pytest
 from kpai_fleet.broker import LocalBroker
 from kpai_fleet.mqtt_link import MqttLink
+from kpai_perception.node_util import spin_until_stopped
 from kpai_testing import wait_until
 
 HDR = {'version': '2.0.0', 'manufacturer': 'KPAI', 'serialNumber': 'robot1',
@@ -82,7 +83,9 @@ class MissionServer:
         self.node.create_timer(0.1, self._publish_odom, callback_group=group)
         self.executor = MultiThreadedExecutor(num_threads=3, context=self.ctx)
         self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=spin_until_stopped,
+                                        args=(self.executor, self._stop), daemon=True)
         self._thread.start()
 
     def _publish_odom(self) -> None:
@@ -136,6 +139,8 @@ class MissionServer:
         return result
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
         self.executor.shutdown()
         self.node.destroy_node()
         self.ctx.try_shutdown()

@@ -339,11 +339,11 @@ def test_backend_failures_fall_back_to_cpu_and_return(
 
 @pytest.mark.parametrize('how', ['stop flag', 'context shutdown'])
 def test_control_spin_thread_ends_without_error(how: str) -> None:
-    """The control services' spin thread leaves rclpy before main tears down (exit -6 else)."""
+    """The npu_bridge control executor's thread leaves rclpy before main tears down."""
     import threading
 
     import rclpy
-    from kpai_npu_bridge.bridge_node import _spin_until
+    from kpai_perception.node_util import spin_until_stopped
     from rclpy.executors import MultiThreadedExecutor
 
     errors: list[BaseException | None] = []
@@ -355,7 +355,7 @@ def test_control_spin_thread_ends_without_error(how: str) -> None:
     node.create_timer(0.01, lambda: ticks.append(time.monotonic()))
     executor.add_node(node)
     stop = threading.Event()
-    thread = threading.Thread(target=_spin_until, args=(executor, stop), daemon=True)
+    thread = threading.Thread(target=spin_until_stopped, args=(executor, stop), daemon=True)
     old_hook = threading.excepthook
     threading.excepthook = lambda args: errors.append(args.exc_value)
     try:

@@ -12,6 +12,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from kpai_perception.errors import ImageConversionError
 from kpai_perception.image_conv import image_to_rgb8
+from kpai_perception.node_util import spin_until_stopped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
@@ -327,32 +328,13 @@ class NpuBridgeNode(LifecycleNode):
         self._release()
 
 
-def _spin_until(executor: MultiThreadedExecutor, stop: threading.Event) -> None:
-    """Spin in short waits until `stop` is set or rclpy shuts down.
-
-    Not `executor.spin()` in a daemon thread: a thread still inside rclpy's C++ wait when the
-    interpreter finalizes is unwound through C++ frames, which ends the process in
-    std::terminate (exit -6, 'terminate called without an active exception'; seen once on
-    Ctrl-C in CI). `main` sets the flag and joins this thread before it tears anything down.
-    """
-    while not stop.is_set():
-        try:
-            executor.spin_once(timeout_sec=0.1)
-        except ExternalShutdownException:
-            return
-        except Exception:
-            if executor.context.ok():
-                raise
-            return  # Ctrl-C shut the context down under the wait (e.g. its timeout timer)
-
-
 def main(args: list[str] | None = None) -> int:
     """Run the npu_bridge node; exit code 1 with one line on a fatal configuration error."""
     rclpy.init(args=args)
     node = None
     control = MultiThreadedExecutor(num_threads=2)
     stop = threading.Event()
-    control_thread = threading.Thread(target=_spin_until, args=(control, stop),
+    control_thread = threading.Thread(target=spin_until_stopped, args=(control, stop),
                                       name='npu-control', daemon=True)
     code = 0
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from rclpy.executors import ExternalShutdownException
 
 from kpai_perception.errors import PerceptionError
 
-__all__ = ['Diagnostics', 'GrowthWatch', 'declare', 'run_node']
+__all__ = ['Diagnostics', 'GrowthWatch', 'declare', 'run_node', 'spin_until_stopped']
 
 
 def declare(node: Any, name: str, default: Any, description: str, *,
@@ -50,6 +51,25 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, *,
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def spin_until_stopped(executor: Any, stop: threading.Event, period: float = 0.1) -> None:
+    """Spin an executor in short waits until `stop` is set or its context shuts down.
+
+    For an executor in a second thread, instead of `executor.spin()` in a daemon thread: a
+    thread still inside rclpy's C++ wait when the interpreter finalizes is unwound through C++
+    frames, which ends the process in std::terminate (exit -6, 'terminate called without an
+    active exception'). The owner sets `stop` and joins the thread before it tears down.
+    """
+    while not stop.is_set():
+        try:
+            executor.spin_once(timeout_sec=period)
+        except ExternalShutdownException:
+            return
+        except Exception:
+            if executor.context.ok():
+                raise
+            return  # Ctrl-C shut the context down under the wait (e.g. its timeout timer)
 
 
 DiagnosticFn = Callable[[], tuple[int, str, dict[str, Any]]]
