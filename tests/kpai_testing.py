@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import random
 import signal
@@ -179,6 +180,35 @@ class RosGraph:
                 if not p.stopped and p.proc.poll() is not None and p.proc.returncode != 0:
                     raise RuntimeError(
                         f'{p.name} exited with {p.proc.returncode}\n' + self.dump_logs())
+
+    def call(self, client: Any, request: Any, *, timeout: float = 10.0,
+             resend_after: float | None = 3.0, during: Callable[[], None] = lambda: None,
+             what: str = '') -> Any:
+        """Call a service and return its response, spinning meanwhile (during() each turn).
+
+        Fast DDS drops a response when the server has not yet matched this client's response
+        reader (ros2/rmw_fastrtps#706), so an idempotent request (a query, setting a value) is
+        sent again after resend_after s without an answer; None sends it once.
+        """
+        futures = [client.call_async(request)]
+        resend_at = time.monotonic() + resend_after if resend_after else math.inf
+
+        def answered() -> Any:
+            nonlocal resend_at
+            during()
+            if time.monotonic() > resend_at:
+                futures.append(client.call_async(request))
+                resend_at = time.monotonic() + (resend_after or math.inf)
+            return next((f for f in futures if f.done()), None)
+
+        try:
+            done = self.spin_until(answered, timeout=timeout,
+                                   what=what or f'{client.srv_name} response')
+        finally:
+            for f in futures:
+                if not f.done():
+                    client.remove_pending_request(f)
+        return done.result()
 
     def send_goal(self, client: Any, goal: Any, *, feedback_callback: Any = None,
                   response_timeout: float = 5.0) -> Any:

@@ -45,7 +45,8 @@ class MissionServer:
     """ExecuteMission action server + SetPaused service + odometry, on its own executor."""
 
     def __init__(self, domain_id: int, ns: str = '/robot1', step_s: float = 0.3,
-                 drop_goal_answers: int = 0, accept: bool = True) -> None:
+                 drop_goal_answers: int = 0, drop_pause_answers: int = 0,
+                 accept: bool = True) -> None:
         import rclpy
         from nav_msgs.msg import Odometry
         from rclpy.action import ActionServer, CancelResponse
@@ -78,6 +79,15 @@ class MissionServer:
             self._server._handle = _DropGoalAnswers(self._server._handle, drop_goal_answers)
         self._srv = self.node.create_service(SetPaused, 'mission_executor/set_paused',
                                              self._set_paused, callback_group=group)
+        if drop_pause_answers:
+            send, left = self._srv.send_response, [drop_pause_answers]
+
+            def send_some(response, header):
+                if left[0] > 0:
+                    left[0] -= 1
+                    return
+                send(response, header)
+            self._srv.send_response = send_some
         self._odom = self.node.create_publisher(Odometry, 'odom', 10)
         self._odom_msg = Odometry
         self.node.create_timer(0.1, self._publish_odom, callback_group=group)
@@ -340,8 +350,8 @@ def test_connection_offline_on_shutdown_and_last_will(graph, broker):
 
 
 def test_lost_goal_answer_recovered_by_goal_id(graph, broker):
-    """The mission runs although its acceptance never reached the agent: the order finishes."""
-    server = MissionServer(graph.domain_id, drop_goal_answers=1)
+    """Lost answers (goal acceptance, set_paused): the order finishes, the pause is made."""
+    server = MissionServer(graph.domain_id, drop_goal_answers=1, drop_pause_answers=1)
     obs = Observer(broker.url, client_id='test-observer-lost')
     try:
         agent = graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
@@ -364,6 +374,12 @@ def test_lost_goal_answer_recovered_by_goal_id(graph, broker):
         assert len(server.goals) == 1 and server.rejected == 0
         assert obs.last_state()['errors'] == []
         assert 'asking for its result by goal id' in agent.output()
+
+        # a lost set_paused answer: asked again, the pause takes effect and is reported
+        obs.send('instantActions', {'actions': [action('pz', 'startPause')]}, header_id=3)
+        wait_until(lambda: obs.last_state().get('paused') is True, timeout=15, what='paused')
+        assert server.pause_calls == [True, True]
+        assert 'no answer from set_paused after 1 s; asking again' in agent.output()
     finally:
         obs.link.stop()
         server.close()

@@ -47,10 +47,10 @@ def get_params(graph: RosGraph, node: str, names: list[str]) -> list:
 
     client = graph.node.create_client(GetParameters, f'{node}/get_parameters')
     graph.spin_until(client.service_is_ready, timeout=15, what=f'{node} parameter service')
-    future = client.call_async(GetParameters.Request(names=names))
-    graph.spin_until(future.done, timeout=10, what=f'{node} get_parameters')
+    response = graph.call(client, GetParameters.Request(names=names), timeout=15,
+                          what=f'{node} get_parameters')
     graph.node.destroy_client(client)
-    return [parameter_value_to_python(v) for v in future.result().values]
+    return [parameter_value_to_python(v) for v in response.values]
 
 
 def test_two_robots_exchange_messages_and_sigint_leaves_nothing(graph: RosGraph,
@@ -79,9 +79,11 @@ def test_two_robots_exchange_messages_and_sigint_leaves_nothing(graph: RosGraph,
         assert (rate, message) == (20.0, f'hi from {robot}')  # rate from config/chatter.yaml
         assert get_params(graph, f'/{robot}/listener', ['log_every']) == [10]
 
-    names = set(graph.node.get_node_names_and_namespaces())
-    for robot in ROBOTS:
-        assert {('talker', f'/{robot}'), ('listener', f'/{robot}')} <= names
+    # node names travel on their own discovery topic (ros_discovery_info), apart from the
+    # topics' endpoints: they can arrive after the messages, so wait for them
+    want = {(n, f'/{r}') for r in ROBOTS for n in ('talker', 'listener')}
+    graph.spin_until(lambda: want <= set(graph.node.get_node_names_and_namespaces()),
+                     timeout=15, what=f'nodes {sorted(want)} in the graph')
     topics = {name for name, _ in graph.node.get_topic_names_and_types()}
     assert {'/robot1/conversation', '/robot2/conversation'} <= topics
     assert not {'/robot1/chatter', '/robot2/chatter', '/chatter', '/conversation'} & topics

@@ -76,16 +76,11 @@ class Rig:
         self.graph.spin_until(lambda: cli.service_is_ready(), timeout=15, what=name)
         return cli
 
-    def call(self, cli: Any, req: Any, *, timeout: float = 60.0,
+    def call(self, cli: Any, req: Any, *, timeout: float = 60.0, resend: bool = True,
              during: Callable[[], None] = lambda: None) -> Any:
-        fut = cli.call_async(req)
-
-        def done() -> bool:
-            during()
-            return fut.done()
-
-        self.graph.spin_until(done, timeout=timeout, what=f'{cli.srv_name} response')
-        return fut.result()
+        """Call a bridge service; queries are sent again if an answer was lost (RosGraph.call)."""
+        return self.graph.call(cli, req, timeout=timeout, during=during,
+                               resend_after=3.0 if resend else None)
 
     def wait_active(self) -> None:
         self.graph.spin_until(lambda: self.pub.get_subscription_count() > 0, timeout=30,
@@ -93,14 +88,14 @@ class Rig:
         self.graph.spin_until(
             lambda: self.graph.node.count_publishers(f'{self.ns}/detections') > 0, timeout=10,
             what='detections publisher')
-        # the bridge's detections publisher may match our subscription later than we see it:
-        # until a first result arrives, a result can be lost, so probe with a few frames
+        # the bridge's detections publisher may match our subscription later than we see it,
+        # and the first inferences after a load are slow (a camera frame arriving meanwhile
+        # replaces the one waiting, as on a robot): probe until a result comes back for a frame
+        # sent after the first result arrived, then the pipeline is matched and warm
         self._index = 1000
         self.stream(0.5, lambda: self.dets)
-        first = _key(self.dets[0])
-        probes = [k for k in self.sent if k >= first]  # earlier probes were lost in matching
-        self.graph.spin_until(lambda: set(probes) <= self.got(), timeout=10,
-                              what="the probe frames' results")
+        mark = len(self.sent)
+        self.stream(0.5, lambda: set(self.sent[mark:]) & self.got())
         self.dets.clear()
         self.sent.clear()
         self._index = 100
@@ -179,6 +174,7 @@ def test_detections_bad_input_and_hot_swap(graph: Any, model: Path, tmp_path: Pa
     graph.spin_until(
         lambda: rig.stats and rig.stats[-1].frames_rejected >= 3, timeout=10, what='rejected')
     stats = rig.call(stats_cli, GetInferenceStats.Request()).stats
+    dropped_before_swap = stats.frames_dropped  # a slow first inference may replace a frame
     assert stats.frames_rejected == 3
     assert stats.backend == 'onnxruntime' and stats.model_name == 'const.onnx'
     assert len(stats.model_sha256) == 64 and stats.frames_inferred >= 5
@@ -190,7 +186,7 @@ def test_detections_bad_input_and_hot_swap(graph: Any, model: Path, tmp_path: Pa
     switch = rig.client(SwitchBackend, 'switch_backend')
     rig.stream(0.1, lambda: len(rig.sent) >= 10)
     for backend in ('openvino', 'onnxruntime'):
-        resp = rig.call(switch, SwitchBackend.Request(backend=backend),
+        resp = rig.call(switch, SwitchBackend.Request(backend=backend), resend=False,
                         during=lambda: rig.tick(0.1))
         assert resp.success, resp.message
         n = len(rig.sent)
@@ -202,7 +198,8 @@ def test_detections_bad_input_and_hot_swap(graph: Any, model: Path, tmp_path: Pa
     for msg in rig.dets:
         _check_boxes(msg)
     stats = rig.call(stats_cli, GetInferenceStats.Request()).stats
-    assert stats.backend == 'onnxruntime' and stats.frames_dropped == 0 and stats.errors == 0
+    assert stats.backend == 'onnxruntime' and stats.errors == 0
+    assert stats.frames_dropped == dropped_before_swap
     ok = [s for s in rig.diags if s.name.endswith('npu_bridge: inference')]
     assert ok and ok[-1].level == DiagnosticStatus.OK
     values = {kv.key: kv.value for kv in ok[-1].values}
@@ -236,7 +233,7 @@ def test_configure_fails_with_reason_then_load_model_recovers(
     assert proc.alive()
 
     resp = rig.call(rig.client(LoadModel, 'load_model'),
-                    LoadModel.Request(model_path=str(model)))
+                    LoadModel.Request(model_path=str(model)), resend=False)
     assert resp.success, resp.message
     assert len(resp.model_sha256) == 64
     rig.wait_active()

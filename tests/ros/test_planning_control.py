@@ -118,9 +118,8 @@ def test_pause_resume_cancel(graph: RosGraph, tmp_path: Path) -> None:
     graph.spin_until(moved, timeout=30, what='robot moving')
 
     def call(paused: bool):
-        f = pause.call_async(SetPaused.Request(paused=paused))
-        graph.spin_until(f.done, timeout=5, what='set_paused')
-        return f.result()
+        return graph.call(pause, SetPaused.Request(paused=paused), timeout=10,
+                          what='set_paused')
 
     assert call(True).success
     graph.spin_until(lambda: feedback and feedback[-1].paused, timeout=5, what='paused fb')

@@ -52,13 +52,15 @@ _PARAMS: dict[str, tuple[Any, str]] = {
     'action_name': ('execute_mission', 'ExecuteMission action of the mission executor'),
     'pause_service': ('mission_executor/set_paused', 'SetPaused service of the executor'),
     'goal_response_timeout_s': (5.0, 'seconds to wait for the mission executor to answer a '
-                                'goal; then its result is asked for by goal id (DDS can drop '
-                                'an answer right after discovery), > 0'),
+                                'goal or a set_paused request; then the goal is followed by '
+                                'its id and set_paused is asked again, up to 3 times (DDS can '
+                                'drop an answer right after discovery), > 0'),
     'autostart': (True, 'configure and activate on start'),
 }
 
 
 _SERVER_WAIT_S = 10.0
+_PAUSE_ATTEMPTS = 3
 
 
 def _yaw(q: Any) -> float:
@@ -81,6 +83,8 @@ class FleetAgentNode(LifecycleNode):
         self._active = ''  # mission id of the goal sent and not finished yet
         # the goal whose answer is awaited: (mission id, goal id, answer future, deadline)
         self._awaiting: tuple[str, UUID, Any, float] | None = None
+        # set_paused requests awaiting their answer: (command, future, deadline, attempt)
+        self._pause_calls: list[tuple[SetPause, Any, float, int]] = []
         self._pose_map: tuple[float, float, float, float] | None = None
         self._map_odom: tuple[float, float, float] | None = None
         self._timer: Any = None
@@ -199,6 +203,7 @@ class FleetAgentNode(LifecycleNode):
         if core is None:
             return
         self._check_goal_answer()
+        self._check_pause_answers()
         if self._pending is not None:
             cmd, deadline = self._pending
             if self._active:  # the executor takes one goal at a time: wait for the old result
@@ -414,14 +419,41 @@ class FleetAgentNode(LifecycleNode):
             core.on_pause_result(cmd.action_id, cmd.paused, False,
                                  'set_paused service not available')
             return
-        req = SetPaused.Request()
-        req.paused = cmd.paused
+        self._pause_calls.append(self._call_pause(cmd, attempt=1))
+
+    def _call_pause(self, cmd: SetPause, attempt: int) -> tuple[SetPause, Any, float, int]:
+        assert self.core is not None
+        core = self.core
+        future = self._pause.call_async(SetPaused.Request(paused=cmd.paused))
 
         def done(f: Any) -> None:
+            if f.cancelled():
+                return
             resp = f.result()
             core.on_pause_result(cmd.action_id, cmd.paused, bool(resp and resp.success),
                                  resp.message if resp else 'no response')
-        self._pause.call_async(req).add_done_callback(done)
+        future.add_done_callback(done)
+        return cmd, future, time.monotonic() + self._response_timeout, attempt
+
+    def _check_pause_answers(self) -> None:
+        """Ask set_paused again when its answer did not come (idempotent: sets a value)."""
+        waiting = []
+        for cmd, future, deadline, attempt in self._pause_calls:
+            if future.done():
+                continue
+            if time.monotonic() < deadline:
+                waiting.append((cmd, future, deadline, attempt))
+                continue
+            self._pause.remove_pending_request(future)
+            future.cancel()
+            if attempt < _PAUSE_ATTEMPTS and self.core is not None:
+                self.get_logger().warn(f'{cmd.action_id}: no answer from set_paused after '
+                                       f'{self._response_timeout:g} s; asking again')
+                waiting.append(self._call_pause(cmd, attempt + 1))
+            elif self.core is not None:
+                self.core.on_pause_result(cmd.action_id, cmd.paused, False,
+                                          f'no answer from set_paused ({attempt} requests)')
+        self._pause_calls = waiting
 
 
 def main(args: list[str] | None = None) -> int:
