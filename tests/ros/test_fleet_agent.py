@@ -349,18 +349,24 @@ def test_connection_offline_on_shutdown_and_last_will(graph, broker):
         obs.link.stop()
 
 
+def _agent_with_one_order(graph, broker, obs, order_id):
+    """A fleet agent waiting 1 s for answers, sent a one-edge order with a pick at its end."""
+    agent = graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
+                             f'broker_url:={broker.url}', '-p', 'goal_response_timeout_s:=1.0',
+                             name='fleet_agent')
+    wait_until(lambda: obs.of('state'), timeout=20, what='first state')
+    nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('pick1', 'pick', duration=0.3)])]
+    obs.send('order', {'orderId': order_id, 'orderUpdateId': 0, 'nodes': nodes,
+                       'edges': [edge(1, 'S', 'P')]}, header_id=2)
+    return agent
+
+
 def test_lost_goal_answer_recovered_by_goal_id(graph, broker):
     """Lost answers (goal acceptance, set_paused): the order finishes, the pause is made."""
     server = MissionServer(graph.domain_id, drop_goal_answers=1, drop_pause_answers=1)
     obs = Observer(broker.url, client_id='test-observer-lost')
     try:
-        agent = graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
-                                 f'broker_url:={broker.url}', '-p',
-                                 'goal_response_timeout_s:=1.0', name='fleet_agent')
-        wait_until(lambda: obs.of('state'), timeout=20, what='first state')
-        nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('pick1', 'pick', duration=0.3)])]
-        obs.send('order', {'orderId': 'lost', 'orderUpdateId': 0, 'nodes': nodes,
-                           'edges': [edge(1, 'S', 'P')]}, header_id=2)
+        agent = _agent_with_one_order(graph, broker, obs, 'lost')
 
         def finished():
             st = obs.last_state()
@@ -390,13 +396,7 @@ def test_goal_unknown_to_the_executor_fails_the_order(graph, broker):
     server = MissionServer(graph.domain_id, drop_goal_answers=1, accept=False)
     obs = Observer(broker.url, client_id='test-observer-unknown')
     try:
-        graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
-                         f'broker_url:={broker.url}', '-p', 'goal_response_timeout_s:=1.0',
-                         name='fleet_agent')
-        wait_until(lambda: obs.of('state'), timeout=20, what='first state')
-        nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('pick1', 'pick', duration=0.3)])]
-        obs.send('order', {'orderId': 'unknown', 'orderUpdateId': 0, 'nodes': nodes,
-                           'edges': [edge(1, 'S', 'P')]}, header_id=2)
+        _agent_with_one_order(graph, broker, obs, 'unknown')
 
         def failed():
             st = obs.last_state()
