@@ -14,6 +14,7 @@ from kpai_bringup.demo_summary import (
     percentile,
     process_tree_memory_bytes,
 )
+from kpai_testing import wait_until
 
 
 def test_percentile_interpolates() -> None:
@@ -52,17 +53,18 @@ def test_summary_dict_and_text() -> None:
 
 
 def test_process_tree_memory_includes_children() -> None:
-    child = subprocess.Popen([sys.executable, '-c', 'import time; x = bytearray(80 << 20); '
-                              'time.sleep(30)'])
+    # the child holds 80 MB until its stdin closes (here, or when this test process dies)
+    child = subprocess.Popen([sys.executable, '-c', 'import sys; x = bytearray(80 << 20); '
+                              'x[::4096] = b"x" * len(x[::4096]); sys.stdin.read()'],
+                             stdin=subprocess.PIPE)
     try:
         own = process_tree_memory_bytes(os.getpid())
-        deadline = 100
-        while deadline and process_tree_memory_bytes(os.getpid()) - own < (60 << 20):
-            subprocess.run(['sleep', '0.05'])
-            deadline -= 1
-        assert process_tree_memory_bytes(os.getpid()) - own >= (60 << 20)
+        wait_until(lambda: process_tree_memory_bytes(os.getpid()) - own >= (60 << 20),
+                   timeout=10, what="the child's 80 MB in the tree's memory")
     finally:
-        child.kill()
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=10)
         child.wait()
 
 
