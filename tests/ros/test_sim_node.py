@@ -79,9 +79,16 @@ def test_sim_node_end_to_end(graph: Any) -> None:
     # ground truth boxes: same header as their image, and equal to an offline render of the
     # same static scene (the offline pipeline's boxes are checked against drawn pixels in the
     # unit tests)
-    image = got['image'][-1]
-    det = next((d for d in got['det'] if d.header.stamp == image.header.stamp), None)
-    assert det is not None and det.header.frame_id == image.header.frame_id
+    # (an image's boxes travel on their own reliable topic, the image best-effort: wait for a
+    # frame whose boxes have arrived too)
+    def image_with_boxes() -> Any:
+        dets = {(d.header.stamp.sec, d.header.stamp.nanosec): d for d in got['det']}
+        return next(((img, dets[(img.header.stamp.sec, img.header.stamp.nanosec)])
+                     for img in reversed(got['image'])
+                     if (img.header.stamp.sec, img.header.stamp.nanosec) in dets), None)
+    image, det = graph.spin_until(image_with_boxes, timeout=10,
+                                  what='an image and its ground-truth boxes')
+    assert det.header.frame_id == image.header.frame_id
     assert image.encoding == 'rgb8' and (image.width, image.height) == (W, H)
     pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(H, W, 3)
     assert pixels.std() > 10  # not an empty frame
