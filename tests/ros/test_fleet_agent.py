@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 
@@ -313,7 +314,9 @@ def test_broker_restart_loses_no_state(graph, broker):
         wait_until(lambda: len(obs.of('state')) >= 2, timeout=20, what='states')
         obs.link.stop()  # observer away too: its persistent session must queue for it
         broker.stop()
-        time.sleep(2.5)  # agent buffers ~3 states while the broker is down
+        wait_until(lambda: max(map(int, re.findall(r'(\d+) messages buffered',
+                                                   agent.output())), default=0) >= 3,
+                   timeout=15, what='agent buffering 3 messages while the broker is down')
         assert agent.alive()
         broker.start()
         obs2 = Observer(broker.url)  # same client id: resumes the persistent session

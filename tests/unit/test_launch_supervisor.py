@@ -16,6 +16,26 @@ from kpai_testing import ManagedProcess, wait_until
 PY = sys.executable
 
 
+# A child that ignores the named signals and lives until its parent (the launcher) is gone,
+# unless the launcher kills it first: what escalation is tested on.
+DEAF_CHILD = """\
+import os, signal, sys, time
+for name in sys.argv[1:]:
+    signal.signal(getattr(signal, name), signal.SIG_IGN)
+print('ready', flush=True)
+parent = os.getppid()
+while os.getppid() == parent:
+    time.sleep(0.1)
+"""
+
+
+def deaf_child(tmp_path: Path, *signals: str) -> str:
+    """The command of a child ignoring `signals` (names such as SIGINT)."""
+    script = tmp_path / 'deaf_child.py'
+    script.write_text(DEAF_CHILD)
+    return ' '.join([PY, str(script), *signals])
+
+
 def launch_file(tmp_path: Path, body: str) -> Path:
     path = tmp_path / 'test.launch.yaml'
     path.write_text('launch:\n' + textwrap.indent(textwrap.dedent(body).lstrip('\n'), '  '))
@@ -152,8 +172,7 @@ def test_respawn_with_delay_and_max_retries(tmp_path: Path) -> None:
 def test_sigint_shuts_down_the_whole_tree(tmp_path: Path) -> None:
     """SIGINT to the launcher: children get SIGINT, stubborn ones SIGTERM then SIGKILL, and
     grandchildren in their groups go too; no process of the tree is left."""
-    stubborn = ('import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); '
-                'signal.signal(signal.SIGTERM, signal.SIG_IGN); print("ready"); time.sleep(60)')
+    stubborn = deaf_child(tmp_path, 'SIGINT', 'SIGTERM')
     path = launch_file(tmp_path, f"""
         - executable: {{cmd: sleep 60, name: polite, output: screen}}
         - executable:
@@ -161,7 +180,7 @@ def test_sigint_shuts_down_the_whole_tree(tmp_path: Path) -> None:
             name: with_grandchild
             sigterm_timeout: 0.5
         - executable:
-            cmd: {PY} -c '{stubborn}'
+            cmd: {stubborn}
             name: stubborn
             output: screen
             sigterm_timeout: 0.5
@@ -183,11 +202,10 @@ def test_sigint_shuts_down_the_whole_tree(tmp_path: Path) -> None:
 
 
 def test_second_sigint_escalates(tmp_path: Path) -> None:
-    code = ('import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); '
-            'print("ready"); time.sleep(60)')
+    deaf = deaf_child(tmp_path, 'SIGINT')
     path = launch_file(tmp_path, f"""
         - executable:
-            cmd: {PY} -c '{code}'
+            cmd: {deaf}
             name: deaf
             output: screen
             sigterm_timeout: 30

@@ -195,8 +195,12 @@ class FleetAgentNode(LifecycleNode):
 
     # -- MQTT ------------------------------------------------------------------------------
     def _publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
-        if self.link is not None:
-            self.link.publish(topic, payload, qos=qos, retain=retain, buffer=qos > 0)
+        link = self.link
+        if link is not None and not link.publish(topic, payload, qos=qos, retain=retain,
+                                                 buffer=qos > 0) and qos > 0:
+            self.get_logger().warn(f'MQTT broker away ({link.last_error or "not connected"}): '
+                                   f'{link.buffered} messages buffered',
+                                   throttle_duration_sec=1.0)
 
     def _tick(self) -> None:
         core = self.core
