@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -130,8 +131,15 @@ def test_dock_on_the_station_tag(graph: RosGraph, tmp_path: Path) -> None:
     n = len(poses)
     graph.spin_until(lambda: len(poses) > n + 3, timeout=5, what='executor pose')
     end = poses[-1].pose.position
+    # the docked pose measured from the tag (logged by the executor): the tag's position, the
+    # station's yaw (a tag heading a few degrees off must not move the robot sideways)
+    found = re.search(r'docking on tag 0 of dock1 at \(([-\d.]+), ([-\d.]+), ([-\d.]+) deg',
+                      executor.output())
+    assert found, executor.output()
+    fix = tuple(float(v) for v in found.groups())
+    assert math.hypot(fix[0] - true_dock[0], fix[1] - true_dock[1]) < 0.015, fix
+    assert fix[2] == 0.0, fix
     # across the approach the tag corrected the 12 cm; along it the controller stops within its
     # goal tolerance (0.1 m)
-    assert abs(end.y - true_dock[1]) < 0.03, (end.x, end.y)
-    assert math.hypot(end.x - true_dock[0], end.y - true_dock[1]) < 0.1, (end.x, end.y)
-    assert 'docking on tag 0 of dock1' in executor.output()
+    assert abs(end.y - true_dock[1]) < 0.03, (end.x, end.y, fix)
+    assert math.hypot(end.x - true_dock[0], end.y - true_dock[1]) < 0.1, (end.x, end.y, fix)

@@ -9,9 +9,10 @@ import pytest
 from kpai_planning.docking import (
     TagFixes,
     decide_dock,
-    dock_pose_from_tag,
+    dock_on_axis,
     parse_tag_id,
     pose_difference,
+    tag_axis,
 )
 from kpai_planning.mission import Mission, MissionState, Step, StepType
 from transforms3d.euler import euler2mat
@@ -32,18 +33,30 @@ def _tag_facing(yaw_towards_robot: float) -> np.ndarray:
 @pytest.mark.parametrize('facing', [math.pi, 0.8 * math.pi, -0.9 * math.pi])
 def test_docked_pose_stands_off_the_tag_and_faces_it(facing: float) -> None:
     tag = (2.0, 0.3, 0.6)
-    x, y, yaw = dock_pose_from_tag(tag, _tag_facing(facing), 0.75)
+    axis = tag_axis(tag, _tag_facing(facing))
+    assert axis[:2] == pytest.approx(tag[:2])
+    x, y, yaw = dock_on_axis(axis, 0.75)
     assert math.hypot(x - tag[0], y - tag[1]) == pytest.approx(0.75)
     assert math.atan2(y - tag[1], x - tag[0]) == pytest.approx(facing)
     assert pose_difference((0, 0, yaw), (0, 0, facing + math.pi))[1] == pytest.approx(0, abs=1e-9)
 
 
+def test_docked_pose_along_a_given_yaw_keeps_the_tag_centre() -> None:
+    """With the station's yaw, a tag heading error does not move the robot sideways."""
+    axis = (11.75, -4.0, math.radians(-3.0))   # a tag measured 3 degrees off
+    x, y, yaw = dock_on_axis(axis, 0.75, 0.0)
+    assert (x, y, yaw) == pytest.approx((11.0, -4.0, 0.0))
+    x, y, _ = dock_on_axis(axis, 0.75)         # its own heading: 3.9 cm off the line
+    assert y - -4.0 == pytest.approx(0.75 * math.sin(math.radians(3.0)))
+
+
 def test_tilted_or_broken_tags_give_no_pose() -> None:
     flat = euler2mat(0.0, 0.0, 0.0)  # z up: a tag lying on the floor, seen from above
-    assert dock_pose_from_tag((1, 0, 0), flat, 0.5) is None
+    assert tag_axis((1, 0, 0), flat) is None
     tilted = _tag_facing(math.pi) @ euler2mat(math.radians(40), 0, 0)  # 40 deg: still upright
-    assert dock_pose_from_tag((1, 0, 0), tilted, 0.5) is not None
-    assert dock_pose_from_tag((1, math.nan, 0), _tag_facing(math.pi), 0.5) is None
+    assert tag_axis((1, 0, 0), tilted) is not None
+    assert tag_axis((1, math.nan, 0), _tag_facing(math.pi)) is None
+    assert tag_axis((1, 0, 0), np.full((3, 3), math.inf)) is None
 
 
 def test_parse_tag_ids() -> None:
@@ -80,13 +93,19 @@ def test_fixes_wait_for_enough_sightings_and_ignore_an_outlier() -> None:
 
 def test_decisions() -> None:
     kw = dict(station='dock1', tag_id=0, nominal=(11.0, -4.0, 0.0), wait_s=3.0,
-              max_correction=0.5)
+              max_correction=0.5, standoff=0.75)
     assert decide_dock(fix=None, waited_s=1.0, **kw).action == 'wait'
-    d = decide_dock(fix=(11.02, -3.9, 0.05), waited_s=1.0, **kw)
-    assert d.action == 'tag' and d.pose == (11.02, -3.9, 0.05) and '10.2 cm' in d.reason
-    d = decide_dock(fix=(11.0, -3.0, 0.0), waited_s=1.0, **kw)
+    # the tag axis (centre 0.75 m beyond the dock, heading 0.05 rad): the position from the tag,
+    # the yaw the station's
+    d = decide_dock(fix=(11.77, -3.9, 0.05), waited_s=1.0, **kw)
+    assert d.action == 'tag' and d.pose == pytest.approx((11.02, -3.9, 0.0))
+    assert '10.2 cm' in d.reason and 'configured yaw' in d.reason and '2.9 deg' in d.reason
+    d = decide_dock(fix=(11.77, -3.9, 0.05), waited_s=1.0, tag_yaw=True, **kw)
+    assert d.action == 'tag' and d.pose == pytest.approx(dock_on_axis((11.77, -3.9, 0.05), 0.75))
+    assert 'tag yaw' in d.reason
+    d = decide_dock(fix=(11.75, -3.0, 0.0), waited_s=1.0, **kw)
     assert d.action == 'fail' and 'wrong tag or station pose' in d.reason
-    assert decide_dock(fix=(11.0, -4.0, 1.0), waited_s=1.0, **kw).action == 'fail'
+    assert decide_dock(fix=(11.75, -4.0, 1.0), waited_s=1.0, **kw).action == 'fail'
     d = decide_dock(fix=None, waited_s=3.5, **kw)
     assert d.action == 'pose' and 'not seen' in d.reason
     assert decide_dock(fix=None, waited_s=3.5, require=True, **kw).action == 'fail'
