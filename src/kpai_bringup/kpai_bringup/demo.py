@@ -58,6 +58,7 @@ class Monitor:
 
     def __init__(self, robots: list[str], tally: DemoTally) -> None:
         import rclpy
+        from kpai_perception.node_util import spin_until_stopped
         from rclpy.executors import SingleThreadedExecutor
 
         self._rclpy = rclpy
@@ -70,7 +71,10 @@ class Monitor:
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self.node)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, name='monitor', daemon=True)
+        # short waits and a flag, not executor.spin(): a spin thread still waiting while the
+        # main thread shuts rclpy down deadlocked the demo at exit (rclpy's logging teardown)
+        self._thread = threading.Thread(target=spin_until_stopped, name='monitor',
+                                        args=(self._executor, self._stop, 0.2), daemon=True)
         self._thread.start()
 
     def _subscribe(self, robots: list[str]) -> None:
@@ -141,15 +145,6 @@ class Monitor:
                 return 0.0, 0.0
             (w0, s0), (w1, s1) = self._clock
         return s1 - s0, w1 - w0
-
-    def _spin(self) -> None:
-        # short waits and a flag, not executor.spin(): a spin thread still waiting while the
-        # main thread shuts rclpy down deadlocked the demo at exit (rclpy's logging teardown)
-        try:
-            while not self._stop.is_set():
-                self._executor.spin_once(timeout_sec=0.2)
-        except Exception:  # noqa: BLE001 - shutdown races end the spin thread quietly
-            pass
 
     def close(self) -> None:
         self._stop.set()
