@@ -203,6 +203,15 @@ def broker():
         yield b
 
 
+def wait_with_logs(graph, obs, condition, *, timeout, what):
+    """wait_until; on a timeout print every process's log tail and the last VDA state."""
+    try:
+        return wait_until(condition, timeout=timeout, what=what)
+    except TimeoutError:
+        print(graph.dump_logs(), obs.last_state())
+        raise
+
+
 def start_agent(graph, broker):
     return graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
                             f'broker_url:={broker.url}', '-p', 'visualization_period_s:=0.2',
@@ -233,11 +242,8 @@ def test_agent_executes_orders_and_reports_states(graph, broker):
                  node('D', 4, 2, 2, [action('drop1', 'drop', duration=0.3)])]
         obs.send('order', {'orderId': 'o1', 'orderUpdateId': 0, 'nodes': nodes,
                            'edges': [edge(1, 'S', 'P'), edge(3, 'P', 'D')]}, header_id=2)
-        try:
-            wait_until(lambda: server.goals, timeout=10, what='goal at the mission executor')
-        except TimeoutError:
-            print(graph.dump_logs(), obs.last_state())
-            raise
+        wait_with_logs(graph, obs, lambda: server.goals, timeout=10,
+                       what='goal at the mission executor')
         goal = server.goals[0]
         assert [s.type for s in goal.steps] == [0, 0, 3, 0, 4]
         assert goal.steps[1].target.pose.position.x == 2.0
@@ -375,11 +381,8 @@ def test_lost_goal_answer_recovered_by_goal_id(graph, broker):
             st = obs.last_state()
             return st.get('orderId') == 'lost' and not st['nodeStates'] and [
                 a['actionStatus'] for a in st['actionStates']] == ['FINISHED']
-        try:
-            wait_until(finished, timeout=20, what='order finished without the goal answer')
-        except TimeoutError:
-            print(graph.dump_logs(), obs.last_state())
-            raise
+        wait_with_logs(graph, obs, finished, timeout=20,
+                       what='order finished without the goal answer')
         assert len(server.goals) == 1 and server.rejected == 0
         assert obs.last_state()['errors'] == []
         assert 'asking for its result by goal id' in agent.output()
@@ -406,11 +409,8 @@ def test_goal_unknown_to_the_executor_fails_the_order(graph, broker):
             return st.get('orderId') == 'unknown' and any(
                 'does not know the goal' in e.get('errorDescription', '')
                 for e in st.get('errors', []))
-        try:
-            wait_until(failed, timeout=20, what='order failed with the lost-goal reason')
-        except TimeoutError:
-            print(graph.dump_logs(), obs.last_state())
-            raise
+        wait_with_logs(graph, obs, failed, timeout=20,
+                       what='order failed with the lost-goal reason')
         assert server.rejected == 1 and server.goals == []
     finally:
         obs.link.stop()

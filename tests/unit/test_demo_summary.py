@@ -65,7 +65,6 @@ def test_process_tree_memory_includes_children() -> None:
         assert child.stdin is not None
         child.stdin.close()
         child.wait(timeout=10)
-        child.wait()
 
 
 def test_demo_rates_are_parsed_validated_and_reported() -> None:

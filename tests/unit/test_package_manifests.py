@@ -8,6 +8,7 @@ built) and breaks a robot that installs one package.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -25,10 +26,11 @@ LAUNCH_PACKAGE = re.compile(r'\bpkg:\s*([A-Za-z0-9_]+)'
                             r'|\$\(find-pkg-(?:share|prefix)\s+([A-Za-z0-9_]+)')
 
 
-def _ros_packages() -> set[str]:
+@functools.cache
+def _ros_packages() -> frozenset[str]:
     from ament_index_python.packages import get_packages_with_prefixes
 
-    found = set(get_packages_with_prefixes())
+    found = frozenset(get_packages_with_prefixes())
     # without the ament index (env.sh not sourced) the check below would find nothing to check
     assert {'rclpy', 'std_msgs', 'kpai_msgs'} <= found, 'ament index incomplete: source env.sh'
     return found

@@ -76,7 +76,7 @@ class DockFix:
     """A tag axis (map frame: tag centre x, y and the heading facing it) seen at a time."""
 
     time: float
-    pose: Pose2
+    axis: Pose2
 
 
 class TagFixes:
@@ -86,10 +86,10 @@ class TagFixes:
         self.keep = keep
         self._fixes: dict[int, list[DockFix]] = {}
 
-    def add(self, tag_id: int, time: float, pose: Pose2) -> None:
+    def add(self, tag_id: int, time: float, axis: Pose2) -> None:
         """Record a measurement of tag_id's axis at time (s)."""
         fixes = self._fixes.setdefault(tag_id, [])
-        fixes.append(DockFix(time, pose))
+        fixes.append(DockFix(time, axis))
         del fixes[:-self.keep]
 
     def clear(self) -> None:
@@ -102,7 +102,7 @@ class TagFixes:
         None also while fewer than min_count such measurements exist. x and y are medians
         (one bad detection does not move the dock), the heading the circular mean.
         """
-        fresh = [f.pose for f in self._fixes.get(tag_id, []) if f.time >= since]
+        fresh = [f.axis for f in self._fixes.get(tag_id, []) if f.time >= since]
         if not fresh or len(fresh) < min_count:
             return None
         x = float(np.median([p[0] for p in fresh]))
