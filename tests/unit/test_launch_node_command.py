@@ -123,7 +123,7 @@ def test_inline_param_types(prefix: Path) -> None:
     for text in files.values():
         (body,) = yaml.safe_load(text).values()
         merged.update(body['ros__parameters'])
-    assert merged == {'rate': 2.5, 'count': 7, 'flag': True, 'text': '7', 'native': 3,
+    assert merged == {'rate': 2.5, 'count': '7', 'flag': 'true', 'text': '7', 'native': 3,
                       'items': ['a', 2.5], 'nested': {'depth': 2}}
     # fully qualified when the name is given and the namespace comes from the root
     assert all(next(iter(yaml.safe_load(t))) == '/**' for t in files.values())
@@ -166,7 +166,7 @@ def test_set_parameter_and_set_remap_are_global_and_scoped(prefix: Path) -> None
         launch:
           - group:
               children:
-                - set_parameter: {name: use_sim_time, value: true}
+                - set_parameter: {name: use_sim_time, value: 'true'}
                 - set_remap: {from: /tf, to: tf}
                 - node: {pkg: demo, exec: node, name: a, remap: [{from: x, to: y}]}
           - node: {pkg: demo, exec: node, name: b}

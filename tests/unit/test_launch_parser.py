@@ -168,7 +168,7 @@ def test_group_scoping_and_include_leak(tmp_path: Path) -> None:
                 - executable: {cmd: echo $(var x)}
           - executable: {cmd: echo $(var x)}
           - group:
-              scoped: 'false'
+              scoped: false
               children:
                 - let: {name: y, value: unscoped}
           - executable: {cmd: echo $(var y)}
@@ -183,7 +183,7 @@ def test_group_without_forwarding_starts_clean(tmp_path: Path) -> None:
         launch:
           - let: {name: x, value: outer}
           - group:
-              forwarding: 'false'
+              forwarding: false
               keep: [{name: k, value: kept}]
               children:
                 - executable: {cmd: echo $(var k) $(optenv NOT_SET none)}
@@ -206,7 +206,7 @@ def test_include_args_and_missing_include_arg(tmp_path: Path) -> None:
               arg: [{name: who, value: me}]
           - group:
               children:
-                - include: {file: inc.launch.yaml}
+                - include: {file: $(dirname)/inc.launch.yaml}
         """)
     # `who` leaks from the first include into the second (include is not scoped)
     assert echo_cmds(path) == [['me'], ['me']]
@@ -295,7 +295,7 @@ def test_process_options(tmp_path: Path) -> None:
               respawn_delay: 1.5
               respawn_max_retries: 3
               on_exit: shutdown
-              sigterm_timeout: 2
+              sigterm_timeout: 2.0
               launch-prefix: nice -n 5
         """)
     (spec,) = evaluate_launch_file(path, {}, env=ENV, param_dir=str(tmp_path)).processes
@@ -307,9 +307,9 @@ def test_process_options(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize('attrs, message', [
     ('on_exit: restart', "on_exit must be 'shutdown'"),
-    ('respawn_delay: -1', 'must not be negative'),
+    ('respawn_delay: -1.0', 'must not be negative'),
     ('output: loud', 'output must be screen, log, both or own_log'),
-    ('respawn_max_retries: many', 'must be an integer'),
+    ('respawn_max_retries: many', 'must be a YAML integer'),
 ])
 def test_bad_process_options(tmp_path: Path, attrs: str, message: str) -> None:
     path = write(tmp_path, f'launch:\n  - executable:\n      cmd: echo\n      {attrs}\n')

@@ -208,7 +208,7 @@ def test_second_sigint_escalates(tmp_path: Path) -> None:
             cmd: {deaf}
             name: deaf
             output: screen
-            sigterm_timeout: 30
+            sigterm_timeout: 30.0
         """)
     proc = start(tmp_path, str(path))
     wait_until(lambda: '[deaf-1] ready' in text(proc), timeout=10, what='ready')

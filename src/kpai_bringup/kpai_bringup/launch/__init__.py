@@ -19,11 +19,16 @@ Supported (same names and meaning as the ROS 2 YAML frontend; every tag takes `i
 - substitutions: var, env, optenv, find-pkg-share, find-pkg-prefix, find-exec, dirname,
   filename, anon, not, and, or, equals, not-equals (nestable)
 
+Semantics follow ros2 launch (Jazzy's launch and launch_ros): the rules that the stack's
+files touch (evaluation order, scoping, `$(dirname)` after an include, parameter typing,
+attribute types) are written down in `evaluate` and tested one by one in
+tests/unit/test_launch_upstream_rules.py. A file that fails under `ros2 launch` fails here too,
+with file:line.
+
 Differences from ros2 launch:
 - the whole file (and every include) is parsed and evaluated before any process starts, so
   a bad tag, attribute, substitution or missing argument stops the launch with `file:line`
   (exit 2) instead of failing halfway; duplicate keys in a mapping are an error too;
-- scalar attributes given as YAML numbers or booleans are accepted as text;
 - not supported: XML and Python launch files, `$(eval)`, `$(command)`, event handlers,
   timers, composable nodes, lifecycle transitions; an unknown tag is an error;
 - a required process (`on_exit: shutdown`) that fails makes the launcher exit 1;

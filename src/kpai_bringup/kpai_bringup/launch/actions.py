@@ -75,8 +75,10 @@ class PushNamespace(Action):
 
 @dataclass
 class SetParameter(Action):
+    """`set_parameter`: the value is always a string typed by YAML rules, as launch_ros does."""
+
     name: Template | None = None
-    value: Any = None
+    value: Template | None = None
 
 
 @dataclass
@@ -87,8 +89,8 @@ class SetRemap(Action):
 
 @dataclass
 class Group(Action):
-    scoped: Template | None = None
-    forwarding: Template | None = None
+    scoped: bool = True
+    forwarding: bool = True
     keep: list[tuple[Template, Template]] = field(default_factory=list)
     children: list[Action] = field(default_factory=list)
 
@@ -102,12 +104,18 @@ class Include(Action):
 @dataclass
 class ParamFile:
     path: Template
-    allow_substs: bool = False
+    allow_substs: bool | Template = False
 
 
 @dataclass
 class InlineParam:
-    """A named parameter: value is a YAML scalar/list (strings as Templates) or nested params."""
+    """A named parameter: value is a YAML scalar/list (strings as Templates) or nested params.
+
+    Typed as launch_ros types it: YAML numbers, booleans and lists keep their type; a string
+    with substitutions is typed by YAML rules after substitution (`$(var x)` giving `true` is a
+    bool); a string without substitutions stays a string (`value: 'true'` is the string
+    'true', which a node declaring a bool rejects).
+    """
 
     name: Template
     value: Any
@@ -210,14 +218,20 @@ def _params(e: Entity) -> list[Param]:
                 raise p.error("'name' and 'from' are mutually exclusive in 'param'")
             path = p.template('from')
             assert path is not None
-            substs = p.text('allow_substs', optional=True)
+            out.append(ParamFile(path, _allow_substs(p)))
             p.finish()
-            out.append(ParamFile(path, substs is not None and substs.lower() in ('true', '1')))
         elif p.has('name'):
             out.append(_inline_param(p))
         else:
             raise p.error("'param' needs a 'name' (with 'value' or nested 'param') or 'from'")
     return out
+
+
+def _allow_substs(p: Entity) -> bool | Template:
+    value = p.raw('allow_substs', optional=True)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    return p.template('allow_substs') or False  # a string: a substitution, typed later
 
 
 def _inline_param(p: Entity) -> InlineParam:
@@ -274,9 +288,8 @@ def _process_common(e: Entity, act: ProcessAction, *, read_name: bool) -> None:
             if value < 0:
                 raise e.error(f'{attr} must not be negative', attr)
             setattr(act, attr, value)
-    shell = e.text('shell', optional=True)
-    act.shell = shell is not None and shell.lower() in ('true', '1')
-    e.text('emulate_tty', optional=True)  # accepted; output is line-buffered anyway
+    act.shell = bool(e.flag('shell'))
+    e.flag('emulate_tty')  # accepted; output is line-buffered anyway
 
 
 def _parse_node(e: Entity) -> NodeAction:
@@ -320,8 +333,9 @@ def _parse_arg(e: Entity) -> Arg:
 
 
 def _parse_group(e: Entity) -> Group:
-    act: Group = _common(e, Group, scoped=e.template('scoped', optional=True),
-                         forwarding=e.template('forwarding', optional=True))
+    scoped, forwarding = e.flag('scoped'), e.flag('forwarding')
+    act: Group = _common(e, Group, scoped=True if scoped is None else scoped,
+                         forwarding=True if forwarding is None else forwarding)
     act.keep = _pairs(e, 'keep', 'name', 'value')
     act.children = parse_actions(e.children())
     return act
@@ -344,9 +358,7 @@ def _parse_one(e: Entity) -> Action:
     elif tag in ('push-ros-namespace', 'push_ros_namespace'):
         act = _common(e, PushNamespace, namespace=e.template('namespace'))
     elif tag == 'set_parameter':
-        act = _common(e, SetParameter, name=e.template('name'))
-        assert isinstance(act, SetParameter)
-        act.value = _param_value(e, e.raw('value'))
+        act = _common(e, SetParameter, name=e.template('name'), value=e.template('value'))
     elif tag == 'set_remap':
         act = _common(e, SetRemap, src=e.template('from'), dst=e.template('to'))
     elif tag == 'include':

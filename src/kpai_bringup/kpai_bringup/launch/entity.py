@@ -10,9 +10,6 @@ from .yaml_loader import MarkedDict, MarkedList
 
 __all__ = ['Entity']
 
-_SCALARS = (str, int, float, bool)
-
-
 class Entity:
     """A tag (`node`, `param`, ...) whose attributes are read once each; leftovers are errors."""
 
@@ -49,11 +46,29 @@ class Entity:
         return self.data[name]
 
     def text(self, name: str, *, optional: bool = False) -> str | None:
-        """Return a scalar attribute as plain text (no substitutions)."""
+        """Return a string attribute as plain text (no substitutions).
+
+        As in launch_yaml, an attribute read as a string must be a YAML string: an unquoted
+        number or boolean (`default: 2`, `if: true`) is an error under ros2 launch, so here too.
+        """
         value = self.raw(name, optional=optional)
         if value is None:
             return None
-        return self._scalar_text(name, value)
+        if not isinstance(value, str):
+            raise self.error(self._type_message(name, value, 'a string (quote it)'), name)
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        """Return a boolean attribute (scoped, forwarding, shell, emulate_tty), None if absent.
+
+        launch_yaml passes a quoted value through unconverted and the action then tests its
+        truth, so `scoped: 'false'` would mean true under ros2 launch: only YAML booleans here.
+        """
+        value = self.raw(name, optional=True)
+        if value is None or isinstance(value, bool):
+            return value
+        raise self.error(self._type_message(name, value, 'a YAML boolean (true or false, '
+                                            'unquoted)'), name)
 
     def template(self, name: str, *, optional: bool = False) -> Template | None:
         """Return a scalar attribute parsed as a substitution template."""
@@ -63,16 +78,22 @@ class Entity:
         return parse_template(value, file=self.file, line=self.line_of(name))
 
     def number(self, name: str, *, integer: bool = False) -> float | None:
-        """Return a numeric attribute (plain number, no substitutions), or None if absent."""
+        """Return a numeric attribute (plain YAML number, no substitutions), or None if absent.
+
+        Typed as launch reads it: an integer attribute (respawn_max_retries) takes a YAML
+        integer; a float attribute (respawn_delay, sigterm_timeout, sigkill_timeout) a YAML
+        float: launch_yaml rejects `respawn_delay: 2` (an int), and a quoted '2.0' fails its
+        range check, so write `2.0`.
+        """
         value = self.raw(name, optional=True)
         if value is None:
             return None
-        try:
-            return int(value) if integer else float(value)
-        except (TypeError, ValueError) as err:
-            kind = 'an integer' if integer else 'a number'
-            raise self.error(f"'{name}' of '{self.type_name}' must be {kind}, got {value!r}",
-                             name) from err
+        if integer and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if not integer and isinstance(value, float):
+            return value
+        kind = 'a YAML integer' if integer else "a YAML float (e.g. 2.0, not 2 or '2.0')"
+        raise self.error(self._type_message(name, value, kind), name)
 
     def entities(self, name: str) -> list[Entity]:
         """Return an attribute holding a list of mappings (param, remap, env...) as entities."""
@@ -104,13 +125,14 @@ class Entity:
                 if key not in self._read:
                     raise self.error(f"unknown attribute '{key}' in '{self.type_name}'", key)
 
-    def _scalar_text(self, name: str, value: Any) -> str:
-        if isinstance(value, bool):
-            return 'true' if value else 'false'
-        if isinstance(value, _SCALARS):
-            return str(value)
-        raise self.error(f"'{name}' of '{self.type_name}' must be a scalar, "
-                         f'got a {type(value).__name__}', name)
+    def _type_message(self, name: str, value: Any, expected: str) -> str:
+        return (f"'{name}' of '{self.type_name}' must be {expected}, got "
+                f'{_yaml_kind(value)} {value!r}')
+
+
+def _yaml_kind(value: Any) -> str:
+    kinds = {bool: 'the boolean', int: 'the integer', float: 'the float', str: 'the string'}
+    return kinds.get(type(value), f'a {type(value).__name__}')
 
 
 def entities_of(seq: MarkedList, *, file: str) -> list[Entity]:

@@ -1,9 +1,32 @@
 """Evaluate parsed launch actions in order into a LaunchPlan (processes, arguments).
 
-Scoping follows ros2 launch: a `group` is scoped by default (launch configurations, the
-environment, the pushed ROS namespace, `set_parameter` and `set_remap` are restored after it);
-an `include` is not scoped (its `arg`/`let` values stay visible after it), so wrap includes
-that must not leak in a `group`.
+The rules follow ros2 launch (launch and launch_ros, Jazzy; file names are those of the
+ros2/launch and ros2/launch_ros sources), each with a unit test in tests/unit:
+
+- Order: actions are evaluated depth first in file order, an included file's actions before
+  the action after the `include`, and substitutions when their action runs (launch_service
+  visits the description that way, and actions perform substitutions in execute()).
+- Scoping: a `group` is scoped by default (launch configurations, the environment, the pushed
+  ROS namespace, `set_parameter` and `set_remap` are restored after it: PushLaunchConfigurations
+  / PushEnvironment in group_action.py); `forwarding: false` starts it with none of them but its
+  `keep` list. An `include` is not scoped: its `arg` values and the included file's `arg`/`let`
+  stay visible after it, so wrap includes that must not leak in a `group`.
+- `$(dirname)` / `$(filename)` name the *launch file most recently included*, not the file the
+  substitution is written in: include_launch_description.py stores them with
+  context.extend_locals(), and locals are not scoped by groups, so after any `include` (even
+  one inside a group) they name the included file until the next include. Refer to sibling
+  files with `$(find-pkg-share pkg)/launch/...` instead.
+- A relative `include` path is relative to the working directory (os.path.abspath), not to the
+  including file.
+- Attribute types as launch_yaml checks them (see entity.py): strings must be YAML strings;
+  `scoped`, `forwarding`, `shell`, `emulate_tty` YAML booleans; `respawn_delay`,
+  `sigterm_timeout`, `sigkill_timeout` YAML floats; `respawn_max_retries` a YAML integer.
+- Parameter values (node_command.py): a YAML scalar or list keeps its type; a string with
+  substitutions is typed by YAML rules after substitution; a string without substitutions stays
+  a string (`value: 'true'` is a STRING parameter); `type:` converts a substituted string;
+  `set_parameter` values are always typed by YAML rules.
+- `if`/`unless` take true/false/1/0 (any case) and nothing else; `respawn` is typed as a bool
+  by YAML rules ('1'/'0' included).
 """
 
 from __future__ import annotations
@@ -37,11 +60,12 @@ from .errors import LaunchError, LaunchFileError
 from .node_command import (
     absolute_namespace,
     build_node_command,
-    evaluate_param_value,
+    coerce_param,
     join_namespace,
+    typed_param_value,
 )
 from .plan import DeclaredArg, LaunchPlan, ProcessSpec
-from .substitutions import Template, new_anon_name, to_bool
+from .substitutions import Subst, Template, new_anon_name, to_bool
 from .yaml_loader import load_launch_yaml
 
 __all__ = ['LaunchState', 'evaluate_launch_file', 'load_actions']
@@ -69,6 +93,8 @@ class LaunchState:
     plan: LaunchPlan = field(default_factory=LaunchPlan)
     counter: int = 0
     describe: bool = False
+    # the launch file most recently included (ros2 launch's context local, never restored)
+    launch_file: str = ''
     anon_names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,7 +107,7 @@ class LaunchState:
     # --- SubstitutionContext ---
     @property
     def current_file(self) -> str:
-        return self.files[-1] if self.files else ''
+        return self.launch_file
 
     def configuration(self, name: str) -> str | None:
         return self.scope.configurations.get(name)
@@ -134,12 +160,6 @@ def _condition_value(state: LaunchState, act: Action) -> bool:
     return True
 
 
-def _flag(state: LaunchState, t: Template | None, default: bool, what: str) -> bool:
-    if t is None:
-        return default
-    return to_bool(state.ev(t), where=t, what=what)
-
-
 def _run_arg(state: LaunchState, act: Arg) -> None:
     confs = state.scope.configurations
     default = None if act.default is None else state.ev(act.default)
@@ -161,14 +181,24 @@ def _run_arg(state: LaunchState, act: Arg) -> None:
 def _resolve_include(state: LaunchState, act: Include) -> Path:
     raw = state.ev(act.path)
     path = Path(raw)
-    if not path.is_absolute() and not path.exists():
-        path = Path(state.current_file).parent / raw
     if not path.is_file():
-        raise LaunchFileError(f"included file '{raw}' not found", file=act.file, line=act.line)
+        hint = ''
+        if not path.is_absolute():
+            hint = (f' (relative to the working directory {os.getcwd()}, as in ros2 launch; '
+                    'name the file with $(find-pkg-share PACKAGE)/...)')
+        if Path(state.current_file).is_absolute() and _uses_dirname(act.path):
+            hint += (f'; $(dirname) is the directory of the most recently included launch file'
+                     f' ({Path(state.current_file).parent}), as in ros2 launch')
+        raise LaunchFileError(f"included file '{raw}' not found{hint}", file=act.file,
+                              line=act.line)
     if path.suffix not in ('.yaml', '.yml'):
         raise LaunchFileError(f"cannot include '{raw}': kpai launch reads YAML launch files "
                               'only', file=act.file, line=act.line)
     return path.resolve()
+
+
+def _uses_dirname(t: Template | None) -> bool:
+    return t is not None and any(isinstance(p, Subst) and p.name == 'dirname' for p in t.parts)
 
 
 def _run_include(state: LaunchState, act: Include) -> None:
@@ -185,6 +215,7 @@ def _run_include(state: LaunchState, act: Include) -> None:
         state.scope.configurations[state.ev(name)] = state.ev(value)
     actions = load_actions(path)
     state.files.append(str(path))
+    state.launch_file = str(path)  # stays after the include, as ros2 launch's locals do
     try:
         _run_actions(state, actions)
     finally:
@@ -192,8 +223,7 @@ def _run_include(state: LaunchState, act: Include) -> None:
 
 
 def _run_group(state: LaunchState, act: Group) -> None:
-    scoped = _flag(state, act.scoped, True, "'scoped'")
-    forwarding = _flag(state, act.forwarding, True, "'forwarding'")
+    scoped, forwarding = act.scoped, act.forwarding
     keep = [(state.ev(k), state.ev(v)) for k, v in act.keep]
     if scoped:
         state.push()
@@ -224,10 +254,15 @@ def _process_spec(state: LaunchState, act: ProcessAction, cmd: list[str], label:
     cwd = state.ev(act.cwd) if act.cwd is not None else None
     return ProcessSpec(
         name=f'{label}-{state.counter}', cmd=prefix + cmd, env=env, cwd=cwd, output=output,
-        respawn=_flag(state, act.respawn, False, "'respawn'"), respawn_delay=act.respawn_delay,
+        respawn=_respawn(state, act.respawn), respawn_delay=act.respawn_delay,
         respawn_max_retries=act.respawn_max_retries, required=act.required, shell=act.shell,
         sigterm_timeout=act.sigterm_timeout, sigkill_timeout=act.sigkill_timeout,
         node_name=node_name)
+
+
+def _respawn(state: LaunchState, t: Template | None) -> bool:
+    # typed as a bool substitution (YAML rules, '1'/'0' too), as ExecuteProcess does
+    return False if t is None else bool(coerce_param(state.ev(t), 'bool', t))
 
 
 def _run_executable(state: LaunchState, act: ProcessAction) -> None:
@@ -272,7 +307,8 @@ def _run_one(state: LaunchState, act: Action) -> None:
         if pushed is not None:
             s.configurations['ros_namespace'] = absolute_namespace(pushed)
     elif isinstance(act, SetParameter):
-        s.global_params.append((state.ev(act.name), evaluate_param_value(state, act.value)))
+        assert act.value is not None  # parse_actions requires it
+        s.global_params.append((state.ev(act.name), typed_param_value(state, act.value)))
     elif isinstance(act, SetRemap):
         s.global_remaps.append((state.ev(act.src), state.ev(act.dst)))
     elif isinstance(act, Include):
@@ -311,5 +347,6 @@ def evaluate_launch_file(path: str | Path, arguments: Mapping[str, str], *,
     state = LaunchState(base_env=base_env, param_dir=param_dir or '', describe=describe)
     state.scope.configurations.update(arguments)
     state.files.append(str(Path(path).resolve()))
+    state.launch_file = state.files[-1]
     _run_actions(state, actions)
     return state.plan

@@ -21,14 +21,16 @@ import yaml
 
 from .actions import InlineParam, NodeAction, ParamFile
 from .errors import LaunchFileError
-from .substitutions import SubstitutionContext, Template, parse_template, to_bool
+from .substitutions import SubstitutionContext, Template, parse_template
 
 __all__ = [
     'BuiltNode',
     'absolute_namespace',
     'build_node_command',
+    'coerce_param',
     'evaluate_param_value',
     'join_namespace',
+    'typed_param_value',
 ]
 
 _NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -77,41 +79,73 @@ def absolute_namespace(ns: str) -> str:
     return ns.rstrip('/') or '/'
 
 
-def _coerce(text: str, ptype: str | None, where: Template) -> Any:
-    """Type a substituted string the way launch_ros does (YAML rules unless a type is given)."""
+def _yaml_typed(text: str, where: Template) -> Any:
+    """Type a substituted string by YAML rules, as launch's coerce_to_type(value, None) does."""
+    if not text:
+        return text
     try:
-        if ptype == 'str':
-            return text
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise where.error(f"parameter value '{text}' is not valid YAML (ros2 launch rejects it;"
+                          ' quote it inside the value or give type: str)') from err
+    if isinstance(value, _SCALAR_TYPES):
+        return value
+    if isinstance(value, list) and all(isinstance(v, _SCALAR_TYPES) for v in value):
+        kinds = {type(v) for v in value if not isinstance(v, str)}
+        if len(kinds) <= 1:
+            return value
+    raise where.error(f"parameter value '{text}' gives a {type(value).__name__}; allowed are "
+                      'bool, int, float, str and uniform lists of them (give type: str to keep '
+                      'the text)')
+
+
+def coerce_param(text: str, ptype: str | None, where: Template) -> Any:
+    """Type a substituted string the way launch_ros does (YAML rules unless a type is given)."""
+    if ptype is None:
+        return _yaml_typed(text, where)
+    if ptype == 'str':
+        return text
+    try:
         if ptype == 'int':
             return int(text)
         if ptype == 'float':
             return float(text)
-        if ptype == 'bool':
-            return to_bool(text, where=where)
     except ValueError as err:
         raise where.error(f"parameter value '{text}' is not a valid {ptype}") from err
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, _SCALAR_TYPES):
-        return value
-    if isinstance(value, list) and value and all(isinstance(v, _SCALAR_TYPES) for v in value):
-        return value
-    return text
+    # bool: '1' and '0' count as true and false, otherwise YAML rules (coerce_to_type)
+    value = _yaml_typed({'1': 'true', '0': 'false'}.get(text, text), where)
+    if not isinstance(value, bool):
+        raise where.error(f"parameter value '{text}' is not a valid bool")
+    return value
+
+
+_PY_TYPES = {'str': str, 'int': int, 'float': float, 'bool': bool}
+
+
+def typed_param_value(ctx: SubstitutionContext, value: Template) -> Any:
+    """Evaluate a `set_parameter` value: always YAML rules, even without substitutions."""
+    return _yaml_typed(value.evaluate(ctx), value)
 
 
 def evaluate_param_value(ctx: SubstitutionContext, value: Any, ptype: str | None = None) -> Any:
-    """Evaluate a parameter value: substitutions performed, strings typed, lists element-wise."""
+    """Evaluate a node parameter value as launch_ros does (see InlineParam for the rules)."""
     if isinstance(value, Template):
-        return _coerce(value.evaluate(ctx), ptype, value)
+        text = value.evaluate(ctx)
+        if not value.is_text:
+            return coerce_param(text, ptype, value)
+        # a literal string stays a string; with a non-str type launch_ros rejects it
+        if ptype not in (None, 'str'):
+            raise value.error(f"parameter value '{text}' is a quoted string but its type is "
+                              f'{ptype}: ros2 launch rejects this; write it unquoted')
+        return text
     if isinstance(value, list):
         if value and all(isinstance(v, InlineParam) for v in value):
             return {v.name.evaluate(ctx): evaluate_param_value(ctx, v.value, v.type)
                     for v in value}
         return [evaluate_param_value(ctx, v, ptype) for v in value]
-    if ptype == 'str':
-        return str(value).lower() if isinstance(value, bool) else str(value)
+    if ptype is not None and not (isinstance(value, _PY_TYPES[ptype])
+                                  and not (ptype == 'int' and isinstance(value, bool))):
+        raise LaunchFileError(f'parameter value {value!r} is not of type {ptype}')
     return value
 
 
@@ -163,7 +197,10 @@ def build_node_command(ctx: NodeContext, act: NodeAction, exe: str, *, label: st
             if not Path(path).is_file():
                 built.warnings.append(f'parameter file path is not a file: {path}')
                 continue
-            if param.allow_substs:
+            allow = param.allow_substs
+            if isinstance(allow, Template):
+                allow = coerce_param(ctx.ev(allow), 'bool', allow)
+            if allow:
                 text = parse_template(Path(path).read_text(encoding='utf-8'),
                                       file=path).evaluate(ctx)
                 path = _write(param_dir / f'{label}_params_{i}.yaml', text, built.param_files)
