@@ -20,6 +20,9 @@ test:  ## set up (with the training extra), lint, type-check and run the whole t
 demo: setup  ## run the simulated factory fleet (ROBOTS=N, DURATION=seconds, 0 = until Ctrl-C, OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz)
 	@ROBOTS=$(ROBOTS) DURATION=$(DURATION) OVERLAY=$(OVERLAY) CAMERA_RATE=$(CAMERA_RATE) ODOM_RATE=$(ODOM_RATE) CLOCK_RATE=$(CLOCK_RATE) bash scripts/demo.sh
 
+test-kilted:  ## the ROS integration tier on ROS 2 Kilted wheels (own copy, venv and build in .kpai-distros/kilted)
+	@bash scripts/test_distro.sh kilted $(PYTEST_ARGS)
+
 lint: setup  ## ruff and mypy only
 	@bash scripts/test.sh --lint-only
 
@@ -32,4 +35,4 @@ bench: setup  ## run the benchmarks under bench/ (results in bench/results/)
 clean:  ## remove build products (keeps .venv)
 	rm -rf build install log .kpai-stamps/build env.sh
 
-.PHONY: help setup test demo lint doctor bench clean
+.PHONY: help setup test test-kilted demo lint doctor bench clean

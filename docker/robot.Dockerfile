@@ -1,7 +1,10 @@
-# Robot image: the KPAI stack on apt-installed ROS 2 Kilted (the official ROS image), built with
-# colcon against /opt/ros/kilted. The compat interface packages are skipped by scripts/setup.sh
-# because the underlay provides tf2_msgs and vision_msgs.
-FROM ros:kilted-ros-base
+# Robot image: the KPAI stack on apt-installed ROS 2 (the official ROS image; Jazzy, the LTS, by
+# default: --build-arg ROS_DISTRO=kilted for Kilted), built with colcon against
+# /opt/ros/$ROS_DISTRO. The compat interface packages are skipped by scripts/setup.sh because the
+# underlay provides tf2_msgs and vision_msgs.
+ARG ROS_DISTRO=jazzy
+FROM ros:${ROS_DISTRO}-ros-base
+ARG ROS_DISTRO
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -12,7 +15,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-       python3-venv python3-pip ros-kilted-vision-msgs ros-kilted-tf2-msgs \
+       python3-venv python3-pip ros-${ROS_DISTRO}-vision-msgs ros-${ROS_DISTRO}-tf2-msgs \
        libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 mosquitto \
     && rm -rf /var/lib/apt/lists/*
 
@@ -23,7 +26,7 @@ COPY src/ src/
 COPY bin/ bin/
 COPY Makefile pyproject.toml ./
 
-RUN . /opt/ros/kilted/setup.sh && bash scripts/setup.sh
+RUN . /opt/ros/${ROS_DISTRO}/setup.sh && bash scripts/setup.sh
 
 COPY docker/entrypoint.sh /entrypoint.sh
 ENTRYPOINT ["/entrypoint.sh"]

@@ -40,16 +40,23 @@ def _python() -> Check:
 
 def _ros() -> Check:
     mode = os.environ.get('KPAI_ROS_MODE', '')
-    distro = os.environ.get('ROS_DISTRO', '')
     if not os.environ.get('KPAI_ENV'):
         return Check('ros', FAIL, 'the workspace environment is not sourced', '. ./env.sh')
     try:
         rclpy = importlib.import_module('rclpy')
     except ImportError as err:
         return Check('ros', FAIL, f'rclpy does not import: {err}', 'make setup')
+    from kpai_perception.ros_distro import current_distro, support_status
+
     where = Path(rclpy.__file__).parent
-    source = 'PyPI wheels (Kilted)' if mode == 'wheels' else f'apt ROS 2 {distro or "?"}'
-    return Check('ros', OK, f'rclpy from {source} ({where})')
+    name = current_distro()
+    source = 'PyPI wheels' if mode == 'wheels' else 'apt'
+    supported, status = support_status(name)
+    detail = f'{status}; rclpy from {source} ({where})'
+    if not supported:
+        return Check('ros', WARN, detail, 'KPAI_ROS_DISTRO=jazzy make setup (the LTS)'
+                     if mode == 'wheels' else 'install ROS 2 Jazzy from apt')
+    return Check('ros', OK, detail)
 
 
 def _interfaces() -> Check:

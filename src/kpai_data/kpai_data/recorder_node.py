@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+from kpai_perception.ros_distro import current_distro
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -117,7 +117,7 @@ class RecorderNode(LifecycleNode):
                                            exclude=c.exclude)
             writer = BagWriter(c.output, compression=c.compression, chunk_size=c.chunk_size,
                                split=SplitPolicy(c.max_bag_size, c.max_bag_duration),
-                               ros_distro=os.environ.get('ROS_DISTRO', 'kilted'))
+                               ros_distro=current_distro() or 'jazzy')
         except DataError as err:
             self.get_logger().error(f'cannot start recording: {err}')
             return TransitionCallbackReturn.ERROR
