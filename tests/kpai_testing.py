@@ -147,6 +147,13 @@ class RosGraph:
             cmd += ['--ros-args', *ros_args]
         return self.start(cmd, name=name or executable, **extra_env)
 
+    def start_safety_limit(self, namespace: str, *ros_args: str,
+                           limit: float = 1.5) -> ManagedProcess:
+        """Start the safety-monitor test double: a constant speed limit in namespace."""
+        cmd = [sys.executable, str(ROOT / 'tests' / 'safety_limit_stub.py'), '--ros-args',
+               '-r', f'__ns:={namespace}', '-p', f'limit:={limit}', *ros_args]
+        return self.start(cmd, name=f'safety_limit{namespace.replace("/", "_")}')
+
     @property
     def node(self) -> Any:
         """An rclpy node of the test process on this domain (created on first use)."""

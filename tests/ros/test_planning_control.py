@@ -6,38 +6,11 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from kpai_planning.mapio import OccupancyMap, save_map
 from kpai_testing import RosGraph
+from planning_world import odom_log, start_world, world_map
 
 pytest.importorskip('kpai_msgs')
-
-
-def _world(tmp_path: Path) -> Path:
-    data = np.zeros((120, 240), dtype=np.int8)  # 12 x 6 m room
-    data[:4, :] = data[-4:, :] = 100
-    data[:, :4] = data[:, -4:] = 100
-    data[0:70, 110:130] = 100  # a wall from the bottom: go round it at the top
-    path = tmp_path / 'room.yaml'
-    save_map(OccupancyMap(data, 0.05), path)
-    return path
-
-
-def _start_world(graph: RosGraph, path: Path) -> None:
-    graph.start_node('kpai_planning', 'map_server', '-p', f'yaml_filename:={path}')
-    graph.start_node('kpai_planning', 'kinematic_sim', '-p', f'yaml_filename:={path}',
-                     '-p', 'robots:=[robot1]', '-p', 'initial_poses:=[1.5, 1.5, 0.0]')
-
-
-def _odom(graph: RosGraph) -> list:
-    from nav_msgs.msg import Odometry
-    from rclpy.qos import qos_profile_sensor_data
-
-    got: list = []
-    graph.node.create_subscription(Odometry, '/robot1/odom', got.append,
-                                   qos_profile_sensor_data)
-    return got
 
 
 def test_goal_pose_to_plan_to_cmd_vel(graph: RosGraph, tmp_path: Path) -> None:
@@ -45,11 +18,12 @@ def test_goal_pose_to_plan_to_cmd_vel(graph: RosGraph, tmp_path: Path) -> None:
     from nav_msgs.msg import Path as PathMsg
     from rclpy.qos import DurabilityPolicy, QoSProfile
 
-    _start_world(graph, _world(tmp_path))
+    start_world(graph, world_map(tmp_path))
     graph.start_node('kpai_planning', 'global_planner', '-r', '__ns:=/robot1')
     graph.start_node('kpai_planning', 'controller', '-r', '__ns:=/robot1')
+    graph.start_safety_limit('/robot1')
     node = graph.node
-    odom = _odom(graph)
+    odom = odom_log(graph)
     plans: list = []
     cmds: list = []
     node.create_subscription(PathMsg, '/robot1/plan', plans.append,
@@ -89,10 +63,11 @@ def test_pause_resume_cancel(graph: RosGraph, tmp_path: Path) -> None:
     from kpai_msgs.msg import MissionStep
     from kpai_msgs.srv import SetPaused
 
-    _start_world(graph, _world(tmp_path))
+    start_world(graph, world_map(tmp_path))
     graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1')
+    graph.start_safety_limit('/robot1')
     node = graph.node
-    odom = _odom(graph)
+    odom = odom_log(graph)
     client = ActionClient(node, ExecuteMission, '/robot1/execute_mission')
     pause = node.create_client(SetPaused, '/robot1/mission_executor/set_paused')
     graph.spin_until(lambda: client.server_is_ready() and pause.service_is_ready(),

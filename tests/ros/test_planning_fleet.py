@@ -36,6 +36,7 @@ def test_two_robots_swap_without_collision(graph: RosGraph, tmp_path: Path) -> N
         graph.start_node('kpai_planning', 'mission_executor', '-r', f'__ns:=/{name}',
                          '-p', 'fleet_robots:=[robot1, robot2]', '-p', 'desired_speed:=0.6',
                          name=f'executor_{name}')
+        graph.start_safety_limit(f'/{name}')
     node = graph.node
     collisions: list = []
     for name in starts:

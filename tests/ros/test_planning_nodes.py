@@ -80,6 +80,7 @@ def test_mission_executor_runs_three_steps_without_collision(graph: RosGraph,
     graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1',
                      '-p', 'desired_speed:=0.5', '-p', 'station_names:=[dock_a]',
                      '-p', 'station_poses:=[10.0, 2.0, 0.0]')
+    graph.start_safety_limit('/robot1')
     node = graph.node
     collisions: list[Collision] = []
     odom: list[Odometry] = []
@@ -148,6 +149,7 @@ def test_lost_goal_response_still_gives_the_result(graph: RosGraph, tmp_path: Pa
     graph.start_node('kpai_planning', 'kinematic_sim', '-p', f'yaml_filename:={path}',
                      '-p', 'robots:=[robot1]', '-p', 'initial_poses:=[2.0, 2.0, 0.0]')
     graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1')
+    graph.start_safety_limit('/robot1')
     client = ActionClient(graph.node, ExecuteMission, '/robot1/execute_mission')
     graph.spin_until(client.server_is_ready, timeout=20, what='action server')
     real_send = client.send_goal_async

@@ -63,6 +63,7 @@ def test_three_step_mission_in_factory(graph: RosGraph, tmp_path: Path) -> None:
     graph.start_node('kpai_planning', 'map_server', '-p', f'yaml_filename:={map_yaml}')
     graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1',
                      '-p', 'desired_speed:=0.6')
+    graph.start_safety_limit('/robot1')
     client, collisions, poses = _mission_rig(graph)
 
     def pose_step(kind: int, sid: str, pose: tuple[float, float, float]) -> MissionStep:
@@ -118,6 +119,7 @@ def test_dock_on_the_station_tag(graph: RosGraph, tmp_path: Path) -> None:
         '-p', 'station_names:=[dock1]',
         '-p', f'station_poses:=[{configured[0]}, {configured[1]}, {configured[2]}]',
         '-p', 'station_tags:=[0]', '-p', 'dock_require_fiducial:=true')
+    graph.start_safety_limit('/robot1')
     client, collisions, poses = _mission_rig(graph)
     goal = ExecuteMission.Goal(mission_id='dock', steps=[
         MissionStep(type=MissionStep.DOCK, step_id='dock1', station_id='dock1')])

@@ -82,3 +82,27 @@ def test_every_bringup_argument_is_documented() -> None:
         assert len(blocks) >= 5, out.stdout
         for name, description in blocks:
             assert description.strip() and not description.startswith('(default'), name
+
+
+@pytest.mark.parametrize(('file', 'args'), [
+    ('kpai_bringup/launch/sim_fleet.launch.yaml', {'robots': '2'}),
+    ('kpai_bringup/launch/real_robot.launch.yaml', {'robot': 'amr1'}),
+    ('kpai_perception/launch/perception.launch.yaml', {}),
+    ('kpai_planning/launch/navigation.launch.yaml', {}),
+    ('kpai_npu_bridge/launch/npu_bridge.launch.yaml', {}),
+    ('kpai_fleet/launch/fleet_agent.launch.yaml', {}),
+    ('kpai_data/launch/data.launch.yaml', {}),
+])
+def test_every_node_of_the_stack_respawns(file: str, args: dict[str, str]) -> None:
+    """A killed node comes back (issue: robots that heal); only the simulator does not."""
+    from kpai_bringup.launch import evaluate_launch_file
+
+    pkg, rest = file.split('/', 1)
+    plan = evaluate_launch_file(ROOT / 'src' / pkg / rest, args)
+    for spec in plan.processes:
+        if spec.name.startswith('sim-'):
+            assert not spec.respawn  # a restarted simulator would reset the world
+            continue
+        assert spec.respawn and spec.respawn_delay == 1.0, spec.name
+    off = evaluate_launch_file(ROOT / 'src' / pkg / rest, {**args, 'respawn': 'false'})
+    assert not any(spec.respawn for spec in off.processes)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import OccupancyGrid, Path
 from rclpy.node import Node
-from std_msgs.msg import Float64
 
 from .controller import ControllerStatus, PurePursuit
 from .conversions import grid_from_msg, pose_from_msg
@@ -18,6 +15,7 @@ from .navigator import Navigator
 from .node_util import LATCHED, RELIABLE, declare, run_node
 from .params import declare_controller
 from .ros_io import RobotInputs
+from .safety_input import SafetyLimitInput
 
 __all__ = ['Controller', 'main']
 
@@ -31,8 +29,6 @@ class Controller(Node):
         if not 1.0 <= rate <= 100.0:
             raise PlanningError(f'control_rate must be in [1, 100] Hz, got {rate}')
         self.map_frame = declare(self, 'map_frame', 'map', 'global frame')
-        self.limit_timeout = float(declare(self, 'speed_limit_timeout', 1.0,
-                                           'stale safety speed limit -> stop (s)'))
         radius = float(declare(self, 'robot_radius', 0.3, 'robot radius (m)'))
         params = declare_controller(self, radius)
         # the Navigator supplies the clearance (static map + latest scan) for the collision check
@@ -41,15 +37,13 @@ class Controller(Node):
                              controller_params=params)
         self.ctrl: PurePursuit = self.nav.controller
         self.inputs = RobotInputs(self, map_frame=self.map_frame)
-        self.speed_limit = math.inf
-        self.limit_stamp = 0.0
+        self.safety = SafetyLimitInput(self)
         self.goal: PoseStamped | None = None
         self.status = ControllerStatus.IDLE
         self.cmd_pub = self.create_publisher(Twist, 'cmd_vel', RELIABLE)
         self.goal_pub = self.create_publisher(PoseStamped, 'goal_pose', RELIABLE)
         self.create_subscription(Path, 'plan', self._on_plan, LATCHED)
         self.create_subscription(OccupancyGrid, '/map', self._on_map, LATCHED)
-        self.create_subscription(Float64, 'safety/speed_limit', self._on_limit, RELIABLE)
         self.create_timer(1.0 / rate, self._tick)
 
     def _now(self) -> float:
@@ -60,10 +54,6 @@ class Controller(Node):
             self.nav.set_map(grid_from_msg(msg))
         except PlanningError as err:
             self.get_logger().error(f'ignored map: {err}')
-
-    def _on_limit(self, msg: Float64) -> None:
-        self.speed_limit = msg.data if math.isfinite(msg.data) or msg.data == math.inf else 0.0
-        self.limit_stamp = self._now()
 
     def _on_plan(self, msg: Path) -> None:
         pts = np.array([pose_from_msg(p.pose) for p in msg.poses], dtype=float).reshape(-1, 3)
@@ -85,9 +75,7 @@ class Controller(Node):
         pose = self.inputs.map_pose()
         if pose is None:
             return
-        limit = self.speed_limit
-        if self.limit_stamp and now - self.limit_stamp > self.limit_timeout:
-            limit = 0.0
+        limit = self.safety.limit(now)
         was_active = self.ctrl.active
         cmd = self.ctrl.compute(pose, now, self.nav.clearance, limit)
         if was_active or cmd.v or cmd.w:

@@ -18,7 +18,6 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import BatteryState
-from std_msgs.msg import Float64
 
 from kpai_msgs.action import ExecuteMission
 from kpai_msgs.srv import SetPaused
@@ -46,6 +45,7 @@ from .node_util import (
 from .params import declare_controller, declare_costmap
 from .planner import PlannerParams
 from .ros_io import RobotInputs, stamp_now
+from .safety_input import SafetyLimitInput
 
 __all__ = ['MissionExecutor', 'main']
 
@@ -65,8 +65,6 @@ class MissionExecutor(Node):
             self, 'safety_stop_timeout', 60.0, 'fail SAFETY_STOP after a stop this long (s)'))
         self.map_timeout = float(declare(
             self, 'map_timeout', 15.0, 'fail a mission if no map arrives within this (s)'))
-        self.limit_timeout = float(declare(
-            self, 'speed_limit_timeout', 1.0, 'stale safety speed limit -> stop (s)'))
         if not 1.0 <= self.rate <= 100.0:
             raise PlanningError(f'control_rate must be in [1, 100] Hz, got {self.rate}')
         costmap = declare_costmap(self)
@@ -104,8 +102,7 @@ class MissionExecutor(Node):
         self.docking = FiducialDocking(self, self.inputs, station_names)
         self.mission: Mission | None = None
         self.battery: float | None = None
-        self.speed_limit = math.inf
-        self.limit_stamp = 0.0
+        self.safety = SafetyLimitInput(self)
         self.stopped_since: float | None = None
         self._plan_seen = 0
         self._was_active = False
@@ -114,7 +111,6 @@ class MissionExecutor(Node):
         self.plan_pub = self.create_publisher(Path, 'plan', LATCHED)
         self.pose_pub = self.create_publisher(PoseStamped, 'pose', 10)
         self.create_subscription(OccupancyGrid, '/map', self._on_map, LATCHED)
-        self.create_subscription(Float64, 'safety/speed_limit', self._on_limit, RELIABLE)
         self.create_subscription(BatteryState, 'battery', self._on_battery, SENSOR)
         for other in fleet:
             if other != self.robot:
@@ -140,10 +136,6 @@ class MissionExecutor(Node):
         with self.lock:
             self.nav.set_map(grid)
         self.get_logger().info(f'map {grid.width}x{grid.height} received')
-
-    def _on_limit(self, msg: Float64) -> None:
-        self.speed_limit = msg.data if math.isfinite(msg.data) or msg.data == math.inf else 0.0
-        self.limit_stamp = self._now()
 
     def _on_battery(self, msg: BatteryState) -> None:
         if math.isfinite(msg.percentage):
@@ -291,11 +283,6 @@ class MissionExecutor(Node):
         msg.pose.orientation = quaternion_from_yaw(pose[2])
         self.pose_pub.publish(msg)
 
-    def _limit(self, now: float) -> float:
-        if self.limit_stamp and now - self.limit_stamp > self.limit_timeout:
-            return 0.0  # the safety monitor went quiet: fail safe
-        return self.speed_limit
-
     def _drive(self, m: Mission, pose: tuple[float, float, float], now: float) -> None:
         m.update(now, battery=self.battery, distance_remaining=self.nav.distance_remaining(pose))
         if self.nav.planner is None:
@@ -316,7 +303,7 @@ class MissionExecutor(Node):
         if m.done or self.nav.status != NavStatus.ACTIVE:
             self._publish_stop()
             return
-        limit = self._limit(now)
+        limit = self.safety.limit(now)
         ev = self.nav.step(pose, now, limit)
         twist = Twist()
         twist.linear.x, twist.angular.z = ev.command.v, ev.command.w
