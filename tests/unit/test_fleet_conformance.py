@@ -18,6 +18,7 @@ from kpai_fleet.vda5050.models import (
     State,
     parse_message,
 )
+from kpai_fleet.vda5050.order_mapping import KPAI_ACTIONS
 from kpai_fleet.vda5050.order_tracker import OrderTracker
 from kpai_fleet.vda5050.state_builder import (
     HeaderSource,
@@ -259,7 +260,8 @@ def emitted_messages():
         ('connection', build_connection(h, ConnectionState.CONNECTIONBROKEN, now=1.7e9)),
         ('visualization', build_visualization(h, snap, now=1.7e9)),
         ('factsheet', build_factsheet(h, now=1.7e9)),
-        ('order', build_order(robot, task, 'o1', header_id=3, now=1.7e9)),
+        ('order', build_order(robot, task, 'o1', header_id=3, now=1.7e9,
+                              agv_actions=KPAI_ACTIONS)),
         ('instantActions', build_cancel(robot, 'o1', header_id=4, now=1.7e9)),
     ]
 
