@@ -8,7 +8,12 @@ from kpai_fleet.server.app import create_app
 from kpai_fleet.server.config import load_config
 from kpai_fleet.server.service import FleetService
 from kpai_fleet.vda5050.order_tracker import OrderTracker
-from kpai_fleet.vda5050.state_builder import HeaderSource, RobotSnapshot, build_state
+from kpai_fleet.vda5050.state_builder import (
+    HeaderSource,
+    RobotSnapshot,
+    build_factsheet,
+    build_state,
+)
 
 
 def make(tmp_path, **over):
@@ -128,6 +133,7 @@ def test_failed_order_is_cancelled_on_the_robot_and_stays_failed(tmp_path):
     svc.link.publish = lambda topic, payload, **_kw: sent.append((topic, payload))
     h, tracker = HeaderSource('KPAI', 'robot1'), OrderTracker()
     snap = RobotSnapshot(x=0.0, y=1.0, battery_pct=80.0, position_initialized=True)
+    svc.ingest.handle('uagv/v2/KPAI/robot1/factsheet', build_factsheet(h).to_json())
 
     def report(now):
         svc.ingest.handle('uagv/v2/KPAI/robot1/state',

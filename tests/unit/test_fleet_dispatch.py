@@ -14,9 +14,12 @@ from kpai_fleet.server.dispatch import (
     build_order,
     choose_robot,
     resolve_place,
+    select_robot,
 )
+from kpai_fleet.vda5050.actions import ParamSpec, declare_action
+from kpai_fleet.vda5050.factsheet import ValueDataType
 from kpai_fleet.vda5050.models import parse_message
-from kpai_fleet.vda5050.order_mapping import StepType, nodes_to_steps
+from kpai_fleet.vda5050.order_mapping import KPAI_ACTIONS, StepType, nodes_to_steps
 
 
 def robot(rid, x, y, **kw):
@@ -41,15 +44,50 @@ def test_nearest_idle_robot_with_battery_is_chosen():
 
 
 def test_built_order_is_valid_and_maps_to_a_transport_mission():
-    task = TransportTask(Place('rack_1', 8, 4), Place('outbound', 18, 2, math.pi / 2), 3.0, 1.0)
-    order = build_order(robot('robot2', 1, 1), task, 'task-1', header_id=7, now=1.7e9)
+    task = TransportTask(Place('rack_1', 8, 4, station_type='rack'),
+                         Place('outbound', 18, 2, math.pi / 2), 3.0, 1.0, load_type='EPAL')
+    order = build_order(robot('robot2', 1, 1), task, 'task-1', header_id=7, now=1.7e9,
+                        agv_actions=KPAI_ACTIONS)
     again = parse_message('order', order.to_json())
     assert again.serial_number == 'robot2' and again.header_id == 7
+    pick = again.nodes[1].actions[0]
+    assert {p.key: p.value for p in pick.action_parameters} == {
+        'stationType': 'rack', 'stationName': 'rack_1', 'loadType': 'EPAL', 'duration': 3.0}
+    assert pick.blocking_type.value == 'HARD'
     steps = nodes_to_steps(again.nodes)
     assert [s.type for s in steps] == [StepType.NAVIGATE, StepType.NAVIGATE, StepType.LOAD,
                                        StepType.NAVIGATE, StepType.UNLOAD]
     assert (steps[1].x, steps[1].y) == (8, 4) and steps[2].duration_s == 3.0
     assert steps[3].theta == pytest.approx(math.pi / 2) and steps[4].station_id == 'outbound'
+
+
+def test_order_carries_only_what_the_vehicle_declares():
+    task = TransportTask(Place('rack_1', 8, 4), Place('outbound', 18, 2), load_type='KLT')
+    foreign = {'pick': declare_action('pick'), 'drop': declare_action('drop')}
+    order = build_order(robot('agv', 0, 0), task, 't', header_id=0, now=1.7e9,
+                        agv_actions=foreign)
+    pick, drop = order.nodes[1].actions[0], order.nodes[2].actions[0]
+    assert {p.key for p in pick.action_parameters} == {'stationType', 'stationName',
+                                                      'loadType'}  # no duration, no stationId
+    assert {p.key for p in drop.action_parameters} == {'stationType', 'stationName',
+                                                      'loadType'}
+    with pytest.raises(DispatchError, match='does not declare the action drop'):
+        build_order(robot('agv', 0, 0), task, 't', header_id=0, now=1.7e9,
+                    agv_actions={'pick': foreign['pick']})
+    needs_lhd = declare_action('pick', extra=[ParamSpec('gripper', ValueDataType.STRING)])
+    with pytest.raises(DispatchError, match='pick requires actionParameter gripper'):
+        build_order(robot('agv', 0, 0), task, 't', header_id=0, now=1.7e9,
+                    agv_actions={'pick': needs_lhd, 'drop': foreign['drop']})
+
+
+def test_not_chosen_robots_come_with_their_reason():
+    target = Place('p', 10.0, 0.0)
+    fleet = [robot('r1', 0, 0), robot('r2', 9, 0), robot('r3', 9.5, 0, idle=False)]
+    choice = select_robot(fleet, target, unable={'r2': 'does not declare the action pick'})
+    assert choice.robot_id == 'r1'
+    assert choice.not_chosen == {'r2': 'does not declare the action pick', 'r3': 'busy'}
+    choice = select_robot(fleet, target)
+    assert choice.robot_id == 'r2' and choice.not_chosen['r1'].startswith('farther away')
 
 
 def test_resolve_place():

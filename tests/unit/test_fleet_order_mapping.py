@@ -64,7 +64,10 @@ def test_unsupported_or_bad_actions_are_rejected():
     with pytest.raises(ValidationRejected, match='unsupported actionType'):
         nodes_to_steps(order.nodes)
     order = make_order([('A', 0, 0, True, [act('w', 'wait', duration='soon')])])
-    with pytest.raises(ValidationRejected, match='not a number'):
+    with pytest.raises(ValidationRejected, match="'duration' must be NUMBER, got 'soon'"):
+        nodes_to_steps(order.nodes)
+    order = make_order([('A', 0, 0, True, [act('w', 'wait', duration=1e7)])])
+    with pytest.raises(ValidationRejected, match='outside'):
         nodes_to_steps(order.nodes)
     tracker = OrderTracker()
     decision = tracker.receive(make_order([('A', 0, 0, True, [act('x', 'liftForks')])]))
@@ -133,7 +136,7 @@ def test_rejected_orders_keep_the_error_list_bounded():
     for k in range(3 * MAX_ERRORS):
         assert t.receive(make_order([('Z', 0, 0, True, [])], order_id=f'x{k}')).kind == 'reject'
     assert len(t.errors) == MAX_ERRORS
-    assert t.errors[-1].error_references[0].reference_value == f'x{3 * MAX_ERRORS - 1}'
+    assert t.errors[-1].references()['orderId'] == f'x{3 * MAX_ERRORS - 1}'
 
 
 def test_failure_marks_action_failed_and_allows_new_order():

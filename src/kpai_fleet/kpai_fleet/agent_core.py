@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections import Counter, deque
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 
 from kpai_fleet.errors import ConfigError, ValidationRejected
 from kpai_fleet.mqtt_link import parse_broker_url
+from kpai_fleet.vda5050.actions import ActionRejected, check_action
+from kpai_fleet.vda5050.factsheet import ActionScope
 from kpai_fleet.vda5050.models import (
     MAX_PAYLOAD_BYTES,
     Action,
@@ -20,7 +23,7 @@ from kpai_fleet.vda5050.models import (
     Order,
     parse_message,
 )
-from kpai_fleet.vda5050.order_mapping import INSTANT_ACTIONS, MissionStep
+from kpai_fleet.vda5050.order_mapping import INSTANT_ACTIONS, KPAI_ACTIONS, MissionStep
 from kpai_fleet.vda5050.order_tracker import OrderTracker
 from kpai_fleet.vda5050.state_builder import (
     HeaderSource,
@@ -106,6 +109,28 @@ class _Goal:
     cancel_action: str = ''
 
 
+def _header_refs(payload: bytes, max_bytes: int) -> dict[str, str]:
+    """Return headerId/orderId of a rejected message when they can be read (error references).
+
+    Best practice 7.1: a rejection names what it refers to, so that the master control can
+    match it to the order it sent.
+    """
+    if len(payload) > max_bytes:
+        return {}
+    try:
+        raw = json.loads(payload)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    refs = {}
+    if isinstance(raw.get('headerId'), int) and not isinstance(raw.get('headerId'), bool):
+        refs['headerId'] = str(raw['headerId'])
+    if isinstance(raw.get('orderId'), str):
+        refs['orderId'] = raw['orderId'][:200]
+    return refs
+
+
 class AgentCore:
     """Thread-safe: MQTT callbacks, ROS callbacks and timers all call in under one lock."""
 
@@ -152,9 +177,15 @@ class AgentCore:
             self._publish(self.topic('connection'),
                           build_connection(self.headers, ConnectionState.ONLINE).to_json(), 1,
                           True)
-            self._publish(self.topic('factsheet'), build_factsheet(self.headers).to_json(), 1,
-                          True)
+            self._publish(self.topic('factsheet'), self._factsheet(), 1, True)
             self._dirty = True
+
+    def _factsheet(self) -> bytes:
+        cfg = self.cfg
+        return build_factsheet(self.headers, msg_len=cfg.max_payload_bytes,
+                               min_state_interval_s=cfg.min_state_interval_s,
+                               state_interval_s=cfg.state_period_s,
+                               visualization_interval_s=cfg.visualization_period_s).to_json()
 
     def mark_changed(self) -> None:
         """Something reported in the state changed: publish soon."""
@@ -199,7 +230,8 @@ class AgentCore:
             except ValidationRejected as rej:
                 self.counts['rejected'] += 1
                 self.last_reject = rej.reason
-                self.tracker.add_error('validationError', rej.reason, topic=kind)
+                self.tracker.add_error('validationError', rej.reason, topic=kind,
+                                       **_header_refs(payload, self.cfg.max_payload_bytes))
                 self._dirty = True
                 return
             if isinstance(msg, Order):
@@ -235,6 +267,13 @@ class AgentCore:
             self.tracker.track_instant(aid, kind, ActionStatus.FAILED,
                                        f'unsupported instant action {kind}')
             return
+        try:
+            check_action(action, KPAI_ACTIONS.get(kind), ActionScope.INSTANT)
+        except ActionRejected as rej:
+            self.tracker.track_instant(aid, kind, ActionStatus.FAILED, rej.reason)
+            self.tracker.add_error('validationError', rej.reason, topic='instantActions',
+                                   **rej.references())
+            return
         if kind == 'cancelOrder':
             if not self.tracker.busy:
                 self.tracker.track_instant(aid, kind, ActionStatus.FAILED, 'no order to cancel')
@@ -254,8 +293,7 @@ class AgentCore:
             self.publish_state()
         elif kind == 'factsheetRequest':
             self.tracker.track_instant(aid, kind, ActionStatus.FINISHED)
-            self._publish(self.topic('factsheet'), build_factsheet(self.headers).to_json(), 1,
-                          True)
+            self._publish(self.topic('factsheet'), self._factsheet(), 1, True)
 
     # -- commands for the ROS side ---------------------------------------------------------
     def take_commands(self) -> list[Command]:

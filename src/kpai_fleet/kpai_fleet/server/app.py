@@ -150,8 +150,33 @@ def create_app(svc: FleetService) -> FastAPI:
 
     @app.get('/api/orders')
     def orders(request: Request, limit: int = 200) -> list[dict[str, Any]]:
+        """List orders: status (dispatched/running/completed/failed/cancelled/rejected), reason."""
         require_read(request)
         return svc.store.orders(limit=max(1, min(limit, 10000)))
+
+    @app.get('/api/tasks')
+    def task_list(request: Request, limit: int = 200) -> list[dict[str, Any]]:
+        """List tasks with status, reason and current order."""
+        require_read(request)
+        return svc.store.tasks(limit=max(1, min(limit, 10000)))
+
+    @app.get('/api/tasks/{task_id}')
+    def task(task_id: str, request: Request) -> dict[str, Any]:
+        """Return a task with every order sent for it (rejections and their reasons)."""
+        require_read(request)
+        found = svc.task(task_id)
+        if found is None:
+            raise HTTPException(404, f'no task {task_id!r}')
+        return found
+
+    @app.get('/api/robots/{robot_id}/factsheet')
+    def factsheet(robot_id: str, request: Request) -> Response:
+        """Return the latest factsheet the robot sent."""
+        require_read(request)
+        payload = svc.store.factsheet(robot_id)
+        if payload is None:
+            raise HTTPException(404, f'no factsheet stored for robot {robot_id!r}')
+        return Response(payload, media_type='application/json')
 
     @app.get('/api/metrics')
     def metrics(request: Request) -> dict[str, Any]:

@@ -63,6 +63,8 @@ class ServerConfig:
     bounds: tuple[float, float, float, float] = (-5.0, -5.0, 25.0, 15.0)
     stations: Mapping[str, Place] = field(default_factory=dict)
     stream_hz: float = 5.0
+    load_type: str = 'EPAL'            # VDA 5050 loadType of tasks that name none
+    order_timeout_s: float = 10.0      # an order not in the vehicle's state by then: rejected
 
     def validate(self) -> ServerConfig:
         """Return self if every value is usable; raise ConfigError naming the bad one."""
@@ -75,7 +77,9 @@ class ServerConfig:
                   ('retention_days', self.retention_days > 0),
                   ('max_payload_bytes', self.max_payload_bytes >= 1024),
                   ('min_battery', 0 <= self.min_battery <= 100),
-                  ('stream_hz', 0 < self.stream_hz <= 50)]
+                  ('stream_hz', 0 < self.stream_hz <= 50),
+                  ('order_timeout_s', 0 < self.order_timeout_s <= 3600),
+                  ('load_type', bool(self.load_type))]
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f'{name}={getattr(self, name)!r} is out of range')
@@ -97,8 +101,10 @@ def _coerce(name: str, value: Any) -> Any:
         for key, spec in value.items():
             try:
                 theta = spec.get('theta')
+                station_type = spec.get('station_type', 'floor')
                 out[str(key)] = Place(str(key), float(spec['x']), float(spec['y']),
-                                      float(theta) if theta is not None else None)
+                                      float(theta) if theta is not None else None,
+                                      str(station_type))
             except (AttributeError, KeyError, TypeError, ValueError) as err:
                 raise ConfigError(f'station {key!r}: needs numeric x and y ({err})') from None
         return out

@@ -6,14 +6,17 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kpai_fleet.errors import ValidationRejected
 from kpai_fleet.server.store import EventRow, StateRow, Store
+from kpai_fleet.vda5050.factsheet import Factsheet
 from kpai_fleet.vda5050.models import (
     MAX_PAYLOAD_BYTES,
     ActionStatus,
     Connection,
+    ErrorEntry,
     Order,
     State,
     Visualization,
@@ -22,8 +25,9 @@ from kpai_fleet.vda5050.models import (
 )
 from kpai_fleet.vda5050.topics import AGV_TOPICS, MASTER_TOPICS, parse_topic
 
-__all__ = ['INSTANT_ACTION_TYPES', 'FleetView', 'Ingest', 'order_action_ids', 'order_status',
-           'summarize_state']
+__all__ = ['INSTANT_ACTION_TYPES', 'REJECTION_ERRORS', 'FleetView', 'Ingest', 'OrderWatch',
+           'factsheet_summary', 'failure_reason', 'order_action_ids', 'order_rejection',
+           'order_status', 'summarize_state']
 
 
 def _refs(refs: list[Any]) -> dict[str, str]:
@@ -36,6 +40,60 @@ INSTANT_ACTION_TYPES = frozenset({'startPause', 'stopPause', 'cancelOrder', 'sta
 
 
 OPEN_STATUSES = ('dispatched', 'running')
+# errorTypes with which a vehicle refuses an order (VDA 5050 2.0, 6.6.4)
+REJECTION_ERRORS = frozenset({'orderError', 'validationError', 'orderUpdateError'})
+
+ErrorKey = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+def _error_key(e: ErrorEntry) -> ErrorKey:
+    return e.error_type, e.error_description or '', tuple(sorted(e.references().items()))
+
+
+def _describe_error(e: ErrorEntry) -> str:
+    refs = ', '.join(f'{k}={v}' for k, v in e.references().items())
+    text = f'{e.error_type}: {e.error_description or "(no description)"}'
+    return f'{text} [{refs}]' if refs else text
+
+
+@dataclass
+class OrderWatch:
+    """An order the server sent and has not yet seen in the vehicle's state."""
+
+    robot_id: str
+    header_id: int
+    sent: float
+    baseline: frozenset[ErrorKey] = frozenset()  # the vehicle's errors before the order
+
+
+def order_rejection(st: State, order_id: str, watch: OrderWatch) -> str:
+    """Return the vehicle's reason when its state rejects order_id, else ''.
+
+    A rejection is an orderError/validationError/orderUpdateError that was not there before
+    the order and refers to it: errorReference orderId, or headerId of the order message.
+    """
+    for e in st.errors:
+        if e.error_type not in REJECTION_ERRORS or _error_key(e) in watch.baseline:
+            continue
+        refs = e.references()
+        if refs.get('orderId') == order_id or (
+                'orderId' not in refs and refs.get('headerId') == str(watch.header_id)
+                and refs.get('topic', 'order') == 'order'):
+            return _describe_error(e)
+    return ''
+
+
+def failure_reason(st: State, order_action_ids: frozenset[str] | None = None) -> str:
+    """Return why the state's order failed: the failed action's result or the fatal error."""
+    for a in st.action_states:
+        if a.action_status is ActionStatus.FAILED and (
+                order_action_ids is None or a.action_id in order_action_ids):
+            return f'action {a.action_id} ({a.action_type or "?"}) failed: ' + (
+                a.result_description or 'no result description')
+    for e in st.errors:
+        if e.error_level.value == 'FATAL':
+            return _describe_error(e)
+    return ''
 
 
 def order_status(state: State, order_action_ids: frozenset[str] | None = None) -> str:
@@ -96,6 +154,13 @@ def summarize_state(robot_id: str, st: State, received: float) -> dict[str, Any]
     }
 
 
+def factsheet_summary(fs: Factsheet) -> dict[str, Any]:
+    """Reduce a factsheet to what the API list shows: series, version, declared actions."""
+    return {'series_name': fs.type_specification.series_name, 'version': fs.version,
+            'agv_class': fs.type_specification.agv_class,
+            'actions': sorted(a.action_type for a in fs.protocol_features.agv_actions)}
+
+
 def _category(reason: str) -> str:
     for key, name in (('exceeds', 'oversized'), ('malformed JSON', 'malformed_json'),
                       ('schema violation', 'schema'), ('unknown robot', 'unknown_robot'),
@@ -126,7 +191,8 @@ class FleetView:
             for rid, summary in summaries.items():
                 old = self.robots.get(rid, {})
                 if latest[rid].ts >= old.get('_ts', 0.0):
-                    extras = {k: old[k] for k in ('connection', 'live') if k in old}
+                    extras = {k: old[k] for k in ('connection', 'live', 'factsheet')
+                              if k in old}
                     self.robots[rid] = dict(summary, _ts=latest[rid].ts, **extras)
             self.version += 1
             self._cond.notify_all()
@@ -157,21 +223,39 @@ class Ingest:
     def __init__(self, store: Store, view: FleetView, *, max_bytes: int = MAX_PAYLOAD_BYTES,
                  allowed_robots: frozenset[str] | None = None,
                  on_order_status: Callable[[str, str, str], None] | None = None,
+                 on_connection: Callable[[str, Connection], None] | None = None,
+                 on_stale_order: Callable[[str, str], None] | None = None,
+                 order_timeout_s: float = 10.0,
                  reject_events_per_s: float = 20.0) -> None:
         self.store = store
         self.view = view
         self.max_bytes = max_bytes
         self.allowed = allowed_robots
         self.on_order_status = on_order_status
+        self.on_connection = on_connection
+        self.on_stale_order = on_stale_order
+        self.order_timeout_s = order_timeout_s
         self.counts: Counter[str] = Counter()
         self.rejects: Counter[str] = Counter()
         self.order_states: dict[str, str] = {}
+        self.order_reasons: dict[str, str] = {}
         self.order_actions: dict[str, frozenset[str]] = {}  # ids of the orders the server sent
+        self.watches: dict[str, OrderWatch] = {}  # sent orders not yet seen in a state
+        self.factsheets: dict[str, Factsheet] = {}
+        self._last_errors: dict[str, frozenset[ErrorKey]] = {}
+        self._stale_cancelled: set[str] = set()
         self._errors_seen: dict[str, frozenset[tuple[str, str]]] = {}
         self._recent: dict[str, deque[tuple[int, str]]] = {}
         self._reject_budget = reject_events_per_s
         self._reject_window = (0.0, 0)
-        self._lock = threading.Lock()
+        # re-entrant: a rejection re-dispatches from within a handler; the dispatcher holds
+        # the same lock (one lock order for ingest and dispatch)
+        self._lock = threading.RLock()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock held while a message is applied; dispatch decisions hold it too."""
+        return self._lock
 
     def handle(self, topic: str, payload: bytes, received: float | None = None) -> bool:
         """Validate and store one message; return False if it was rejected."""
@@ -213,16 +297,22 @@ class Ingest:
             level = 'INFO' if state == 'ONLINE' else 'WARNING'
             self.store.submit_event(EventRow(robot_id, now, 'connection', level, state))
             self.view.patch(robot_id, connection=state)
+            if self.on_connection is not None:
+                self.on_connection(robot_id, msg)
         elif isinstance(msg, Visualization):
             self.counts['visualization'] += 1
             if msg.agv_position is not None:
                 p = msg.agv_position
                 self.view.patch(robot_id, live={'x': p.x, 'y': p.y, 'theta': p.theta,
                                                 'received': now})
-        else:
+        elif isinstance(msg, Factsheet):
             self.counts['factsheet'] += 1
+            self.factsheets[robot_id] = msg
+            self.store.upsert_factsheet(robot_id, payload.decode(), now)
             self.store.submit_event(EventRow(robot_id, now, 'factsheet', 'INFO',
-                                             payload.decode(errors='replace')))
+                                             f'{msg.type_specification.series_name} '
+                                             f'(VDA 5050 {msg.version})'))
+            self.view.patch(robot_id, factsheet=factsheet_summary(msg))
 
     def _state(self, robot_id: str, st: State, payload: bytes, now: float) -> None:
         # QoS 1 is at-least-once: a redelivery after a reconnect must not become a second row
@@ -251,16 +341,74 @@ class Ingest:
                 self.store.submit_event(EventRow(robot_id, ts, 'error', level,
                                                  f'{kind}: {text}'))
             self._errors_seen[robot_id] = errs
+        self._watch_orders(robot_id, st, ts, now)
+        self._last_errors[robot_id] = frozenset(_error_key(e) for e in st.errors)
         if st.order_id and self.order_states.get(st.order_id) in OPEN_STATUSES:
             # a finished order keeps its status: the cancelOrder that clears a failed order
             # from the robot does not turn it into 'cancelled'
-            status = order_status(st, self.order_actions.get(st.order_id))
+            ids = self.order_actions.get(st.order_id)
+            status = order_status(st, ids)
             if status != self.order_states[st.order_id]:
-                self.order_states[st.order_id] = status
-                self.store.submit_event(EventRow(robot_id, ts, 'order', 'INFO',
-                                                 f'{st.order_id}: {status}'))
-                if self.on_order_status is not None:
-                    self.on_order_status(st.order_id, robot_id, status)
+                reason = failure_reason(st, ids) if status == 'failed' else ''
+                self._set_status(st.order_id, robot_id, status, reason, ts)
+        elif (self.order_states.get(st.order_id) == 'rejected' and st.order_id not in
+              self._stale_cancelled and any(n.released for n in st.node_states)):
+            # an order given up on (no answer in time) turned up after all: it must not run
+            self._stale_cancelled.add(st.order_id)
+            if self.on_stale_order is not None:
+                self.on_stale_order(st.order_id, robot_id)
+
+    # -- order lifecycle -------------------------------------------------------------------
+    def watch_order(self, order: Order, robot_id: str, action_ids: frozenset[str],
+                    sent: float) -> None:
+        """Follow a sent order: 'dispatched' until the vehicle's state shows or refuses it."""
+        with self._lock:
+            self.order_actions[order.order_id] = action_ids
+            self.order_states[order.order_id] = 'dispatched'
+            self.watches[order.order_id] = OrderWatch(
+                robot_id, order.header_id, sent, self._last_errors.get(robot_id, frozenset()))
+
+    def check_timeouts(self, now: float | None = None) -> None:
+        """Reject dispatched orders whose vehicle has not shown them within the timeout."""
+        now = time.time() if now is None else now
+        with self._lock:
+            for order_id, w in list(self.watches.items()):
+                if now - w.sent > self.order_timeout_s:
+                    self._set_status(order_id, w.robot_id, 'rejected', self._timeout_reason(
+                        order_id, w.robot_id), now)
+
+    def _timeout_reason(self, order_id: str, robot_id: str) -> str:
+        return (f'order {order_id} did not appear in the state of {robot_id} within '
+                f'{self.order_timeout_s:g} s')
+
+    def _watch_orders(self, robot_id: str, st: State, ts: float, now: float) -> None:
+        for order_id, w in list(self.watches.items()):
+            if w.robot_id != robot_id:
+                continue
+            if st.order_id == order_id:
+                del self.watches[order_id]  # taken: its status follows from the states
+                continue
+            reason = order_rejection(st, order_id, w)
+            if not reason and now - w.sent > self.order_timeout_s:
+                reason = self._timeout_reason(order_id, robot_id)
+                hints = [_describe_error(e) for e in st.errors
+                         if e.error_type in REJECTION_ERRORS and _error_key(e) not in w.baseline]
+                if hints:
+                    reason += '; vehicle errors: ' + '; '.join(hints)
+            if reason:
+                self._set_status(order_id, robot_id, 'rejected', reason, ts)
+
+    def _set_status(self, order_id: str, robot_id: str, status: str, reason: str,
+                    ts: float) -> None:
+        self.order_states[order_id] = status
+        self.watches.pop(order_id, None)
+        if reason:
+            self.order_reasons[order_id] = reason
+        level = 'WARNING' if status in ('rejected', 'failed') else 'INFO'
+        detail = f'{order_id}: {status}' + (f' ({reason})' if reason else '')
+        self.store.submit_event(EventRow(robot_id, ts, 'order', level, detail[:500]))
+        if self.on_order_status is not None:
+            self.on_order_status(order_id, robot_id, status)
 
     def _reject(self, robot_id: str, reason: str, now: float) -> None:
         self.counts['rejected'] += 1

@@ -8,28 +8,50 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kpai_fleet.errors import ConfigError, DispatchError
+from kpai_fleet.errors import ConfigError, DispatchError, FleetError, ValidationRejected
 from kpai_fleet.mqtt_link import MqttLink
 from kpai_fleet.server.config import ServerConfig
 from kpai_fleet.server.dispatch import (
+    Place,
     TransportTask,
     build_cancel,
+    build_instant,
     build_order,
-    choose_robot,
+    check_capability,
     resolve_place,
+    select_robot,
 )
-from kpai_fleet.server.ingest import FleetView, Ingest, order_action_ids, summarize_state
+from kpai_fleet.server.ingest import (
+    FleetView,
+    Ingest,
+    OrderWatch,
+    factsheet_summary,
+    order_action_ids,
+    summarize_state,
+)
 from kpai_fleet.server.store import Store, open_store
-from kpai_fleet.vda5050.models import State
+from kpai_fleet.vda5050.factsheet import Factsheet
+from kpai_fleet.vda5050.models import Connection, Message, State, parse_message
 
 __all__ = ['FleetService', 'load_map_meta']
 
 ACTIVE = ('dispatched', 'running')
+FACTSHEET_REQUEST_EVERY_S = 30.0
+
+
+@dataclass
+class _Task:
+    """An open transport task: what to do, which robot it must be, who refused it and why."""
+
+    task: TransportTask
+    robot: str = ''
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 def load_map_meta(path: str) -> dict[str, Any]:
@@ -56,14 +78,25 @@ class FleetService:
         self.view = FleetView()
         self.ingest = Ingest(self.store, self.view, max_bytes=cfg.max_payload_bytes,
                              allowed_robots=frozenset(cfg.allowed_robots) or None,
-                             on_order_status=self._order_status)
+                             on_order_status=self._order_status,
+                             on_connection=self._connection,
+                             on_stale_order=self._cancel_order,
+                             order_timeout_s=cfg.order_timeout_s)
         self.store.add_listener(self.view.update)
         self.map_meta = load_map_meta(cfg.map_yaml) if cfg.map_yaml else None
         self.auth_failures = 0
-        self._dispatch_lock = threading.Lock()
+        self.timer_errors = 0
+        # the ingest lock: a rejection handled by ingest re-dispatches under it, and a
+        # dispatch registers its order with ingest; one lock keeps one lock order
+        self._dispatch_lock = self.ingest.lock
         self._headers: defaultdict[str, itertools.count[int]] = defaultdict(itertools.count)
         self._instant_headers: defaultdict[str, itertools.count[int]] = defaultdict(
             itertools.count)
+        self._tasks: dict[str, _Task] = {}          # open tasks
+        self._order_task: dict[str, str] = {}       # order id -> task id
+        self._factsheet_asked: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
         self._restore()
         self.link = MqttLink(
             cfg.broker_url, cfg.client_id, username=cfg.mqtt_username,
@@ -71,55 +104,139 @@ class FleetService:
             subscriptions=((f'{cfg.interface}/v2/+/+/#', 1),), on_message=self._on_message)
 
     def _restore(self) -> None:
-        """Rebuild the live view and open orders from the database after a restart."""
+        """Rebuild the live view, factsheets, open orders and tasks after a restart."""
         for r in self.store.robots():
             st = self.store.latest_state(r['robot_id'])
             summary: dict[str, Any] = {'robot_id': r['robot_id']}
             if st is not None:
-                try:
-                    summary = summarize_state(r['robot_id'], State.model_validate(st),
-                                              r['last_seen'] or 0.0)
+                try:  # through JSON: the models are strict about Python-side types
+                    model = State.model_validate_json(json.dumps(st))
+                    summary = summarize_state(r['robot_id'], model, r['last_seen'] or 0.0)
                 except ValueError:
                     pass
             if r.get('connection'):
                 summary['connection'] = r['connection']
             self.view.robots[r['robot_id']] = summary
+        for robot_id, payload in self.store.factsheets().items():
+            try:
+                fs = parse_message('factsheet', payload)
+            except ValidationRejected:
+                continue
+            if isinstance(fs, Factsheet):
+                self.ingest.factsheets[robot_id] = fs
+                self.view.robots.setdefault(robot_id, {'robot_id': robot_id})['factsheet'] = (
+                    factsheet_summary(fs))
+        now = time.time()
         for o in self.store.orders(limit=10000):
             if o['status'] in ACTIVE:
                 self.ingest.order_states[o['order_id']] = o['status']
+            if o['status'] == 'dispatched':  # unknown header id: only orderId refs match
+                self.ingest.watches[o['order_id']] = OrderWatch(o['robot_id'], -1, now)
+            if o.get('task_id'):
+                self._order_task[o['order_id']] = o['task_id']
+        for t in self.store.tasks(limit=10000):
+            if t['status'] in ACTIVE:
+                try:
+                    self._tasks[t['task_id']] = _task_from_json(t['body'])
+                except (ValueError, KeyError, TypeError):
+                    continue
 
     def start(self) -> None:
-        """Connect to the broker (reconnecting in the background)."""
+        """Connect to the broker (reconnecting in the background) and watch order timeouts."""
         self.link.start()
+        self._timer = threading.Thread(target=self._tick, name='order-timeouts', daemon=True)
+        self._timer.start()
 
     def stop(self) -> None:
         """Disconnect and flush the store."""
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(timeout=5)
         self.link.stop()
         self.store.close()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.ingest.check_timeouts()
+            except FleetError:  # the store is away: try again on the next tick
+                self.timer_errors += 1
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         self.ingest.handle(topic, payload)
 
+    def _publish_instant(self, robot_id: str, msg: Message, payload: bytes) -> None:
+        topic = f'{self.cfg.interface}/v2/{msg.manufacturer}/{msg.serial_number}/instantActions'
+        self.link.publish(topic, payload, qos=1)
+
+    # -- vehicles --------------------------------------------------------------------------
+    def _connection(self, robot_id: str, msg: Connection) -> None:
+        if msg.connection_state.value == 'ONLINE' and robot_id not in self.ingest.factsheets:
+            self._request_factsheet({'robot_id': robot_id, 'manufacturer': msg.manufacturer,
+                                     'serial_number': msg.serial_number})
+
+    def _request_factsheet(self, robot: dict[str, Any]) -> None:
+        """Send factsheetRequest (VDA 5050 2.0, 6.16) unless one went out recently."""
+        robot_id = str(robot['robot_id'])
+        now = time.time()
+        if now - self._factsheet_asked.get(robot_id, -1e9) < FACTSHEET_REQUEST_EVERY_S:
+            return
+        self._factsheet_asked[robot_id] = now
+        msg = build_instant(robot, 'factsheetRequest', f'factsheet-{uuid.uuid4().hex[:10]}',
+                            header_id=next(self._instant_headers[robot_id]), now=now)
+        self._publish_instant(robot_id, msg, msg.to_json())
+
+    # -- order lifecycle -------------------------------------------------------------------
     def _order_status(self, order_id: str, robot_id: str, status: str) -> None:
-        self.store.upsert_order(order_id, robot_id, status)
+        reason = self.ingest.order_reasons.get(order_id, '')
+        self.store.upsert_order(order_id, robot_id, status, reason=reason)
         if status == 'failed':
-            self._cancel_failed(order_id, robot_id)
+            self._cancel_order(order_id, robot_id)
+        task_id = self._order_task.get(order_id)
+        task = self._tasks.get(task_id or '')
+        if task_id is None or task is None:
+            return
+        if status == 'rejected':
+            task.refused[robot_id] = reason
+            try:
+                self._offer(task_id)  # to another vehicle
+            except DispatchError as err:
+                self._tasks.pop(task_id, None)
+                self.store.upsert_task(task_id, 'failed', reason=f'{robot_id} rejected the '
+                                       f'order ({reason}); {err}')
+        elif status in ACTIVE:
+            self.store.upsert_task(task_id, status)
+        else:
+            self._tasks.pop(task_id, None)
+            self.store.upsert_task(task_id, status, reason=reason)
 
-    def _cancel_failed(self, order_id: str, robot_id: str) -> None:
-        """Send cancelOrder for a failed order (VDA 5050: master control clears it).
+    def _cancel_order(self, order_id: str, robot_id: str) -> None:
+        """Send cancelOrder for an order (VDA 5050: master control clears it).
 
-        The robot drops the order's remaining nodes and its error, and can take a new task;
-        the order stays `failed` in the store.
+        Used for a failed order (the robot drops its remaining nodes and error and can take a
+        new task; the order stays `failed`) and for a rejected order that turned up late.
         """
         robot = self.view.robots.get(robot_id) or {'robot_id': robot_id}
         msg = build_cancel(robot, order_id, header_id=next(self._instant_headers[robot_id]),
                            now=time.time())
-        topic = f'{self.cfg.interface}/v2/{msg.manufacturer}/{msg.serial_number}/instantActions'
-        self.link.publish(topic, msg.to_json(), qos=1)
+        self._publish_instant(robot_id, msg, msg.to_json())
 
     # -- dispatch --------------------------------------------------------------------------
     def dispatch(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Dispatch a transport task; return the order id and robot; DispatchError if not."""
+        """Dispatch a transport task; return task, order and robot; DispatchError if none fits."""
+        task = self._parse_task(body)
+        task_id = f'task-{uuid.uuid4().hex[:10]}'
+        with self._dispatch_lock:
+            self.store.upsert_task(task_id, 'pending', body=_task_to_json(task))
+            self._tasks[task_id] = task
+            try:
+                return self._offer(task_id)
+            except DispatchError as err:
+                self._tasks.pop(task_id, None)
+                self.store.upsert_task(task_id, 'failed', reason=str(err))
+                raise
+
+    def _parse_task(self, body: Any) -> _Task:
         if not isinstance(body, dict) or 'pickup' not in body or 'dropoff' not in body:
             raise DispatchError('a task needs pickup and dropoff (station name or {x, y})')
         pickup = resolve_place(body['pickup'], self.cfg.stations)
@@ -131,39 +248,85 @@ class FleetService:
             raise DispatchError('load_s and unload_s must be numbers') from None
         if not (0 <= load_s <= 3600 and 0 <= unload_s <= 3600):
             raise DispatchError('load_s and unload_s must be within [0, 3600]')
-        task = TransportTask(pickup, dropoff, load_s, unload_s)
+        load_type = body.get('load_type', self.cfg.load_type)
+        if not isinstance(load_type, str) or not load_type:
+            raise DispatchError('load_type must be a non-empty string')
+        robot = body.get('robot') or ''
+        if not isinstance(robot, str):
+            raise DispatchError('robot must be a robot id')
+        return _Task(TransportTask(pickup, dropoff, load_s, unload_s, load_type), robot)
+
+    def _offer(self, task_id: str) -> dict[str, Any]:
+        """Send task task_id to the best robot that can do it; DispatchError when none can."""
+        t = self._tasks[task_id]
         with self._dispatch_lock:
             robots = self.view.snapshot()
             busy = {o['robot_id'] for o in self.store.orders(limit=10000)
                     if self.ingest.order_states.get(o['order_id']) in ACTIVE}
-            wanted = body.get('robot')
-            if wanted:
-                robots = [r for r in robots if r.get('robot_id') == wanted]
+            if t.robot:
+                robots = [r for r in robots if r.get('robot_id') == t.robot]
                 if not robots:
-                    raise DispatchError(f'unknown robot {wanted!r}')
-            robot_id = choose_robot(robots, pickup, min_battery=self.cfg.min_battery,
-                                    exclude=busy)
+                    raise DispatchError(f'unknown robot {t.robot!r}')
+            unable: dict[str, str] = {}
+            for r in robots:
+                rid = r['robot_id']
+                fs = self.ingest.factsheets.get(rid)
+                if rid in t.refused:
+                    unable[rid] = f'rejected this task: {t.refused[rid]}'
+                elif why := check_capability(fs, t.task):
+                    unable[rid] = why
+                if fs is None and r.get('connection') != 'CONNECTIONBROKEN' and r.get(
+                        'manufacturer'):
+                    self._request_factsheet(r)
+            choice = select_robot(robots, t.task.pickup, min_battery=self.cfg.min_battery,
+                                  exclude=busy, unable=unable)
+            robot_id = choice.robot_id
             robot = next(r for r in robots if r['robot_id'] == robot_id)
-            order_id = f'task-{uuid.uuid4().hex[:10]}'
-            order = build_order(robot, task, order_id, header_id=next(self._headers[robot_id]),
-                                now=time.time(), map_id=self.cfg.map_id)
-            task_json = json.dumps({'pickup': pickup.__dict__, 'dropoff': dropoff.__dict__})
+            factsheet = self.ingest.factsheets[robot_id]
+            declared = {a.action_type: a for a in factsheet.protocol_features.agv_actions}
+            order_id = f'{task_id}-{len(t.refused) + 1}'
+            order = build_order(robot, t.task, order_id,
+                                header_id=next(self._headers[robot_id]), now=time.time(),
+                                agv_actions=declared, map_id=self.cfg.map_id)
             payload = order.to_json()
-            self.store.upsert_order(order_id, robot_id, 'dispatched', task=task_json,
-                                    payload=payload.decode())
-            self.ingest.order_actions[order_id] = order_action_ids(order)
-            self.ingest.order_states[order_id] = 'dispatched'
+            self.store.upsert_order(order_id, robot_id, 'dispatched', task=_task_to_json(t),
+                                    payload=payload.decode(), task_id=task_id)
+            self.store.upsert_task(task_id, 'dispatched', order_id=order_id)
+            self._order_task[order_id] = task_id
+            self.ingest.watch_order(order, robot_id, order_action_ids(order), time.time())
         topic = f'{self.cfg.interface}/v2/{order.manufacturer}/{order.serial_number}/order'
         self.link.publish(topic, payload, qos=1)
-        return {'order_id': order_id, 'robot_id': robot_id, 'status': 'dispatched',
-                'topic': topic}
+        return {'task_id': task_id, 'order_id': order_id, 'robot_id': robot_id,
+                'status': 'dispatched', 'topic': topic, 'not_chosen': choice.not_chosen}
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        """Return a task with its orders (each dispatch attempt, with its status and reason)."""
+        rows = self.store.tasks(limit=1, task_id=task_id)
+        if not rows:
+            return None
+        out = dict(rows[0])
+        out['body'] = json.loads(out['body'] or '{}')
+        out['orders'] = self.store.orders(limit=1000, task_id=task_id)
+        return out
 
     def metrics(self) -> dict[str, Any]:
         """Return server metrics (ingest counters, store, MQTT link, auth failures)."""
         m = self.ingest.metrics()
         m.update(uptime_s=time.time() - self.started, robots=len(self.view.robots),
-                 auth_failures=self.auth_failures,
+                 auth_failures=self.auth_failures, timer_errors=self.timer_errors,
                  mqtt={'connected': self.link.connected.is_set(), 'connects': self.link.connects,
                        'last_error': self.link.last_error, 'buffered': self.link.buffered,
                        'refusals': self.link.refusals})
         return m
+
+
+def _task_to_json(t: _Task) -> str:
+    return json.dumps({'pickup': asdict(t.task.pickup), 'dropoff': asdict(t.task.dropoff),
+                       'load_s': t.task.load_s, 'unload_s': t.task.unload_s,
+                       'load_type': t.task.load_type, 'robot': t.robot})
+
+
+def _task_from_json(text: str) -> _Task:
+    d = json.loads(text)
+    return _Task(TransportTask(Place(**d['pickup']), Place(**d['dropoff']), float(d['load_s']),
+                               float(d['unload_s']), str(d['load_type'])), str(d['robot']))

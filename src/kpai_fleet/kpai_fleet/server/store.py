@@ -58,6 +58,11 @@ _DDL_COMMON = [
     'CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, robot_id TEXT, '
     'created DOUBLE PRECISION, updated DOUBLE PRECISION, status TEXT, task TEXT, '
     'payload TEXT)',
+    'CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, created DOUBLE PRECISION, '
+    "updated DOUBLE PRECISION, status TEXT, reason TEXT DEFAULT '', order_id TEXT, "
+    'body TEXT)',
+    'CREATE TABLE IF NOT EXISTS factsheets (robot_id TEXT PRIMARY KEY, '
+    'received DOUBLE PRECISION, payload TEXT)',
     'CREATE INDEX IF NOT EXISTS states_robot_ts ON states (robot_id, ts)',
     'CREATE INDEX IF NOT EXISTS states_ts ON states (ts)',
     'CREATE INDEX IF NOT EXISTS events_ts ON events (ts)',
@@ -83,10 +88,27 @@ _UPSERT_CONNECTION = (
     'INSERT INTO robots (robot_id, manufacturer, serial_number, first_seen, last_seen, '
     'connection) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (robot_id) DO UPDATE SET '
     'connection = excluded.connection, last_seen = excluded.last_seen')
+# columns added after the first release: (table, column, type), added to older databases
+_ADDED_COLUMNS = (('orders', 'task_id', "TEXT DEFAULT ''"),
+                  ('orders', 'reason', "TEXT DEFAULT ''"))
 _UPSERT_ORDER = (
-    'INSERT INTO orders (order_id, robot_id, created, updated, status, task, payload) '
-    'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE SET '
-    'updated = excluded.updated, status = excluded.status')
+    'INSERT INTO orders (order_id, robot_id, created, updated, status, task, payload, task_id, '
+    'reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE SET '
+    'updated = excluded.updated, status = excluded.status, reason = CASE WHEN '
+    "excluded.reason <> '' THEN excluded.reason ELSE orders.reason END")
+_UPSERT_TASK = (
+    'INSERT INTO tasks (task_id, created, updated, status, reason, order_id, body) '
+    'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET '
+    'updated = excluded.updated, status = excluded.status, reason = excluded.reason, '
+    "order_id = CASE WHEN excluded.order_id <> '' THEN excluded.order_id ELSE tasks.order_id "
+    'END')
+_UPSERT_FACTSHEET = (
+    'INSERT INTO factsheets (robot_id, received, payload) VALUES (?, ?, ?) '
+    'ON CONFLICT (robot_id) DO UPDATE SET received = excluded.received, '
+    'payload = excluded.payload')
+_ORDER_KEYS = ('order_id', 'robot_id', 'created', 'updated', 'status', 'task', 'task_id',
+               'reason')
+_TASK_KEYS = ('task_id', 'created', 'updated', 'status', 'reason', 'order_id', 'body')
 
 _STOP = object()
 
@@ -171,6 +193,13 @@ class Store:
         cur = self._write_conn.cursor()
         for stmt in ddl:
             cur.execute(stmt)
+        for table, column, kind in _ADDED_COLUMNS:
+            if self.dialect == 'postgres':
+                cur.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}')
+                continue
+            have = {row[1] for row in cur.execute(f'PRAGMA table_info({table})').fetchall()}
+            if column not in have:
+                cur.execute(f'ALTER TABLE {table} ADD COLUMN {column} {kind}')
         self._write_conn.commit()
 
     @property
@@ -356,11 +385,24 @@ class Store:
         return n
 
     def upsert_order(self, order_id: str, robot_id: str, status: str, *, task: str = '',
-                     payload: str = '', now: float | None = None) -> None:
-        """Insert an order or update its status (synchronous, on the read connection)."""
+                     payload: str = '', task_id: str = '', reason: str = '',
+                     now: float | None = None) -> None:
+        """Insert an order or update its status (and reason, when given); synchronous."""
         ts = time.time() if now is None else now
-        self._execute(_UPSERT_ORDER, (order_id, robot_id, ts, ts, status, task, payload),
+        self._execute(_UPSERT_ORDER, (order_id, robot_id, ts, ts, status, task, payload,
+                                      task_id, reason), commit=True)
+
+    def upsert_task(self, task_id: str, status: str, *, reason: str = '', order_id: str = '',
+                    body: str = '', now: float | None = None) -> None:
+        """Insert a task or update its status, reason and current order; synchronous."""
+        ts = time.time() if now is None else now
+        self._execute(_UPSERT_TASK, (task_id, ts, ts, status, reason, order_id, body),
                       commit=True)
+
+    def upsert_factsheet(self, robot_id: str, payload: str, now: float | None = None) -> None:
+        """Store the latest factsheet of a robot; synchronous."""
+        ts = time.time() if now is None else now
+        self._execute(_UPSERT_FACTSHEET, (robot_id, ts, payload), commit=True)
 
     # -- reading ---------------------------------------------------------------------------
     def _execute(self, sql: str, params: Sequence[Any] = (), *, commit: bool = False
@@ -424,12 +466,34 @@ class Store:
         keys = ('robot_id', 'ts', 'kind', 'level', 'detail')
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    def orders(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Return the newest orders, newest first."""
-        rows = self._execute('SELECT order_id, robot_id, created, updated, status, task '
-                             'FROM orders ORDER BY created DESC LIMIT ?', (limit,))
-        keys = ('order_id', 'robot_id', 'created', 'updated', 'status', 'task')
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+    def orders(self, limit: int = 200, *, task_id: str | None = None) -> list[dict[str, Any]]:
+        """Return the newest orders (of one task), newest first."""
+        sql = f'SELECT {", ".join(_ORDER_KEYS)} FROM orders'
+        params: tuple[Any, ...] = (limit,)
+        if task_id is not None:
+            sql += ' WHERE task_id = ?'
+            params = (task_id, limit)
+        rows = self._execute(sql + ' ORDER BY created DESC LIMIT ?', params)
+        return [dict(zip(_ORDER_KEYS, r, strict=True)) for r in rows]
+
+    def tasks(self, limit: int = 200, *, task_id: str | None = None) -> list[dict[str, Any]]:
+        """Return the newest tasks (or the one task_id), newest first."""
+        sql = f'SELECT {", ".join(_TASK_KEYS)} FROM tasks'
+        params: tuple[Any, ...] = (limit,)
+        if task_id is not None:
+            sql += ' WHERE task_id = ?'
+            params = (task_id, limit)
+        rows = self._execute(sql + ' ORDER BY created DESC LIMIT ?', params)
+        return [dict(zip(_TASK_KEYS, r, strict=True)) for r in rows]
+
+    def factsheets(self) -> dict[str, str]:
+        """Return the stored factsheet payload of every robot."""
+        return {r[0]: r[1] for r in self._execute('SELECT robot_id, payload FROM factsheets')}
+
+    def factsheet(self, robot_id: str) -> str | None:
+        """Return the stored factsheet payload of one robot."""
+        rows = self._execute('SELECT payload FROM factsheets WHERE robot_id = ?', (robot_id,))
+        return str(rows[0][0]) if rows else None
 
     def count_states(self, robot_id: str | None = None) -> int:
         """Return the number of stored states (of one robot, or all)."""

@@ -1,4 +1,4 @@
-"""Pydantic v2 models of the VDA 5050 v2 messages the stack sends and receives."""
+"""Pydantic v2 models of the VDA 5050 2.0 messages, strict JSON types, 2.1 additions ignored."""
 
 from __future__ import annotations
 
@@ -8,29 +8,32 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kpai_fleet.errors import ValidationRejected
+from kpai_fleet.vda5050.base import (
+    PROTOCOL_VERSION,
+    BlockingType,
+    Header,
+    Int8Percent,
+    Message,
+    Model,
+    NonNegative,
+    Uint32,
+)
+from kpai_fleet.vda5050.factsheet import BoundingBoxReference, Factsheet, LoadDimensions
 
 __all__ = [
     'MAX_PAYLOAD_BYTES', 'PROTOCOL_VERSION', 'Action', 'ActionParameter', 'ActionState',
     'ActionStatus', 'AgvPosition', 'BatteryState', 'BlockingType', 'Connection',
-    'ConnectionState', 'Edge', 'EdgeState', 'ErrorEntry', 'ErrorLevel', 'ErrorReference',
-    'Factsheet', 'Info', 'InstantActions', 'Node', 'NodePosition', 'NodeState', 'Order',
-    'SafetyState', 'State', 'Velocity', 'Visualization', 'format_timestamp', 'parse_message',
-    'parse_timestamp',
+    'ConnectionState', 'ControlPoint', 'Edge', 'EdgeState', 'ErrorEntry', 'ErrorLevel',
+    'ErrorReference', 'Factsheet', 'Header', 'Info', 'InstantActions', 'Load', 'Message',
+    'Node', 'NodePosition', 'NodeState', 'Order', 'SafetyState', 'State', 'Trajectory',
+    'Velocity', 'Visualization', 'format_timestamp', 'parse_message', 'parse_timestamp',
 ]
 
-PROTOCOL_VERSION = '2.0.0'
 MAX_PAYLOAD_BYTES = 256 * 1024
+_PI = math.pi + 1e-6  # the schemas write Pi as 3.14159265359
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -50,42 +53,19 @@ def format_timestamp(epoch_s: float) -> str:
     return dt.strftime('%Y-%m-%dT%H:%M:%S.') + f'{dt.microsecond // 1000:03d}Z'
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra='ignore',
-                              allow_inf_nan=False)
-
-    def to_json(self) -> bytes:
-        """Serialise with the VDA 5050 field names, leaving out unset optional fields."""
-        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
-
-
-# Checked by the Rust core of pydantic (fast): the fleet server validates every state.
-_TIMESTAMP = (r'^\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\d(\.\d{1,9})?'
-              r'(Z|z|[+-][0-2]\d:?[0-5]\d)$')
-_VERSION = r'^2\.\d+\.\d+$'
-_NAME = r'^[^/+#]+$'
-
-
-class Header(_Model):
-    header_id: int = Field(ge=0)
-    timestamp: str = Field(pattern=_TIMESTAMP)
-    version: str = Field(pattern=_VERSION)
-    manufacturer: str = Field(pattern=_NAME)
-    serial_number: str = Field(pattern=_NAME)
-
-
-class BlockingType(str, Enum):
-    NONE = 'NONE'
-    SOFT = 'SOFT'
-    HARD = 'HARD'
-
-
-class ActionParameter(_Model):
+class ActionParameter(Model):
     key: str
-    value: Any
+    value: Any  # array, boolean, number, string or object
+
+    @field_validator('value')
+    @classmethod
+    def _not_null(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError('an actionParameter value must not be null')
+        return v
 
 
-class Action(_Model):
+class Action(Model):
     action_type: str = Field(min_length=1)
     action_id: str = Field(min_length=1)
     action_description: str | None = None
@@ -100,36 +80,61 @@ class Action(_Model):
         return default
 
 
-class NodePosition(_Model):
+class NodePosition(Model):
     x: float
     y: float
-    theta: float | None = Field(default=None, ge=-math.pi - 1e-6, le=math.pi + 1e-6)
-    allowed_deviation_xy: float | None = Field(default=None, ge=0, alias='allowedDeviationXy')
-    allowed_deviation_theta: float | None = Field(default=None, ge=0)
+    theta: float | None = Field(default=None, ge=-_PI, le=_PI)
+    allowed_deviation_xy: NonNegative | None = Field(default=None, alias='allowedDeviationXY')
+    allowed_deviation_theta: float | None = Field(default=None, ge=0, le=_PI)
     map_id: str
     map_description: str | None = None
 
 
-class Node(_Model):
+class Node(Model):
     node_id: str = Field(min_length=1)
-    sequence_id: int = Field(ge=0)
+    sequence_id: Uint32
     node_description: str | None = None
     released: bool
     node_position: NodePosition | None = None
     actions: list[Action]
 
 
-class Edge(_Model):
+class ControlPoint(Model):
+    x: float
+    y: float
+    weight: float | None = Field(default=None, gt=0)
+
+
+class Trajectory(Model):
+    degree: float = Field(ge=1)
+    knot_vector: list[float]
+    control_points: list[ControlPoint]
+
+    @field_validator('knot_vector')
+    @classmethod
+    def _knots(cls, v: list[float]) -> list[float]:
+        if any(not 0.0 <= k <= 1.0 for k in v):
+            raise ValueError('knotVector values must lie in [0, 1]')
+        return v
+
+
+class Edge(Model):
     edge_id: str = Field(min_length=1)
-    sequence_id: int = Field(ge=0)
+    sequence_id: Uint32
     edge_description: str | None = None
     released: bool
     start_node_id: str
     end_node_id: str
-    max_speed: float | None = Field(default=None, ge=0)
-    orientation: float | None = None
+    max_speed: NonNegative | None = None
+    max_height: NonNegative | None = None
+    min_height: NonNegative | None = None
+    orientation: float | None = Field(default=None, ge=-_PI, le=_PI)
+    orientation_type: Literal['GLOBAL', 'TANGENTIAL'] | None = None
+    direction: str | None = None
     rotation_allowed: bool | None = None
-    length: float | None = Field(default=None, ge=0)
+    max_rotation_speed: NonNegative | None = None
+    trajectory: Trajectory | None = None
+    length: NonNegative | None = None
     actions: list[Action]
 
 
@@ -144,7 +149,7 @@ def _check_released_prefix(items: list[Any], what: str) -> None:
 
 class Order(Header):
     order_id: str = Field(min_length=1)
-    order_update_id: int = Field(ge=0)
+    order_update_id: Uint32
     zone_set_id: str | None = None
     nodes: list[Node] = Field(min_length=1)
     edges: list[Edge]
@@ -207,35 +212,46 @@ class Connection(Header):
     connection_state: ConnectionState
 
 
-class NodeState(_Model):
+class NodeState(Model):
     node_id: str
-    sequence_id: int
+    sequence_id: Uint32
     node_description: str | None = None
-    released: bool
     node_position: NodePosition | None = None
+    released: bool
 
 
-class EdgeState(_Model):
+class EdgeState(Model):
     edge_id: str
-    sequence_id: int
+    sequence_id: Uint32
     edge_description: str | None = None
     released: bool
+    trajectory: Trajectory | None = None
 
 
-class AgvPosition(_Model):
-    x: float
-    y: float
-    theta: float
-    map_id: str
+class AgvPosition(Model):
     position_initialized: bool
     localization_score: float | None = Field(default=None, ge=0, le=1)
     deviation_range: float | None = None
+    x: float
+    y: float
+    theta: float = Field(ge=-_PI, le=_PI)
+    map_id: str
+    map_description: str | None = None
 
 
-class Velocity(_Model):
+class Velocity(Model):
     vx: float | None = None
     vy: float | None = None
     omega: float | None = None
+
+
+class Load(Model):
+    load_id: str | None = None
+    load_type: str | None = None
+    load_position: str | None = None
+    bounding_box_reference: BoundingBoxReference | None = None
+    load_dimensions: LoadDimensions | None = None
+    weight: NonNegative | None = None
 
 
 class ActionStatus(str, Enum):
@@ -247,7 +263,7 @@ class ActionStatus(str, Enum):
     FAILED = 'FAILED'
 
 
-class ActionState(_Model):
+class ActionState(Model):
     action_id: str
     action_type: str | None = None
     action_description: str | None = None
@@ -255,12 +271,12 @@ class ActionState(_Model):
     result_description: str | None = None
 
 
-class BatteryState(_Model):
+class BatteryState(Model):
     battery_charge: float = Field(ge=0, le=100)
     battery_voltage: float | None = None
-    battery_health: float | None = Field(default=None, ge=0, le=100)
+    battery_health: Int8Percent | None = None
     charging: bool
-    reach: float | None = Field(default=None, ge=0)
+    reach: Uint32 | None = None
 
 
 class ErrorLevel(str, Enum):
@@ -268,48 +284,52 @@ class ErrorLevel(str, Enum):
     FATAL = 'FATAL'
 
 
-class ErrorReference(_Model):
+class ErrorReference(Model):
     reference_key: str
     reference_value: str
 
 
-class ErrorEntry(_Model):
+class ErrorEntry(Model):
     error_type: str
     error_references: list[ErrorReference] = Field(default_factory=list)
     error_description: str | None = None
     error_level: ErrorLevel
 
+    def references(self) -> dict[str, str]:
+        """Return the errorReferences as a key -> value mapping."""
+        return {r.reference_key: r.reference_value for r in self.error_references}
 
-class Info(_Model):
+
+class Info(Model):
     info_type: str
     info_references: list[ErrorReference] = Field(default_factory=list)
     info_description: str | None = None
     info_level: Literal['INFO', 'DEBUG']
 
 
-class SafetyState(_Model):
+class SafetyState(Model):
     e_stop: Literal['AUTOACK', 'MANUAL', 'REMOTE', 'NONE']
     field_violation: bool
 
 
 class State(Header):
     order_id: str
-    order_update_id: int = Field(ge=0)
+    order_update_id: Uint32
     zone_set_id: str | None = None
     last_node_id: str
-    last_node_sequence_id: int = Field(ge=0)
-    driving: bool
-    paused: bool | None = None
-    new_base_request: bool | None = None
-    distance_since_last_node: float | None = None
-    operating_mode: Literal['AUTOMATIC', 'SEMIAUTOMATIC', 'MANUAL', 'SERVICE', 'TEACHIN']
+    last_node_sequence_id: Uint32
     node_states: list[NodeState]
     edge_states: list[EdgeState]
     agv_position: AgvPosition | None = None
     velocity: Velocity | None = None
-    loads: list[dict[str, Any]] | None = None
+    loads: list[Load] | None = None
+    driving: bool
+    paused: bool | None = None
+    new_base_request: bool | None = None
+    distance_since_last_node: float | None = None
     action_states: list[ActionState]
     battery_state: BatteryState
+    operating_mode: Literal['AUTOMATIC', 'SEMIAUTOMATIC', 'MANUAL', 'SERVICE', 'TEACHIN']
     errors: list[ErrorEntry]
     information: list[Info] | None = None
     safety_state: SafetyState
@@ -320,24 +340,7 @@ class Visualization(Header):
     velocity: Velocity | None = None
 
 
-class Factsheet(Header):
-    type_specification: dict[str, Any]
-    physical_parameters: dict[str, Any]
-    protocol_limits: dict[str, Any] = Field(default_factory=dict)
-    protocol_features: dict[str, Any] = Field(default_factory=dict)
-    agv_geometry: dict[str, Any] = Field(default_factory=dict)
-    load_specification: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator('type_specification')
-    @classmethod
-    def _type_spec(cls, v: dict[str, Any]) -> dict[str, Any]:
-        missing = {'seriesName', 'agvKinematic', 'agvClass', 'maxLoadMass'} - set(v)
-        if missing:
-            raise ValueError(f'typeSpecification lacks {sorted(missing)}')
-        return v
-
-
-_TOPIC_MODELS: dict[str, type[Header]] = {
+_TOPIC_MODELS: dict[str, type[Message]] = {
     'order': Order, 'instantActions': InstantActions, 'state': State,
     'connection': Connection, 'visualization': Visualization, 'factsheet': Factsheet,
 }
@@ -349,20 +352,39 @@ _PATTERN_HINTS = {
     'manufacturer': 'must be non-empty and free of MQTT topic characters / + #',
     'serialNumber': 'must be non-empty and free of MQTT topic characters / + #',
 }
+_EXPECTED = {'int_type': 'an integer (a JSON number without fraction)',
+             'float_type': 'a number (a JSON number)', 'bool_type': 'a boolean (true or false)',
+             'string_type': 'a string', 'list_type': 'an array', 'dict_type': 'an object',
+             'model_type': 'an object', 'enum': None, 'literal_error': None}
+
+
+def _json_kind(value: Any) -> str:
+    for kinds, name in ((bool, 'boolean'), ((int, float), 'number'), (str, 'string'),
+                        (dict, 'object'), (list, 'array')):
+        if isinstance(value, kinds):
+            return name
+    return 'null' if value is None else type(value).__name__
 
 
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = '.'.join(str(p) for p in first['loc']) or '<root>'
     msg = first['msg']
-    if first['type'] == 'string_pattern_mismatch' and first['loc'][-1] in _PATTERN_HINTS:
+    kind = first['type']
+    if kind == 'string_pattern_mismatch' and first['loc'][-1] in _PATTERN_HINTS:
         msg = _PATTERN_HINTS[str(first['loc'][-1])]
+    elif _EXPECTED.get(kind):
+        value = first.get('input')
+        shown = json.dumps(value) if len(repr(value)) < 60 else f'{repr(value)[:57]}...'
+        msg = f'expected {_EXPECTED[kind]}, got the {_json_kind(value)} {shown}'
+    elif kind == 'missing':
+        msg = 'required field missing'
     more = f' (+{err.error_count() - 1} more)' if err.error_count() > 1 else ''
     return f'{loc}: {msg}{more}'
 
 
 def parse_message(kind: str, payload: bytes | str, *,
-                  max_bytes: int = MAX_PAYLOAD_BYTES) -> Header:
+                  max_bytes: int = MAX_PAYLOAD_BYTES) -> Message:
     """Validate a raw payload of topic kind into its model; raise ValidationRejected(reason)."""
     model = _TOPIC_MODELS.get(kind)
     if model is None:

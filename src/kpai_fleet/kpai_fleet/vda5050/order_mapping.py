@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from kpai_fleet.errors import ValidationRejected
+from kpai_fleet.vda5050.actions import ParamSpec, check_action, declare_action
+from kpai_fleet.vda5050.factsheet import ActionScope, AgvAction, ValueDataType
 from kpai_fleet.vda5050.models import Action, Node
 
 __all__ = [
-    'ACTION_STEP_TYPES', 'INSTANT_ACTIONS', 'MissionStep', 'StepType', 'action_to_step',
-    'node_step_id', 'nodes_to_steps',
+    'ACTION_STEP_TYPES', 'INSTANT_ACTIONS', 'KPAI_ACTIONS', 'MissionStep', 'StepType',
+    'action_to_step', 'node_step_id', 'nodes_to_steps',
 ]
 
 
@@ -39,6 +41,29 @@ ACTION_STEP_TYPES: dict[str, StepType] = {
 }
 # Instant actions this agent handles itself (no mission step).
 INSTANT_ACTIONS = ('cancelOrder', 'startPause', 'stopPause', 'stateRequest', 'factsheetRequest')
+
+_NUM, _STR = ValueDataType.NUMBER, ValueDataType.STRING
+_DURATION = ParamSpec('duration', _NUM, True, '[s] KPAI: time the step takes')
+_STATION_ID = ParamSpec('stationId', _STR, True, 'KPAI: station (fiducial) id, as stationName')
+_TARGET = ParamSpec('batteryTarget', _NUM, True, 'KPAI: charge up to this [%] (or 0..1)')
+_NODE = (ActionScope.NODE,)
+# What this agent declares in its factsheet and accepts: the predefined parameters (the KPAI
+# AMR carries one load on top and needs neither stationType nor loadType, so it marks them
+# optional but accepts them) plus its own optional extras.
+KPAI_ACTIONS: dict[str, AgvAction] = {a.action_type: a for a in (
+    declare_action('pick', _NODE, extra=(_DURATION, _STATION_ID),
+                   optional=('stationType', 'loadType')),
+    declare_action('drop', _NODE, extra=(_DURATION, _STATION_ID)),
+    declare_action('finePositioning', _NODE, extra=(_STATION_ID,)),
+    declare_action('startCharging', _NODE, extra=(_TARGET, _DURATION)),
+    declare_action('dock', _NODE, extra=(ParamSpec('stationName', _STR, True), _STATION_ID),
+                   description='KPAI: dock at a station (fiducial) or at the node pose'),
+    declare_action('charge', _NODE, extra=(_TARGET, _DURATION),
+                   description='KPAI: charge at the current dock (as startCharging)'),
+    declare_action('wait', _NODE, extra=(_DURATION,),
+                   description='KPAI: stand still for duration seconds'),
+    *(declare_action(t, (ActionScope.INSTANT,)) for t in INSTANT_ACTIONS),
+)}
 
 DEFAULT_HANDLING_S = 2.0
 
@@ -87,6 +112,7 @@ def action_to_step(action: Action, node: Node, x: float, y: float, theta: float)
         raise ValidationRejected(
             f'action {action.action_id}: unsupported actionType {action.action_type!r} '
             f'(supported: {", ".join(sorted(ACTION_STEP_TYPES))})')
+    check_action(action, KPAI_ACTIONS.get(action.action_type), ActionScope.NODE)
     station = str(action.param('stationId', action.param('stationName', '')) or '')
     duration = 0.0
     target = 0.0

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kpai_fleet.errors import ValidationRejected
+from kpai_fleet.vda5050.actions import ActionRejected, check_action
+from kpai_fleet.vda5050.factsheet import ActionScope
 from kpai_fleet.vda5050.models import (
     Action,
     ActionState,
@@ -19,7 +21,7 @@ from kpai_fleet.vda5050.models import (
     NodeState,
     Order,
 )
-from kpai_fleet.vda5050.order_mapping import MissionStep, StepType, nodes_to_steps
+from kpai_fleet.vda5050.order_mapping import KPAI_ACTIONS, MissionStep, StepType, nodes_to_steps
 
 __all__ = ['OrderDecision', 'OrderTracker']
 
@@ -86,8 +88,7 @@ class OrderTracker:
                 ) -> OrderDecision:
         """Decide on an incoming order: start, append (update), ignore (resend) or reject."""
         try:
-            if any(e.actions for e in order.edges):
-                raise ValidationRejected('orderError: edge actions are not supported')
+            _check_usable(order)
             if order.order_id == self.order_id:
                 return self._update(order)
             if self.busy and not self.failed:
@@ -97,8 +98,10 @@ class OrderTracker:
         except ValidationRejected as rej:
             kind = rej.reason.split(':', 1)[0] if rej.reason.startswith('order') else (
                 'orderError')
-            self.add_error(kind, rej.reason, orderId=order.order_id,
-                           orderUpdateId=str(order.order_update_id))
+            refs = rej.references() if isinstance(rej, ActionRejected) else {}
+            self.add_error(kind, rej.reason, headerId=str(order.header_id), topic='order',
+                           orderId=order.order_id, orderUpdateId=str(order.order_update_id),
+                           **refs)
             return OrderDecision('reject', reason=rej.reason)
         self.order_id = order.order_id
         self.order_update_id = order.order_update_id
@@ -225,6 +228,18 @@ class OrderTracker:
         self.last_node_sequence_id = sequence_id
         self.nodes = [n for n in self.nodes if n.sequence_id > sequence_id]
         self.edges = [e for e in self.edges if e.sequence_id > sequence_id]
+
+
+def _check_usable(order: Order) -> None:
+    """Reject what this agent cannot do: edge actions, trajectories, undeclared actions."""
+    if any(e.actions for e in order.edges):
+        raise ValidationRejected('orderError: edge actions are not supported')
+    if any(e.trajectory is not None for e in order.edges):
+        raise ValidationRejected('orderError: edge trajectories are not supported '
+                                 '(the AGV plans its own path)')
+    for node in order.nodes:  # the horizon too: an order it cannot finish is rejected whole
+        for action in node.actions:
+            check_action(action, KPAI_ACTIONS.get(action.action_type), ActionScope.NODE)
 
 
 def _order_actions(nodes: list[Node], edges: list[Edge]) -> list[Action]:

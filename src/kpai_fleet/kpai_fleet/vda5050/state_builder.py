@@ -7,7 +7,19 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+from kpai_fleet.vda5050.factsheet import (
+    AgvGeometry,
+    LoadSpecification,
+    MaxStringLens,
+    OptionalParameter,
+    PhysicalParameters,
+    ProtocolFeatures,
+    ProtocolLimits,
+    Timing,
+    TypeSpecification,
+)
 from kpai_fleet.vda5050.models import (
+    MAX_PAYLOAD_BYTES,
     PROTOCOL_VERSION,
     AgvPosition,
     BatteryState,
@@ -190,20 +202,30 @@ def build_connection(headers: HeaderSource, state: ConnectionState,
 
 
 def build_factsheet(headers: HeaderSource, *, max_speed: float = 1.0,
+                    msg_len: int = MAX_PAYLOAD_BYTES, min_state_interval_s: float = 0.1,
+                    state_interval_s: float = 1.0, visualization_interval_s: float = 0.2,
                     now: float | None = None) -> Factsheet:
     """Describe the KPAI differential-drive AMR and the protocol subset this agent supports."""
-    from kpai_fleet.vda5050.order_mapping import ACTION_STEP_TYPES, INSTANT_ACTIONS
+    from kpai_fleet.vda5050.order_mapping import KPAI_ACTIONS
 
-    actions = [{'actionType': t, 'actionScopes': ['NODE']} for t in sorted(ACTION_STEP_TYPES)]
-    actions += [{'actionType': t, 'actionScopes': ['INSTANT']} for t in INSTANT_ACTIONS]
     return Factsheet(
         **headers.header('factsheet', now),  # type: ignore[arg-type]
-        type_specification={'seriesName': 'KPAI-AMR', 'agvKinematic': 'DIFF',
-                            'agvClass': 'CARRIER', 'maxLoadMass': 100.0,
-                            'localizationTypes': ['NATURAL'], 'navigationTypes': ['AUTONOMOUS']},
-        physical_parameters={'speedMin': 0.0, 'speedMax': max_speed, 'accelerationMax': 1.0,
-                             'decelerationMax': 1.5, 'heightMin': 0.3, 'heightMax': 0.4,
-                             'width': 0.5, 'length': 0.7},
-        protocol_limits={'maxArrayLens': {'order.nodes': 1000, 'order.edges': 999}},
-        protocol_features={'optionalParameters': [], 'agvActions': actions},
-        agv_geometry={}, load_specification={'loadPositions': ['top']})
+        type_specification=TypeSpecification(
+            series_name='KPAI-AMR', agv_kinematic='DIFF', agv_class='CARRIER',
+            max_load_mass=100.0, localization_types=['NATURAL'],
+            navigation_types=['AUTONOMOUS']),
+        physical_parameters=PhysicalParameters(
+            speed_min=0.0, speed_max=max_speed, acceleration_max=1.0, deceleration_max=1.5,
+            height_min=0.3, height_max=0.4, width=0.5, length=0.7),
+        protocol_limits=ProtocolLimits(
+            max_string_lens=MaxStringLens(msg_len=msg_len, id_numerical_only=False),
+            max_array_lens={'order.nodes': 1000, 'order.edges': 999},
+            timing=Timing(min_order_interval=0.0, min_state_interval=min_state_interval_s,
+                          default_state_interval=state_interval_s,
+                          visualization_interval=visualization_interval_s)),
+        protocol_features=ProtocolFeatures(
+            optional_parameters=[OptionalParameter(
+                parameter='order.nodes.nodePosition.theta', support='SUPPORTED')],
+            agv_actions=list(KPAI_ACTIONS.values())),
+        agv_geometry=AgvGeometry(),
+        load_specification=LoadSpecification(load_positions=['top']))
