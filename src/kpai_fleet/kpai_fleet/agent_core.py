@@ -7,9 +7,10 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kpai_fleet.errors import ConfigError, ValidationRejected
+from kpai_fleet.faults import FaultLog, exception_kind
 from kpai_fleet.mqtt_link import parse_broker_url
 from kpai_fleet.vda5050.models import (
     MAX_PAYLOAD_BYTES,
@@ -41,7 +42,7 @@ class AgentConfig:
 
     broker_url: str = 'mqtt://127.0.0.1:1883'
     mqtt_username: str = ''
-    mqtt_password: str = ''
+    mqtt_password: str = field(default='', repr=False)
     mqtt_ca_file: str = ''
     manufacturer: str = 'KPAI'
     serial_number: str = 'robot1'
@@ -109,8 +110,10 @@ class _Goal:
 class AgentCore:
     """Thread-safe: MQTT callbacks, ROS callbacks and timers all call in under one lock."""
 
-    def __init__(self, cfg: AgentConfig, publish: Publish) -> None:
+    def __init__(self, cfg: AgentConfig, publish: Publish, *,
+                 faults: FaultLog | None = None) -> None:
         self.cfg = cfg
+        self.faults = faults if faults is not None else FaultLog()
         self.addr = TopicAddress(cfg.interface_name, 'v2', cfg.manufacturer, cfg.serial_number)
         self.headers = HeaderSource(cfg.manufacturer, cfg.serial_number)
         self.tracker = OrderTracker()
@@ -184,30 +187,46 @@ class AgentCore:
 
     # -- incoming --------------------------------------------------------------------------
     def on_message(self, topic: str, payload: bytes) -> None:
-        """Handle an MQTT message (order or instantActions); invalid ones are counted."""
+        """Handle an MQTT message (order or instantActions); never raises.
+
+        An invalid message is counted and reported as a validationError in the next state; an
+        unexpected failure is counted by exception type and reported as kpai.messageFailed.
+        """
         kind = topic.rsplit('/', 1)[-1]
         with self._lock:
             self.counts['received'] += 1
             try:
-                if kind not in ('order', 'instantActions'):
-                    raise ValidationRejected(f'unexpected topic {topic}')
-                msg = parse_message(kind, payload, max_bytes=self.cfg.max_payload_bytes)
-                if (msg.manufacturer, msg.serial_number) != (self.cfg.manufacturer,
-                                                             self.cfg.serial_number):
-                    raise ValidationRejected(
-                        f'message addressed to {msg.manufacturer}/{msg.serial_number}')
-            except ValidationRejected as rej:
-                self.counts['rejected'] += 1
-                self.last_reject = rej.reason
-                self.tracker.add_error('validationError', rej.reason, topic=kind)
+                self._handle(kind, topic, payload)
+            except Exception as err:  # noqa: BLE001 - no message may stop the agent
+                self.counts['failed'] += 1
+                name = exception_kind(err)
+                self.faults.record(name, f'{topic[:200]}: {type(err).__name__}')
+                self.tracker.add_error('kpai.messageFailed',
+                                       f'{kind} could not be handled ({name})', topic=kind[:64])
                 self._dirty = True
-                return
-            if isinstance(msg, Order):
-                self._order(msg)
-            elif isinstance(msg, InstantActions):
-                for action in msg.actions:
-                    self._instant(action)
+
+    def _handle(self, kind: str, topic: str, payload: bytes) -> None:
+        try:
+            if kind not in ('order', 'instantActions'):
+                raise ValidationRejected(f'unexpected topic {topic}')
+            msg = parse_message(kind, payload, max_bytes=self.cfg.max_payload_bytes)
+            if (msg.manufacturer, msg.serial_number) != (self.cfg.manufacturer,
+                                                         self.cfg.serial_number):
+                raise ValidationRejected(
+                    f'message addressed to {msg.manufacturer}/{msg.serial_number}')
+        except ValidationRejected as rej:
+            self.counts['rejected'] += 1
+            self.last_reject = rej.reason
+            self.faults.record('rejected', rej.reason)
+            self.tracker.add_error('validationError', rej.reason, topic=kind)
             self._dirty = True
+            return
+        if isinstance(msg, Order):
+            self._order(msg)
+        elif isinstance(msg, InstantActions):
+            for action in msg.actions:
+                self._instant(action)
+        self._dirty = True
 
     def _order(self, order: Order) -> None:
         pos = (self.snapshot.x, self.snapshot.y) if self.snapshot.position_initialized else None

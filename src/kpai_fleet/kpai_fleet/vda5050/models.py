@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from kpai_fleet.errors import ValidationRejected
+from kpai_fleet.vda5050.guard import check_json_bytes
 
 __all__ = [
     'MAX_PAYLOAD_BYTES', 'PROTOCOL_VERSION', 'Action', 'ActionParameter', 'ActionState',
@@ -364,6 +365,7 @@ def _describe(err: ValidationError) -> str:
 def parse_message(kind: str, payload: bytes | str, *,
                   max_bytes: int = MAX_PAYLOAD_BYTES) -> Header:
     """Validate a raw payload of topic kind into its model; raise ValidationRejected(reason)."""
+    check_json_bytes(payload, max_bytes=max_bytes)  # before any parser can recurse into it
     model = _TOPIC_MODELS.get(kind)
     if model is None:
         raise ValidationRejected(f'unknown topic {kind!r}')
