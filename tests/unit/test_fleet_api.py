@@ -15,7 +15,7 @@ def make(tmp_path, **over):
     cfg = load_config(None, broker_url='mqtt://127.0.0.1:9', db_url=f'sqlite:///{tmp_path}/f.db',
                       **over)
     svc = FleetService(cfg)  # not started: no broker connection
-    return svc, TestClient(create_app(svc), follow_redirects=False)
+    return svc, TestClient(create_app(svc), base_url='http://localhost', follow_redirects=False)
 
 
 def feed(svc, serial='robot1', n=3):

@@ -37,7 +37,7 @@ def _default_db() -> str:
 class ServerConfig:
     """Everything `kpai-fleet serve` needs; validated by validate()."""
 
-    broker_url: str = 'mqtt://127.0.0.1:1883'
+    broker_url: str = field(default='mqtt://127.0.0.1:1883', repr=False)  # may hold a password
     mqtt_username: str = ''
     mqtt_password: str = field(default='', repr=False)
     mqtt_ca_file: str = ''
