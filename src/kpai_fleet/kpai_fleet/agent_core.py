@@ -6,8 +6,9 @@ import itertools
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kpai_fleet.errors import ConfigError, ValidationRejected
 from kpai_fleet.faults import FaultLog, exception_kind
@@ -33,14 +34,33 @@ from kpai_fleet.vda5050.state_builder import (
 )
 from kpai_fleet.vda5050.topics import TopicAddress
 
-__all__ = ['AgentConfig', 'AgentCore', 'CancelMission', 'Command', 'SetPause', 'StartMission']
+__all__ = ['PASSWORD_ENV', 'AgentConfig', 'AgentCore', 'CancelMission', 'Command', 'SetPause',
+           'StartMission', 'load_password']
+
+PASSWORD_ENV = 'KPAI_MQTT_PASSWORD'
+
+
+def load_password(path: str, environ: Mapping[str, str]) -> str:
+    """Return the MQTT password from the file at path, else from $KPAI_MQTT_PASSWORD, else ''.
+
+    Raise ConfigError (naming the path, never the content) when the file cannot be read.
+    """
+    if path:
+        try:
+            text = Path(path).read_text(encoding='utf-8')
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f'mqtt_password: cannot read the password file {path!r} '
+                              f'({type(err).__name__}); the parameter names a file holding '
+                              'the password, not the password itself') from None
+        return text.rstrip('\r\n')
+    return environ.get(PASSWORD_ENV, '')
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     """Parameters of the fleet agent (validated)."""
 
-    broker_url: str = 'mqtt://127.0.0.1:1883'
+    broker_url: str = field(default='mqtt://127.0.0.1:1883', repr=False)  # may hold a password
     mqtt_username: str = ''
     mqtt_password: str = field(default='', repr=False)
     mqtt_ca_file: str = ''
