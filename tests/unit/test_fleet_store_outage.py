@@ -263,3 +263,13 @@ def test_flush_waits_for_spooled_rows(tmp_path):
         assert store.count_states() == 10
     finally:
         store.close()
+
+
+def test_each_database_has_its_own_spool():
+    from kpai_fleet.server.store import default_spool_path
+
+    a = default_spool_path('postgresql://kpai@host:5432/fleet')
+    b = default_spool_path('postgresql://kpai@host:5432/other')
+    assert a != b and a.endswith('.jsonl')
+    assert default_spool_path('sqlite:////var/kpai/fleet.db') == '/var/kpai/fleet.db.spool'
+    assert default_spool_path('sqlite://:memory:') == ''

@@ -30,10 +30,13 @@ __all__ = ['EventRow', 'StateRow', 'Store', 'default_spool_path', 'open_store']
 def default_spool_path(url: str) -> str:
     """Return where the store spools rows while its database is away ('' for :memory:)."""
     if url.startswith(('postgresql://', 'postgres://')):
+        import hashlib
         import os
 
+        # one spool per database: rows must never be replayed into another one
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
         base = Path(os.environ.get('XDG_STATE_HOME', Path.home() / '.local' / 'state'))
-        return str(base / 'kpai' / 'fleet-spool.jsonl')
+        return str(base / 'kpai' / f'fleet-spool-{digest}.jsonl')
     path = url.removeprefix('sqlite:///').removeprefix('sqlite://')
     return '' if path == ':memory:' else path + '.spool'
 
