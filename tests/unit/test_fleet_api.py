@@ -20,7 +20,7 @@ def make(tmp_path, **over):
     cfg = load_config(None, broker_url='mqtt://127.0.0.1:9', db_url=f'sqlite:///{tmp_path}/f.db',
                       **over)
     svc = FleetService(cfg)  # not started: no broker connection
-    return svc, TestClient(create_app(svc), follow_redirects=False)
+    return svc, TestClient(create_app(svc), base_url='http://localhost', follow_redirects=False)
 
 
 def feed(svc, serial='robot1', n=3):
@@ -28,7 +28,7 @@ def feed(svc, serial='robot1', n=3):
     for i in range(n):
         st = build_state(h, OrderTracker(), RobotSnapshot(x=i, y=1, position_initialized=True),
                          now=1000.0 + i)
-        svc.ingest.handle(f'uagv/v2/KPAI/{serial}/state', st.to_json())
+        svc.ingest.handle(f'uagv/v2/KPAI/{serial}/state', st.to_json(), received=2000.0 + i)
     svc.store.flush()
 
 
@@ -59,8 +59,8 @@ def test_reads_history_and_map(open_api, tmp_path):
         {'robot_id': 'robot1', 'header_id': 2}]
     assert c.get('/api/robots/robot1/state').json()['headerId'] == 2
     assert c.get('/api/robots/nobody/state').status_code == 404
-    hist = c.get('/api/robots/robot1/history', params={'since': 1001, 'until': 1002}).json()
-    assert [h['header_id'] for h in hist] == [1]
+    hist = c.get('/api/robots/robot1/history', params={'since': 2001, 'until': 2002}).json()
+    assert [h['header_id'] for h in hist] == [1]  # server receive time selects
     assert c.get('/api/robots/robot1/history', params={'limit': 0}).status_code == 422
     meta = c.get('/api/map').json()
     assert meta['has_image'] is False and len(meta['bounds']) == 4

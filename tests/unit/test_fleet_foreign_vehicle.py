@@ -60,7 +60,7 @@ def fleet(tmp_path):
                       api_token='tok', public_read=True, stations=STATIONS)
     svc = FleetService(cfg)  # not started: no broker, no timer thread
     bus = Bus(svc)
-    yield svc, bus, TestClient(create_app(svc))
+    yield svc, bus, TestClient(create_app(svc), base_url='http://localhost')
     svc.store.close()
 
 

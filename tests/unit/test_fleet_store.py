@@ -14,8 +14,10 @@ from kpai_fleet.vda5050.order_tracker import OrderTracker
 from kpai_fleet.vda5050.state_builder import HeaderSource, RobotSnapshot, build_state
 
 
-def row(i: int, robot: str = 'r1', ts: float | None = None) -> StateRow:
-    return StateRow(robot, ts if ts is not None else 1000.0 + i, time.time(), i, 'o', float(i),
+def row(i: int, robot: str = 'r1', ts: float | None = None,
+        received: float | None = None) -> StateRow:
+    return StateRow(robot, ts if ts is not None else 1000.0 + i,
+                    received if received is not None else 5000.0 + i, i, 'o', float(i),
                     0.0, 0.0, 80.0, False, json.dumps({'headerId': i}))
 
 
@@ -53,8 +55,9 @@ def test_queries_latest_history_events(store):
     assert robots['r1']['header_id'] == 9 and robots['r1']['connection'] == 'ONLINE'
     assert store.latest_state('r1') == {'headerId': 9}
     assert store.latest_state('nobody') is None
-    hist = store.history('r1', 1003.0, 1006.0)
+    hist = store.history('r1', 5003.0, 5006.0)  # by server receive time
     assert [h['header_id'] for h in hist] == [3, 4, 5]
+    assert [h['ts'] for h in hist] == [1003.0, 1004.0, 1005.0]  # the robot's stamp, kept
     assert store.events(kinds=('error',))[0]['detail'].startswith('kpai.safetyStop')
     store.upsert_order('o1', 'r1', 'dispatched', task='{}')
     store.upsert_order('o1', 'r1', 'completed')
@@ -63,12 +66,21 @@ def test_queries_latest_history_events(store):
 
 def test_retention_deletes_old_rows_only(store):
     now = time.time()
-    store.submit_state(row(1, ts=now - 10 * 86400))
-    store.submit_state(row(2, ts=now - 60))
+    store.submit_state(row(1, received=now - 10 * 86400))
+    store.submit_state(row(2, received=now - 60))
     store.submit_event(EventRow('r1', now - 9 * 86400, 'error', 'WARNING', 'old'))
     store.flush()
     assert store.apply_retention(now) == 2
     assert store.count_states() == 1 and not store.events()
+
+
+def test_retention_goes_by_server_time_not_robot_clocks(store):
+    now = time.time()
+    store.submit_state(row(1, robot='clock1970', ts=0.0, received=now - 5))
+    store.submit_state(row(2, robot='clock9999', ts=253402300799.0, received=now - 8 * 86400))
+    store.flush()
+    assert store.apply_retention(now) == 1
+    assert store.count_states('clock1970') == 1 and store.count_states('clock9999') == 0
 
 
 def test_history_survives_restart(tmp_path):

@@ -7,13 +7,16 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from kpai_fleet.errors import ConfigError, ValidationRejected
+from kpai_fleet.faults import FaultLog, exception_kind
 from kpai_fleet.mqtt_link import parse_broker_url
 from kpai_fleet.vda5050.actions import ActionRejected, check_action
 from kpai_fleet.vda5050.factsheet import ActionScope
+from kpai_fleet.vda5050.guard import check_json_bytes
 from kpai_fleet.vda5050.models import (
     MAX_PAYLOAD_BYTES,
     Action,
@@ -35,16 +38,35 @@ from kpai_fleet.vda5050.state_builder import (
 )
 from kpai_fleet.vda5050.topics import TopicAddress
 
-__all__ = ['AgentConfig', 'AgentCore', 'CancelMission', 'Command', 'SetPause', 'StartMission']
+__all__ = ['PASSWORD_ENV', 'AgentConfig', 'AgentCore', 'CancelMission', 'Command', 'SetPause',
+           'StartMission', 'load_password']
+
+PASSWORD_ENV = 'KPAI_MQTT_PASSWORD'
+
+
+def load_password(path: str, environ: Mapping[str, str]) -> str:
+    """Return the MQTT password from the file at path, else from $KPAI_MQTT_PASSWORD, else ''.
+
+    Raise ConfigError (naming the path, never the content) when the file cannot be read.
+    """
+    if path:
+        try:
+            text = Path(path).read_text(encoding='utf-8')
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f'mqtt_password: cannot read the password file {path!r} '
+                              f'({type(err).__name__}); the parameter names a file holding '
+                              'the password, not the password itself') from None
+        return text.rstrip('\r\n')
+    return environ.get(PASSWORD_ENV, '')
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     """Parameters of the fleet agent (validated)."""
 
-    broker_url: str = 'mqtt://127.0.0.1:1883'
+    broker_url: str = field(default='mqtt://127.0.0.1:1883', repr=False)  # may hold a password
     mqtt_username: str = ''
-    mqtt_password: str = ''
+    mqtt_password: str = field(default='', repr=False)
     mqtt_ca_file: str = ''
     manufacturer: str = 'KPAI'
     serial_number: str = 'robot1'
@@ -115,11 +137,10 @@ def _header_refs(payload: bytes, max_bytes: int) -> dict[str, str]:
     Best practice 7.1: a rejection names what it refers to, so that the master control can
     match it to the order it sent.
     """
-    if len(payload) > max_bytes:
-        return {}
     try:
+        check_json_bytes(payload, max_bytes=max_bytes)  # bounded before json can recurse
         raw = json.loads(payload)
-    except (ValueError, RecursionError):
+    except (ValidationRejected, ValueError, RecursionError):
         return {}
     if not isinstance(raw, dict):
         return {}
@@ -134,8 +155,10 @@ def _header_refs(payload: bytes, max_bytes: int) -> dict[str, str]:
 class AgentCore:
     """Thread-safe: MQTT callbacks, ROS callbacks and timers all call in under one lock."""
 
-    def __init__(self, cfg: AgentConfig, publish: Publish) -> None:
+    def __init__(self, cfg: AgentConfig, publish: Publish, *,
+                 faults: FaultLog | None = None) -> None:
         self.cfg = cfg
+        self.faults = faults if faults is not None else FaultLog()
         self.addr = TopicAddress(cfg.interface_name, 'v2', cfg.manufacturer, cfg.serial_number)
         self.headers = HeaderSource(cfg.manufacturer, cfg.serial_number)
         self.tracker = OrderTracker()
@@ -215,31 +238,47 @@ class AgentCore:
 
     # -- incoming --------------------------------------------------------------------------
     def on_message(self, topic: str, payload: bytes) -> None:
-        """Handle an MQTT message (order or instantActions); invalid ones are counted."""
+        """Handle an MQTT message (order or instantActions); never raises.
+
+        An invalid message is counted and reported as a validationError in the next state; an
+        unexpected failure is counted by exception type and reported as kpai.messageFailed.
+        """
         kind = topic.rsplit('/', 1)[-1]
         with self._lock:
             self.counts['received'] += 1
             try:
-                if kind not in ('order', 'instantActions'):
-                    raise ValidationRejected(f'unexpected topic {topic}')
-                msg = parse_message(kind, payload, max_bytes=self.cfg.max_payload_bytes)
-                if (msg.manufacturer, msg.serial_number) != (self.cfg.manufacturer,
-                                                             self.cfg.serial_number):
-                    raise ValidationRejected(
-                        f'message addressed to {msg.manufacturer}/{msg.serial_number}')
-            except ValidationRejected as rej:
-                self.counts['rejected'] += 1
-                self.last_reject = rej.reason
-                self.tracker.add_error('validationError', rej.reason, topic=kind,
-                                       **_header_refs(payload, self.cfg.max_payload_bytes))
+                self._handle(kind, topic, payload)
+            except Exception as err:  # noqa: BLE001 - no message may stop the agent
+                self.counts['failed'] += 1
+                name = exception_kind(err)
+                self.faults.record(name, f'{topic[:200]}: {type(err).__name__}')
+                self.tracker.add_error('kpai.messageFailed',
+                                       f'{kind} could not be handled ({name})', topic=kind[:64])
                 self._dirty = True
-                return
-            if isinstance(msg, Order):
-                self._order(msg)
-            elif isinstance(msg, InstantActions):
-                for action in msg.actions:
-                    self._instant(action)
+
+    def _handle(self, kind: str, topic: str, payload: bytes) -> None:
+        try:
+            if kind not in ('order', 'instantActions'):
+                raise ValidationRejected(f'unexpected topic {topic}')
+            msg = parse_message(kind, payload, max_bytes=self.cfg.max_payload_bytes)
+            if (msg.manufacturer, msg.serial_number) != (self.cfg.manufacturer,
+                                                         self.cfg.serial_number):
+                raise ValidationRejected(
+                    f'message addressed to {msg.manufacturer}/{msg.serial_number}')
+        except ValidationRejected as rej:
+            self.counts['rejected'] += 1
+            self.last_reject = rej.reason
+            self.faults.record('rejected', rej.reason)
+            self.tracker.add_error('validationError', rej.reason, topic=kind,
+                                   **_header_refs(payload, self.cfg.max_payload_bytes))
             self._dirty = True
+            return
+        if isinstance(msg, Order):
+            self._order(msg)
+        elif isinstance(msg, InstantActions):
+            for action in msg.actions:
+                self._instant(action)
+        self._dirty = True
 
     def _order(self, order: Order) -> None:
         pos = (self.snapshot.x, self.snapshot.y) if self.snapshot.position_initialized else None

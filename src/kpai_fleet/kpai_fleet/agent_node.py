@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import uuid
@@ -23,9 +24,17 @@ from sensor_msgs.msg import BatteryState
 from tf2_msgs.msg import TFMessage
 from unique_identifier_msgs.msg import UUID
 
-from kpai_fleet.agent_core import AgentConfig, AgentCore, CancelMission, SetPause, StartMission
+from kpai_fleet.agent_core import (
+    AgentConfig,
+    AgentCore,
+    CancelMission,
+    SetPause,
+    StartMission,
+    load_password,
+)
 from kpai_fleet.errors import ConfigError
-from kpai_fleet.mqtt_link import MqttLink
+from kpai_fleet.faults import FaultLog
+from kpai_fleet.mqtt_link import MqttLink, redact_url
 from kpai_fleet.vda5050.models import ConnectionState
 from kpai_fleet.vda5050.state_builder import InferenceHealth, SafetyHealth
 from kpai_msgs.action import ExecuteMission
@@ -37,7 +46,8 @@ __all__ = ['FleetAgentNode', 'main']
 _PARAMS: dict[str, tuple[Any, str]] = {
     'broker_url': ('mqtt://127.0.0.1:1883', 'mqtt://host:port or mqtts://host:port'),
     'mqtt_username': ('', 'MQTT user name (empty: anonymous)'),
-    'mqtt_password': ('', 'MQTT password'),
+    'mqtt_password': ('', 'path of a file holding the MQTT password (not the password: a '
+                      'parameter can be read by any ROS node); empty: $KPAI_MQTT_PASSWORD'),
     'mqtt_ca_file': ('', 'CA certificate file for TLS'),
     'manufacturer': ('KPAI', 'VDA 5050 manufacturer'),
     'serial_number': ('', 'VDA 5050 serialNumber (default: the namespace name)'),
@@ -104,7 +114,8 @@ class FleetAgentNode(LifecycleNode):
             raise ConfigError(f'goal_response_timeout_s must be a number > 0, got {timeout!r}')
         return AgentConfig(
             broker_url=v['broker_url'], mqtt_username=v['mqtt_username'],
-            mqtt_password=v['mqtt_password'], mqtt_ca_file=v['mqtt_ca_file'],
+            mqtt_password=load_password(v['mqtt_password'], os.environ),
+            mqtt_ca_file=v['mqtt_ca_file'],
             manufacturer=v['manufacturer'], serial_number=serial or 'robot',
             interface_name=v['interface_name'], map_id=v['map_id'],
             state_period_s=float(v['state_period_s']),
@@ -131,20 +142,21 @@ class FleetAgentNode(LifecycleNode):
         except ConfigError as err:
             self.get_logger().error(f'invalid parameters: {err}')
             return TransitionCallbackReturn.FAILURE
-        self.core = core = AgentCore(cfg, self._publish)
+        faults = FaultLog(self.get_logger().warning)
+        self.core = core = AgentCore(cfg, self._publish, faults=faults)
         self.link = MqttLink(cfg.broker_url, f'kpai-agent-{cfg.manufacturer}-'
                              f'{cfg.serial_number}', username=cfg.mqtt_username,
                              password=cfg.mqtt_password, ca_file=cfg.mqtt_ca_file,
                              subscriptions=core.subscriptions(), on_message=core.on_message,
                              will=core.will(), on_connect=core.on_connected,
-                             buffer_limit=cfg.buffer_limit)
+                             buffer_limit=cfg.buffer_limit, faults=faults)
         self._x0, self._y0, self._th0 = (float(p) for p in self.get_parameter('pose').value)
         self._map_frame = str(self.get_parameter('map_frame').value)
         self._response_timeout = float(self.get_parameter('goal_response_timeout_s').value)
         self._action = ActionClient(self, ExecuteMission, self.get_parameter('action_name').value)
         self._pause = self.create_client(SetPaused, self.get_parameter('pause_service').value)
         self.get_logger().info(f'VDA 5050 agent for {cfg.manufacturer}/{cfg.serial_number} '
-                               f'on {cfg.broker_url}')
+                               f'on {redact_url(cfg.broker_url)}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:

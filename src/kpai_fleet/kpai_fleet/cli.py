@@ -16,9 +16,15 @@ __all__ = ['main']
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
 
+    # contained faults (bad payloads, handler errors) are reported rate-limited on this logger
+    logging.basicConfig(level=logging.WARNING, format='kpai-fleet: %(name)s: %(message)s')
+
     from kpai_fleet.broker import LocalBroker
+    from kpai_fleet.mqtt_link import redact_url
     from kpai_fleet.server.app import create_app
     from kpai_fleet.server.config import load_config
     from kpai_fleet.server.service import FleetService
@@ -39,7 +45,8 @@ def _serve(args: argparse.Namespace) -> int:
         svc.start()
         app = create_app(svc)
         print(f'kpai-fleet: dashboard and API on http://{cfg.host}:{cfg.port}/ '
-              f'(store {cfg.db_url.split("@")[-1]}, broker {cfg.broker_url})', flush=True)
+              f'(store {cfg.db_url.split("@")[-1]}, broker {redact_url(cfg.broker_url)})',
+              flush=True)
         server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port,
                                                log_level=args.log_level, access_log=False))
         try:

@@ -12,8 +12,22 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 
 from kpai_fleet.errors import ConfigError
+from kpai_fleet.faults import FaultLog, exception_kind
 
-__all__ = ['BrokerUrl', 'MqttLink', 'parse_broker_url']
+__all__ = ['BrokerUrl', 'MqttLink', 'parse_broker_url', 'redact_url']
+
+
+def redact_url(url: str) -> str:
+    """Return url with its password (if any) replaced by ***, for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit('@', 1)
+        user = netloc[0].split(':', 1)[0]
+        return parts._replace(netloc=f'{user}:***@{netloc[1]}').geturl()
+    except ValueError:
+        return '<unparsable URL>'
 
 
 @dataclass(frozen=True)
@@ -29,16 +43,20 @@ class BrokerUrl:
 
 def parse_broker_url(url: str) -> BrokerUrl:
     """Parse mqtt://[user:pass@]host[:port] or mqtts://...; raise ConfigError if malformed."""
-    parts = urlsplit(url)
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:
+        raise ConfigError(f'broker URL {shown!r}: {err}') from None
     if parts.scheme not in ('mqtt', 'mqtts', 'tcp', 'ssl'):
-        raise ConfigError(f'broker URL {url!r}: scheme must be mqtt:// or mqtts://')
+        raise ConfigError(f'broker URL {shown!r}: scheme must be mqtt:// or mqtts://')
     if not parts.hostname:
-        raise ConfigError(f'broker URL {url!r} has no host')
+        raise ConfigError(f'broker URL {shown!r} has no host')
     tls = parts.scheme in ('mqtts', 'ssl')
     try:
         port = parts.port or (8883 if tls else 1883)
     except ValueError as err:
-        raise ConfigError(f'broker URL {url!r}: {err}') from None
+        raise ConfigError(f'broker URL {shown!r}: {err}') from None
     return BrokerUrl(parts.hostname, port, tls, unquote(parts.username or ''),
                      unquote(parts.password or ''))
 
@@ -47,7 +65,12 @@ MessageHandler = Callable[[str, bytes], None]
 
 
 class MqttLink:
-    """One MQTT connection; publishes are buffered (bounded) while the broker is away."""
+    """One MQTT connection; publishes are buffered (bounded) while the broker is away.
+
+    A failing message handler is contained (counted in `faults` by exception type), and a
+    watchdog restarts paho's network thread should it end anyway: `is_connected()` is true
+    only while that thread runs.
+    """
 
     def __init__(self, url: str, client_id: str, *, username: str = '', password: str = '',
                  ca_file: str = '', subscriptions: tuple[tuple[str, int], ...] = (),
@@ -56,8 +79,16 @@ class MqttLink:
                  on_connect: Callable[[], None] | None = None,
                  buffer_limit: int = 10000, clean_session: bool = False,
                  min_backoff_s: float = 0.5, max_backoff_s: float = 10.0,
-                 max_inflight: int = 1000) -> None:
+                 max_inflight: int = 1000, faults: FaultLog | None = None,
+                 watchdog_s: float = 1.0) -> None:
         self.url = parse_broker_url(url)
+        self.faults = faults if faults is not None else FaultLog()
+        self.watchdog_s = watchdog_s
+        self.loop_restarts = 0
+        self.handler_errors = 0
+        self._stopping = threading.Event()
+        self._restart_lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
         self.subscriptions = subscriptions
         self._on_message = on_message
         self._on_connect_cb = on_connect
@@ -92,9 +123,50 @@ class MqttLink:
         """Connect asynchronously; the network thread keeps reconnecting with backoff."""
         self.client.connect_async(self.url.host, self.url.port, keepalive=10)
         self.client.loop_start()
+        self._stopping.clear()
+        self._watchdog = threading.Thread(target=self._watch, name='mqtt-watchdog',
+                                          daemon=True)
+        self._watchdog.start()
+
+    def loop_alive(self) -> bool:
+        """Return True while paho's network thread runs."""
+        thread = getattr(self.client, '_thread', None)  # paho sets it to None when it ends
+        return thread is not None and thread.is_alive()
+
+    def is_connected(self) -> bool:
+        """Return True when connected and the network thread is there to process messages."""
+        return self.connected.is_set() and self.loop_alive()
+
+    def status(self) -> dict[str, object]:
+        """Return the link's health and counters for metrics."""
+        return {'connected': self.is_connected(), 'loop_alive': self.loop_alive(),
+                'connects': self.connects, 'last_error': self.last_error,
+                'buffered': self.buffered, 'refusals': self.refusals, 'dropped': self.dropped,
+                'loop_restarts': self.loop_restarts, 'handler_errors': self.handler_errors}
+
+    def _watch(self) -> None:
+        """Restart the network thread whenever it has ended while the link should run."""
+        while not self._stopping.wait(self.watchdog_s):
+            with self._restart_lock:
+                if self.loop_alive() or self._stopping.is_set():
+                    continue
+                self._restart()
+
+    def _restart(self) -> None:
+        self.connected.clear()
+        self.last_error = 'network loop ended; restarting it'
+        self.faults.record('mqtt:loop_died', f'{self.url.host}:{self.url.port}')
+        try:
+            self.client.connect_async(self.url.host, self.url.port, keepalive=10)
+            self.client.loop_start()
+            self.loop_restarts += 1
+        except Exception as err:  # noqa: BLE001 - try again on the next round
+            self.faults.record(f'mqtt:restart_{type(err).__name__}', str(err))
 
     def stop(self, *, final: tuple[str, bytes] | None = None, timeout: float = 2.0) -> None:
         """Publish an optional final message (e.g. connection OFFLINE), then disconnect."""
+        with self._restart_lock:
+            self._stopping.set()
         if final is not None and self.connected.is_set():
             info = self.client.publish(final[0], final[1], qos=1, retain=True)
             try:
@@ -103,6 +175,8 @@ class MqttLink:
                 pass
         self.client.disconnect()
         self.client.loop_stop()
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout=self.watchdog_s + 1.0)
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected (True) or timeout (False)."""
@@ -151,7 +225,11 @@ class MqttLink:
             client.subscribe(topic, qos=qos)
         self.connected.set()
         if self._on_connect_cb is not None:
-            self._on_connect_cb()
+            try:
+                self._on_connect_cb()
+            except Exception as err:  # noqa: BLE001 - must not end the network thread
+                self.handler_errors += 1
+                self.faults.record(f'mqtt:on_connect_{type(err).__name__}', repr(err)[:300])
         self._flush()
 
     def _handle_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
@@ -162,5 +240,14 @@ class MqttLink:
 
     def _handle_message(self, client: mqtt.Client, userdata: object,
                         msg: mqtt.MQTTMessage) -> None:
-        if self._on_message is not None:
+        if self._on_message is None:
+            return
+        try:
             self._on_message(msg.topic, bytes(msg.payload))
+        except Exception as err:  # noqa: BLE001 - no message may end the network thread
+            self.handler_errors += 1
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:  # a topic that is not UTF-8
+                topic = repr(bytes(msg._topic))
+            self.faults.record(f'mqtt_handler:{exception_kind(err)}', f'{topic[:200]}')

@@ -21,14 +21,18 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
-from kpai_fleet.errors import DispatchError, StoreError
+from kpai_fleet.errors import DispatchError, StoreError, ValidationRejected
 from kpai_fleet.server.auth import SessionSigner, check_bearer
+from kpai_fleet.server.http_guard import HttpGuard
 from kpai_fleet.server.service import FleetService
+from kpai_fleet.vda5050.guard import check_json_bytes
 
 __all__ = ['create_app']
 
 STATIC = Path(__file__).with_name('static')
 COOKIE = 'kpai_session'
+LOGIN_MAX_BYTES = 4096
+TASK_MAX_BYTES = 64 * 1024
 
 LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>KPAI fleet login</title>
 <style>body{{font-family:sans-serif;background:#10151c;color:#dde;display:flex;
@@ -40,8 +44,27 @@ input{{display:block;margin:.5em 0 1em;padding:.4em;width:16em}}.err{{color:#f77
 <button type="submit">Log in</button></form></body></html>"""
 
 
-def create_app(svc: FleetService) -> FastAPI:
-    """Build the FastAPI application around a running FleetService."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read a request body of at most limit bytes; HTTP 413 past it (chunked bodies too)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f'request body over {limit} bytes')
+        chunks.append(chunk)
+    return b''.join(chunks)
+
+
+def allowed_hosts(configured: tuple[str, ...], bind_host: str) -> tuple[str, ...]:
+    """Return the Host names to answer: the configured ones plus a specific bind address."""
+    if bind_host and bind_host not in ('0.0.0.0', '::', ''):
+        return (*configured, bind_host)
+    return configured
+
+
+def create_app(svc: FleetService) -> Any:
+    """Build the ASGI application (FastAPI inside HttpGuard) around a FleetService."""
     cfg = svc.cfg
     signer = SessionSigner(cfg.session_secret, cfg.session_max_age_s)
     app = FastAPI(title='KPAI fleet server', docs_url=None, redoc_url=None, openapi_url=None)
@@ -73,7 +96,7 @@ def create_app(svc: FleetService) -> FastAPI:
 
     @app.post('/login')
     async def login(request: Request) -> Response:
-        form = parse_qs((await request.body()).decode(errors='replace'))
+        form = parse_qs((await read_body(request, LOGIN_MAX_BYTES)).decode(errors='replace'))
         user = form.get('user', [''])[0]
         password = form.get('password', [''])[0]
         if user != cfg.dashboard_user or not signer.check_password(password,
@@ -183,6 +206,12 @@ def create_app(svc: FleetService) -> FastAPI:
         require_read(request)
         return svc.metrics()
 
+    @app.get('/api/health')
+    def health(request: Request) -> dict[str, Any]:
+        """Store and MQTT health: `store` is 'store unavailable' while the database is away."""
+        require_read(request)
+        return svc.health()
+
     @app.get('/api/map')
     def map_meta(request: Request) -> dict[str, Any]:
         require_read(request)
@@ -201,8 +230,12 @@ def create_app(svc: FleetService) -> FastAPI:
     @app.post('/api/tasks', status_code=201)
     async def tasks(request: Request) -> dict[str, Any]:
         require_write(request)
+        raw = await read_body(request, TASK_MAX_BYTES)
         try:
-            body = json.loads(await request.body())
+            check_json_bytes(raw, max_bytes=TASK_MAX_BYTES)  # depth and numbers, before parsing
+            body = json.loads(raw)
+        except ValidationRejected as rej:
+            raise HTTPException(400, rej.reason) from None
         except ValueError as err:
             raise HTTPException(400, f'malformed JSON: {err}') from None
         try:
@@ -216,12 +249,16 @@ def create_app(svc: FleetService) -> FastAPI:
         period = 1.0 / cfg.stream_hz
 
         async def events() -> AsyncIterator[bytes]:
-            version = -1
+            seen: tuple[int, bool] = (-1, True)
             last_beat = time.monotonic()
             while not await request.is_disconnected():
-                if svc.view.version != version:
-                    version = svc.view.version
-                    data = json.dumps({'robots': svc.view.snapshot(), 'time': time.time()})
+                now = (svc.view.version, svc.store.available)
+                if now != seen:
+                    seen = now
+                    data = json.dumps({'robots': svc.view.snapshot(), 'time': time.time(),
+                                       'store_available': now[1],
+                                       'store': 'available' if now[1]
+                                       else 'store unavailable'})
                     yield f'event: robots\ndata: {data}\n\n'.encode()
                 elif time.monotonic() - last_beat > 10:
                     last_beat = time.monotonic()
@@ -235,4 +272,6 @@ def create_app(svc: FleetService) -> FastAPI:
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({'detail': f'store unavailable: {exc}'}, status_code=503)
 
-    return app
+    return HttpGuard(app, allowed_hosts=allowed_hosts(cfg.allowed_hosts, cfg.host),
+                     faults=svc.faults, body_limits={'/login': LOGIN_MAX_BYTES,
+                                                     '/api/tasks': TASK_MAX_BYTES})

@@ -16,7 +16,9 @@ def check_bearer(header: str | None, token: str) -> bool:
     if not token or not header:
         return False
     scheme, _, value = header.partition(' ')
-    return scheme.lower() == 'bearer' and hmac.compare_digest(value.strip(), token)
+    # bytes: compare_digest refuses non-ASCII str (a 500 instead of a 401)
+    return scheme.lower() == 'bearer' and hmac.compare_digest(
+        value.strip().encode('utf-8', 'surrogateescape'), token.encode())
 
 
 class SessionSigner:
@@ -27,7 +29,8 @@ class SessionSigner:
         self.max_age_s = max_age_s
 
     def _sign(self, body: str) -> str:
-        mac = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+        mac = hmac.new(self._key, body.encode('utf-8', 'surrogateescape'),
+                       hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip('=')
 
     def issue(self, user: str, now: float | None = None) -> str:
@@ -41,7 +44,8 @@ class SessionSigner:
         if not cookie or cookie.count('|') != 2:
             return None
         user, expiry, sig = cookie.split('|')
-        if not hmac.compare_digest(sig, self._sign(f'{user}|{expiry}')):
+        if not hmac.compare_digest(sig.encode('utf-8', 'surrogateescape'),
+                                   self._sign(f'{user}|{expiry}').encode()):
             return None
         try:
             if int(expiry) < (time.time() if now is None else now):

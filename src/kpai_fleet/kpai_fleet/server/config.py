@@ -24,6 +24,7 @@ ENV_OVERRIDES = {
     'KPAI_FLEET_DB': 'db_url',
     'KPAI_FLEET_BROKER': 'broker_url',
     'KPAI_FLEET_MQTT_PASSWORD': 'mqtt_password',
+    'KPAI_FLEET_ALLOWED_HOSTS': 'allowed_hosts',
 }
 
 
@@ -36,20 +37,21 @@ def _default_db() -> str:
 class ServerConfig:
     """Everything `kpai-fleet serve` needs; validated by validate()."""
 
-    broker_url: str = 'mqtt://127.0.0.1:1883'
+    broker_url: str = field(default='mqtt://127.0.0.1:1883', repr=False)  # may hold a password
     mqtt_username: str = ''
-    mqtt_password: str = ''
+    mqtt_password: str = field(default='', repr=False)
     mqtt_ca_file: str = ''
     client_id: str = 'kpai-fleet-server'
     interface: str = 'uagv'
     db_url: str = field(default_factory=_default_db)
     host: str = '127.0.0.1'
     port: int = 8080
-    api_token: str = ''
+    api_token: str = field(default='', repr=False)
     dashboard_user: str = 'admin'
-    dashboard_password: str = ''  # empty: `kpai-fleet serve` makes one up and prints it
+    # empty: `kpai-fleet serve` makes one up and prints it
+    dashboard_password: str = field(default='', repr=False)
     public_read: bool = False      # true: reads need no login (kiosk screens on a closed network)
-    session_secret: str = ''
+    session_secret: str = field(default='', repr=False)
     session_max_age_s: int = 12 * 3600
     cors_origins: tuple[str, ...] = ()
     flush_ms: float = 50.0
@@ -65,6 +67,13 @@ class ServerConfig:
     stream_hz: float = 5.0
     load_type: str = 'EPAL'            # VDA 5050 loadType of tasks that name none
     order_timeout_s: float = 10.0      # an order not in the vehicle's state by then: rejected
+    # Host headers the HTTP server answers (DNS rebinding); '*' answers any. The bind address
+    # is added when it is a specific one.
+    allowed_hosts: tuple[str, ...] = ('localhost', '127.0.0.1', '::1')
+    fault_log_interval_s: float = 10.0   # at most one log line per fault kind this often
+    store_queue_rows: int = 20000        # rows waiting in memory for the database
+    spool_path: str = ''                 # on-disk spool beyond that ('': next to the db)
+    spool_max_mb: int = 256
 
     def validate(self) -> ServerConfig:
         """Return self if every value is usable; raise ConfigError naming the bad one."""
@@ -79,7 +88,10 @@ class ServerConfig:
                   ('min_battery', 0 <= self.min_battery <= 100),
                   ('stream_hz', 0 < self.stream_hz <= 50),
                   ('order_timeout_s', 0 < self.order_timeout_s <= 3600),
-                  ('load_type', bool(self.load_type))]
+                  ('load_type', bool(self.load_type)),
+                  ('fault_log_interval_s', self.fault_log_interval_s >= 0),
+                  ('store_queue_rows', self.store_queue_rows >= 1),
+                  ('spool_max_mb', self.spool_max_mb >= 1)]
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f'{name}={getattr(self, name)!r} is out of range')
@@ -114,7 +126,9 @@ def _coerce(name: str, value: Any) -> Any:
                 raise ConfigError(f'public_read must be true or false, got {value!r}')
             return value.lower() in ('true', '1', 'yes')
         return bool(value)
-    if name in ('cors_origins', 'allowed_robots'):
+    if name in ('cors_origins', 'allowed_robots', 'allowed_hosts'):
+        if isinstance(value, str):  # from the environment: comma-separated
+            value = [v.strip() for v in value.split(',') if v.strip()]
         return tuple(str(v) for v in (value or ()))
     if name == 'bounds':
         try:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kpai_fleet.errors import ValidationRejected
-from kpai_fleet.server.store import EventRow, StateRow, Store
+from kpai_fleet.faults import FaultLog, exception_kind
+from kpai_fleet.server.rows import EventRow, StateRow
+from kpai_fleet.server.store import Store
 from kpai_fleet.vda5050.factsheet import Factsheet
 from kpai_fleet.vda5050.models import (
     MAX_PAYLOAD_BYTES,
@@ -171,44 +174,63 @@ def _category(reason: str) -> str:
 
 
 class FleetView:
-    """Committed latest summary per robot plus live extras (connection, visualization)."""
+    """Latest summary per robot, kept in memory (it goes on while the database is away).
+
+    The newest state per robot by server receive time wins (a robot clock is not trusted);
+    summaries are made when read, so that taking a state costs the ingest thread little.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.robots: dict[str, dict[str, Any]] = {}
+        self._robots: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, StateRow] = {}  # newest state per robot not summarised yet
         self.version = 0
         self._cond = threading.Condition(self._lock)
 
     def update(self, rows: list[StateRow]) -> None:
-        """Summarise the newest committed state per robot of a batch (store listener)."""
-        latest: dict[str, StateRow] = {}
-        for r in rows:
-            if r.model is not None and (r.robot_id not in latest
-                                        or r.ts >= latest[r.robot_id].ts):
-                latest[r.robot_id] = r
-        summaries = {rid: summarize_state(rid, r.model, r.received) for rid, r in latest.items()}
+        """Take the newest state per robot of rows (rows without their model are skipped)."""
         with self._cond:
-            for rid, summary in summaries.items():
-                old = self.robots.get(rid, {})
-                if latest[rid].ts >= old.get('_ts', 0.0):
-                    extras = {k: old[k] for k in ('connection', 'live', 'factsheet')
-                              if k in old}
-                    self.robots[rid] = dict(summary, _ts=latest[rid].ts, **extras)
-            self.version += 1
-            self._cond.notify_all()
+            changed = False
+            for r in rows:
+                if r.model is None:
+                    continue
+                cur = self._pending.get(r.robot_id)
+                last = cur.received if cur is not None else self._robots.get(
+                    r.robot_id, {}).get('received', -math.inf)
+                if r.received >= last:
+                    self._pending[r.robot_id] = r
+                    changed = True
+            if changed:
+                self.version += 1
+                self._cond.notify_all()
+
+    def _summarise(self) -> None:
+        for rid, r in self._pending.items():
+            old = self._robots.get(rid, {})
+            extras = {k: old[k] for k in ('connection', 'live', 'factsheet') if k in old}
+            self._robots[rid] = dict(summarize_state(rid, r.model, r.received), **extras)
+        self._pending.clear()
+
+    @property
+    def robots(self) -> dict[str, dict[str, Any]]:
+        """The summaries by robot id (the live dict: callers read it, _restore fills it)."""
+        with self._lock:
+            self._summarise()
+            return self._robots
 
     def patch(self, robot_id: str, **fields: Any) -> None:
         """Set extra fields of one robot (connection state, visualization pose)."""
         with self._cond:
-            self.robots.setdefault(robot_id, {'robot_id': robot_id}).update(fields)
+            self._robots.setdefault(robot_id, {'robot_id': robot_id}).update(fields)
             self.version += 1
             self._cond.notify_all()
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Return a copy of all robot summaries."""
         with self._lock:
+            self._summarise()
             return [{k: v for k, v in r.items() if not k.startswith('_')}
-                    for _, r in sorted(self.robots.items())]
+                    for _, r in sorted(self._robots.items())]
 
     def wait_change(self, version: int, timeout: float) -> int:
         """Block until the version moves past version (or timeout); return the current one."""
@@ -226,7 +248,7 @@ class Ingest:
                  on_connection: Callable[[str, Connection], None] | None = None,
                  on_stale_order: Callable[[str, str], None] | None = None,
                  order_timeout_s: float = 10.0,
-                 reject_events_per_s: float = 20.0) -> None:
+                 reject_events_per_s: float = 20.0, faults: FaultLog | None = None) -> None:
         self.store = store
         self.view = view
         self.max_bytes = max_bytes
@@ -235,6 +257,7 @@ class Ingest:
         self.on_connection = on_connection
         self.on_stale_order = on_stale_order
         self.order_timeout_s = order_timeout_s
+        self.faults = faults if faults is not None else FaultLog()
         self.counts: Counter[str] = Counter()
         self.rejects: Counter[str] = Counter()
         self.order_states: dict[str, str] = {}
@@ -258,7 +281,11 @@ class Ingest:
         return self._lock
 
     def handle(self, topic: str, payload: bytes, received: float | None = None) -> bool:
-        """Validate and store one message; return False if it was rejected."""
+        """Validate and store one message; return False if it was rejected or failed.
+
+        Never raises: a rejection is counted by reason, any other error by its type (both
+        reported through `faults`), and the next message is handled as usual.
+        """
         now = time.time() if received is None else received
         self.counts['received'] += 1
         robot_id = ''
@@ -280,10 +307,20 @@ class Ingest:
             with self._lock:
                 self._accept(robot_id, msg, payload, now)
         except ValidationRejected as rej:
-            self._reject(robot_id, rej.reason, now)
+            self._contain(self._reject, robot_id, rej.reason, now)
+            return False
+        except Exception as err:  # noqa: BLE001 - no message may stop the handler
+            self.counts['failed'] += 1
+            self.faults.record(exception_kind(err), f'{topic[:200]}: {_text(err)}')
             return False
         self.counts['accepted'] += 1
         return True
+
+    def _contain(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as err:  # noqa: BLE001 - counting a rejection must not raise either
+            self.faults.record(exception_kind(err), f'while rejecting: {_text(err)}')
 
     def _accept(self, robot_id: str, msg: Any, payload: bytes, now: float) -> None:
         if isinstance(msg, State):
@@ -324,24 +361,27 @@ class Ingest:
         recent.append(key)
         try:
             ts = parse_timestamp(st.timestamp).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValidationRejected(f'schema violation in state: timestamp: invalid date '
                                      f'{st.timestamp!r}') from None
         pos = st.agv_position
-        self.store.submit_state(StateRow(
+        row = StateRow(
             robot_id=robot_id, ts=ts, received=now, header_id=st.header_id,
             order_id=st.order_id, x=pos.x if pos else None, y=pos.y if pos else None,
             theta=pos.theta if pos else None, battery=st.battery_state.battery_charge,
             driving=st.driving, payload=payload.decode(), manufacturer=st.manufacturer,
-            serial_number=st.serial_number, n_errors=len(st.errors), model=st))
+            serial_number=st.serial_number, n_errors=len(st.errors))
+        # the live view from memory first: it goes on while the database is away
+        self.view.update([replace(row, model=st)])
+        self.store.submit_state(row)
         errs = frozenset((e.error_type, e.error_description or '') for e in st.errors)
         if errs != self._errors_seen.get(robot_id, frozenset()):
             for kind, text in sorted(errs - self._errors_seen.get(robot_id, frozenset())):
                 level = next(e.error_level.value for e in st.errors if e.error_type == kind)
-                self.store.submit_event(EventRow(robot_id, ts, 'error', level,
+                self.store.submit_event(EventRow(robot_id, now, 'error', level,
                                                  f'{kind}: {text}'))
             self._errors_seen[robot_id] = errs
-        self._watch_orders(robot_id, st, ts, now)
+        self._watch_orders(robot_id, st, now, now)
         self._last_errors[robot_id] = frozenset(_error_key(e) for e in st.errors)
         if st.order_id and self.order_states.get(st.order_id) in OPEN_STATUSES:
             # a finished order keeps its status: the cancelOrder that clears a failed order
@@ -350,7 +390,7 @@ class Ingest:
             status = order_status(st, ids)
             if status != self.order_states[st.order_id]:
                 reason = failure_reason(st, ids) if status == 'failed' else ''
-                self._set_status(st.order_id, robot_id, status, reason, ts)
+                self._set_status(st.order_id, robot_id, status, reason, now)
         elif (self.order_states.get(st.order_id) == 'rejected' and st.order_id not in
               self._stale_cancelled and any(n.released for n in st.node_states)):
             # an order given up on (no answer in time) turned up after all: it must not run
@@ -408,11 +448,17 @@ class Ingest:
         detail = f'{order_id}: {status}' + (f' ({reason})' if reason else '')
         self.store.submit_event(EventRow(robot_id, ts, 'order', level, detail[:500]))
         if self.on_order_status is not None:
-            self.on_order_status(order_id, robot_id, status)
+            try:
+                self.on_order_status(order_id, robot_id, status)
+            except Exception as err:  # noqa: BLE001 - the state itself is accepted
+                self.faults.record(f'order_status:{type(err).__name__}',
+                                   f'{order_id} -> {status}: {_text(err)}')
 
     def _reject(self, robot_id: str, reason: str, now: float) -> None:
         self.counts['rejected'] += 1
-        self.rejects[_category(reason)] += 1
+        category = _category(reason)
+        self.rejects[category] += 1
+        self.faults.record(f'rejected:{category}', f'{robot_id or "?"}: {reason}')
         start, n = self._reject_window
         if now - start >= 1.0:
             start, n = now, 0
@@ -425,7 +471,12 @@ class Ingest:
     def metrics(self) -> dict[str, Any]:
         """Return the counters for /api/metrics."""
         return {'counts': dict(self.counts), 'rejected_by_reason': dict(self.rejects),
-                'store': {'rows_written': self.store.rows_written,
-                          'flushes': self.store.flushes, 'write_errors': self.store.write_errors,
-                          'last_error': self.store.last_error,
-                          'queue': self.store.queue_size}}
+                'faults': self.faults.snapshot(), 'store': self.store.status()}
+
+
+def _text(err: BaseException) -> str:
+    """Return repr(err), or its type name when even that fails."""
+    try:
+        return repr(err)[:300]
+    except Exception:  # noqa: BLE001
+        return type(err).__name__

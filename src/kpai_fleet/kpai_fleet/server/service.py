@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from kpai_fleet.errors import ConfigError, DispatchError, FleetError, ValidationRejected
+from kpai_fleet.faults import FaultLog
 from kpai_fleet.mqtt_link import MqttLink
 from kpai_fleet.server.config import ServerConfig
 from kpai_fleet.server.dispatch import (
@@ -72,17 +74,21 @@ class FleetService:
     def __init__(self, cfg: ServerConfig) -> None:
         self.cfg = cfg
         self.started = time.time()
+        self.faults = FaultLog(logging.getLogger('kpai_fleet.server').warning,
+                               interval_s=cfg.fault_log_interval_s)
         self.store: Store = open_store(cfg.db_url, flush_ms=cfg.flush_ms,
                                        batch_rows=cfg.batch_rows,
-                                       retention_s=cfg.retention_days * 86400.0)
+                                       retention_s=cfg.retention_days * 86400.0,
+                                       max_queue=cfg.store_queue_rows,
+                                       spool_path=cfg.spool_path or None,
+                                       spool_max_bytes=cfg.spool_max_mb * 1024 * 1024)
         self.view = FleetView()
         self.ingest = Ingest(self.store, self.view, max_bytes=cfg.max_payload_bytes,
                              allowed_robots=frozenset(cfg.allowed_robots) or None,
                              on_order_status=self._order_status,
                              on_connection=self._connection,
                              on_stale_order=self._cancel_order,
-                             order_timeout_s=cfg.order_timeout_s)
-        self.store.add_listener(self.view.update)
+                             order_timeout_s=cfg.order_timeout_s, faults=self.faults)
         self.map_meta = load_map_meta(cfg.map_yaml) if cfg.map_yaml else None
         self.auth_failures = 0
         self.timer_errors = 0
@@ -101,7 +107,8 @@ class FleetService:
         self.link = MqttLink(
             cfg.broker_url, cfg.client_id, username=cfg.mqtt_username,
             password=cfg.mqtt_password, ca_file=cfg.mqtt_ca_file,
-            subscriptions=((f'{cfg.interface}/v2/+/+/#', 1),), on_message=self._on_message)
+            subscriptions=((f'{cfg.interface}/v2/+/+/#', 1),), on_message=self._on_message,
+            faults=self.faults)
 
     def _restore(self) -> None:
         """Rebuild the live view, factsheets, open orders and tasks after a restart."""
@@ -189,7 +196,8 @@ class FleetService:
     # -- order lifecycle -------------------------------------------------------------------
     def _order_status(self, order_id: str, robot_id: str, status: str) -> None:
         reason = self.ingest.order_reasons.get(order_id, '')
-        self.store.upsert_order(order_id, robot_id, status, reason=reason)
+        # queued like the states (the MQTT thread never waits for, nor fails on, the database)
+        self.store.submit_order(order_id, robot_id, status, time.time(), reason=reason)
         if status == 'failed':
             self._cancel_order(order_id, robot_id)
         task_id = self._order_task.get(order_id)
@@ -309,14 +317,20 @@ class FleetService:
         out['orders'] = self.store.orders(limit=1000, task_id=task_id)
         return out
 
+    def health(self) -> dict[str, Any]:
+        """Return what the dashboard shows about the server itself (store, MQTT)."""
+        return {'store': 'available' if self.store.available else 'store unavailable',
+                'store_available': self.store.available,
+                'store_unavailable_since': self.store.unavailable_since,
+                'mqtt_connected': self.link.is_connected()}
+
     def metrics(self) -> dict[str, Any]:
         """Return server metrics (ingest counters, store, MQTT link, auth failures)."""
         m = self.ingest.metrics()
         m.update(uptime_s=time.time() - self.started, robots=len(self.view.robots),
                  auth_failures=self.auth_failures, timer_errors=self.timer_errors,
-                 mqtt={'connected': self.link.connected.is_set(), 'connects': self.link.connects,
-                       'last_error': self.link.last_error, 'buffered': self.link.buffered,
-                       'refusals': self.link.refusals})
+                 health=self.health(),
+                 mqtt=self.link.status())
         return m
 
 

@@ -8,45 +8,37 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kpai_fleet.errors import StoreError
+from kpai_fleet.server.rows import (
+    Batch,
+    ConnectionRow,
+    EventRow,
+    OrderUpdate,
+    StateRow,
+    decode_row,
+    encode_row,
+    singles,
+)
+from kpai_fleet.server.spool import Spool
 
-__all__ = ['EventRow', 'StateRow', 'Store', 'open_store']
-
-
-@dataclass(frozen=True)
-class StateRow:
-    """One received state, with the summary columns the API filters and sorts on."""
-
-    robot_id: str
-    ts: float
-    received: float
-    header_id: int
-    order_id: str
-    x: float | None
-    y: float | None
-    theta: float | None
-    battery: float
-    driving: bool
-    payload: str
-    manufacturer: str = 'KPAI'
-    serial_number: str = ''
-    n_errors: int = 0
-    model: Any = field(default=None, compare=False, repr=False)  # the validated message
+__all__ = ['EventRow', 'StateRow', 'Store', 'default_spool_path', 'open_store']
 
 
-@dataclass(frozen=True)
-class EventRow:
-    """A connection change, error, rejected message or order transition."""
+def default_spool_path(url: str) -> str:
+    """Return where the store spools rows while its database is away ('' for :memory:)."""
+    if url.startswith(('postgresql://', 'postgres://')):
+        import hashlib
+        import os
 
-    robot_id: str
-    ts: float
-    kind: str
-    level: str
-    detail: str
+        # one spool per database: rows must never be replayed into another one
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+        base = Path(os.environ.get('XDG_STATE_HOME', Path.home() / '.local' / 'state'))
+        return str(base / 'kpai' / f'fleet-spool-{digest}.jsonl')
+    path = url.removeprefix('sqlite:///').removeprefix('sqlite://')
+    return '' if path == ':memory:' else path + '.spool'
 
 
 _DDL_COMMON = [
@@ -65,6 +57,8 @@ _DDL_COMMON = [
     'received DOUBLE PRECISION, payload TEXT)',
     'CREATE INDEX IF NOT EXISTS states_robot_ts ON states (robot_id, ts)',
     'CREATE INDEX IF NOT EXISTS states_ts ON states (ts)',
+    'CREATE INDEX IF NOT EXISTS states_robot_received ON states (robot_id, received)',
+    'CREATE INDEX IF NOT EXISTS states_received ON states (received)',
     'CREATE INDEX IF NOT EXISTS events_ts ON events (ts)',
 ]
 _COLS_STATES = ('robot_id TEXT NOT NULL, ts DOUBLE PRECISION, received DOUBLE PRECISION, '
@@ -113,27 +107,20 @@ _TASK_KEYS = ('task_id', 'created', 'updated', 'status', 'reason', 'order_id', '
 _STOP = object()
 
 
-@dataclass
-class _Batch:
-    states: list[StateRow] = field(default_factory=list)
-    events: list[EventRow] = field(default_factory=list)
-    connections: list[tuple[str, str, str, float, str]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.states) + len(self.events) + len(self.connections)
-
-
-def _singles(batch: _Batch) -> list[_Batch]:
-    """Split a batch into one-row batches."""
-    return ([_Batch(states=[r]) for r in batch.states] + [_Batch(events=[e]) for e in batch.events]
-            + [_Batch(connections=[c]) for c in batch.connections])
-
-
 class Store:
-    """Batched writer thread + read methods over SQLite or PostgreSQL with the same SQL."""
+    """Batched writer thread + read methods over SQLite or PostgreSQL with the same SQL.
+
+    Writes never block on the database and are never dropped for its absence: rows wait in a
+    bounded memory queue, beyond it in a bounded on-disk spool (replayed in order once the
+    database is back, also after a restart); only when both are full does submit_* block, so
+    that the caller (the MQTT thread) stops acknowledging messages instead of losing them.
+    """
 
     def __init__(self, url: str, *, flush_ms: float = 50.0, batch_rows: int = 2000,
-                 retention_s: float = 7 * 86400.0, retention_every_s: float = 60.0) -> None:
+                 retention_s: float = 7 * 86400.0, retention_every_s: float = 60.0,
+                 retention_retry_s: float = 10.0, max_queue: int = 20000,
+                 spool_path: str | None = None,
+                 spool_max_bytes: int = 256 * 1024 * 1024) -> None:
         self.url = url
         self.dialect = 'postgres' if url.startswith(('postgresql://', 'postgres://')) else (
             'sqlite')
@@ -141,23 +128,38 @@ class Store:
         self.batch_rows = batch_rows
         self.retention_s = retention_s
         self.retention_every_s = retention_every_s
+        self.retention_retry_s = retention_retry_s
+        self.max_queue = max(1, max_queue)
         self.rows_written = 0
         self.flushes = 0
         self.write_errors = 0      # rows refused by the database (bad data), each dropped alone
         self.write_retries = 0     # batches retried because the database was unreachable
         self.reconnects = 0
+        self.retention_errors = 0
+        self.listener_errors = 0
+        self.writer_errors = 0     # unexpected errors in the writer loop (it goes on)
+        self.blocked_submits = 0   # submits that waited for room (memory and spool full)
         self.last_error = ''
+        self.unavailable_since: float | None = None
+        self.close_grace_s = 10.0  # on close, how long to retry a database that is away
+        self._give_up_at: float | None = None
         self._closing = False
         self._queue: deque[Any] = deque()
+        self._room = threading.Condition(threading.Lock())
+        self._spooling = False     # rows go to the spool (newer than all in the memory queue)
+        self._deferred: list[threading.Event] = []  # flushes waiting for the spool to drain
         self._wake = threading.Event()
         self._listeners: list[Callable[[list[StateRow]], None]] = []
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        path = default_spool_path(url) if spool_path is None else spool_path
+        self._spool = Spool(path, max_bytes=spool_max_bytes) if path else None
+        if self._spool:
+            self._spooling = True  # rows left by the last run: replayed before new ones
         self._write_conn = self._connect()
         self._read_conn = self._connect()
         self._create_schema()
         self._thread = threading.Thread(target=self._writer, name='store-writer', daemon=True)
-        self._idle = threading.Event()
         self._thread.start()
 
     # -- connections -----------------------------------------------------------------------
@@ -168,7 +170,7 @@ class Store:
             except ImportError as err:
                 raise StoreError('PostgreSQL needs the psycopg package') from err
             try:
-                return psycopg.connect(self.url, autocommit=False)
+                return psycopg.connect(self.url, autocommit=False, connect_timeout=5)
             except psycopg.Error as err:
                 raise StoreError(f'cannot connect to PostgreSQL: {err}') from err
         path = self.url.removeprefix('sqlite:///').removeprefix('sqlite://')
@@ -206,6 +208,28 @@ class Store:
     def queue_size(self) -> int:
         return len(self._queue)
 
+    @property
+    def spooled_bytes(self) -> int:
+        """Bytes of rows waiting in the on-disk spool."""
+        return self._spool.pending_bytes if self._spool is not None else 0
+
+    @property
+    def available(self) -> bool:
+        """False while the database refuses connections or writes (rows wait meanwhile)."""
+        return self.unavailable_since is None
+
+    def status(self) -> dict[str, Any]:
+        """Return the writer's counters and health for /api/metrics."""
+        return {'available': self.available, 'unavailable_since': self.unavailable_since,
+                'rows_written': self.rows_written, 'flushes': self.flushes,
+                'write_errors': self.write_errors, 'write_retries': self.write_retries,
+                'reconnects': self.reconnects, 'retention_errors': self.retention_errors,
+                'listener_errors': self.listener_errors, 'writer_errors': self.writer_errors,
+                'blocked_submits': self.blocked_submits, 'last_error': self.last_error,
+                'queue': self.queue_size, 'queue_limit': self.max_queue,
+                'spooled_bytes': self.spooled_bytes,
+                'writer_alive': self._thread.is_alive()}
+
     # -- writing ---------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[list[StateRow]], None]) -> None:
         """Call fn(rows) in the writer thread after each committed batch of states."""
@@ -213,21 +237,42 @@ class Store:
 
     def submit_state(self, row: StateRow) -> None:
         """Queue a state row for the next batch."""
-        self._queue.append(row)  # deque.append is atomic: no lock on the hot path
+        self._put(row)
         if len(self._queue) >= self.batch_rows:
             self._wake.set()
 
     def submit_event(self, row: EventRow) -> None:
         """Queue an event row for the next batch."""
-        self._queue.append(row)
+        self._put(row)
 
     def submit_connection(self, robot_id: str, manufacturer: str, serial: str, ts: float,
                           state: str) -> None:
         """Queue a connection-state change of a robot."""
-        self._queue.append((robot_id, manufacturer, serial, ts, state))
+        self._put(ConnectionRow(robot_id, manufacturer, serial, ts, state))
+
+    def submit_order(self, order_id: str, robot_id: str, status: str, ts: float, *,
+                     reason: str = '') -> None:
+        """Queue an order status change (written with the next batch, retried like states)."""
+        self._put(OrderUpdate(order_id, robot_id, status, ts, reason))
+
+    def _put(self, row: Any) -> None:
+        with self._room:
+            if self._spool is not None and (self._spooling or len(self._queue) >= self.max_queue):
+                # keep the order: once rows spill to disk, newer ones follow them there
+                while not self._closing:
+                    if self._spool.append(encode_row(row)):
+                        self._spooling = True
+                        return
+                    self.blocked_submits += 1
+                    self._room.wait(1.0)  # the spool is full: wait until it is drained
+            while len(self._queue) >= self.max_queue and not self._closing:
+                self.blocked_submits += 1
+                self._wake.set()
+                self._room.wait(1.0)
+            self._queue.append(row)
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Block until everything queued so far is committed."""
+        """Block until everything queued so far (spool included) is committed."""
         done = threading.Event()
         self._queue.append(done)
         self._wake.set()
@@ -235,8 +280,10 @@ class Store:
             raise StoreError(f'store flush did not finish within {timeout} s')
 
     def close(self) -> None:
-        """Flush, stop the writer thread and close the connections."""
+        """Flush, stop the writer thread and close the connections (the spool stays)."""
         self._closing = True
+        with self._room:
+            self._room.notify_all()
         if self._thread.is_alive():
             self._queue.append(_STOP)
             self._wake.set()
@@ -246,62 +293,112 @@ class Store:
                 conn.close()
             except Exception:  # noqa: BLE001 - closing a broken connection must not raise
                 pass
+        if self._spool is not None:
+            self._spool.close()
 
     def _writer(self) -> None:
-        last_retention = time.monotonic()
+        next_retention = time.monotonic() + self.retention_every_s
+        while True:
+            try:
+                if self._write_round():
+                    for w in self._deferred:  # closing: the spool stays for the next start
+                        w.set()
+                    return
+                if time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + self.retention_every_s
+                    try:
+                        self.apply_retention()
+                    except Exception as err:  # noqa: BLE001 - retried, never ends the writer
+                        self.retention_errors += 1
+                        self.last_error = f'retention: {type(err).__name__}: {err}'
+                        next_retention = time.monotonic() + self.retention_retry_s
+            except Exception as err:  # noqa: BLE001 - the writer thread must outlive any error
+                self.writer_errors += 1
+                self.last_error = f'writer: {type(err).__name__}: {err}'
+                time.sleep(0.5)
+
+    def _write_round(self) -> bool:
+        """Wait for rows (flush_ms or a full batch), write what is queued; True on stop."""
+        # a row waits at most about flush_ms before its commit
+        if len(self._queue) < self.batch_rows and not self._spooling:
+            self._wake.wait(self.flush_s)
+        self._wake.clear()
         stop = False
-        while not stop:
-            # every flush_ms, or at once on a full batch or an explicit flush/stop: a row waits
-            # at most about flush_ms before its commit
-            if len(self._queue) < self.batch_rows:
-                self._wake.wait(self.flush_s)
-            self._wake.clear()
-            while self._queue:
-                batch = _Batch()
-                waiters: list[threading.Event] = []
+        while self._queue and not stop:
+            batch = Batch()
+            waiters: list[threading.Event] = []
+            with self._room:
                 while self._queue and len(batch) < self.batch_rows:
                     item = self._queue.popleft()
                     if item is _STOP:
                         stop = True
-                    elif isinstance(item, threading.Event):
+                        break
+                    if isinstance(item, threading.Event):
                         waiters.append(item)
                         break
-                    elif isinstance(item, StateRow):
-                        batch.states.append(item)
-                    elif isinstance(item, EventRow):
-                        batch.events.append(item)
-                    else:
-                        batch.connections.append(item)
-                if len(batch):
-                    self._write(batch)
+                    batch.add(item)
+                self._room.notify_all()
+            if len(batch):
+                self._write(batch)
+            if self._spooling and not stop:
+                self._deferred.extend(waiters)  # they also wait for the older spooled rows
+            else:
                 for w in waiters:
                     w.set()
-            if time.monotonic() - last_retention > self.retention_every_s:
-                last_retention = time.monotonic()
-                self.apply_retention()
+        if not stop and self._spooling and not self._queue:
+            self._replay_spool()
+        return stop
 
-    def _write(self, batch: _Batch) -> None:
+    def _replay_spool(self) -> None:
+        """Write the next chunk of spooled rows; end spooling once the spool is empty."""
+        assert self._spool is not None
+        with self._room:
+            records, offset = self._spool.read(self.batch_rows)
+        batch = Batch()
+        for rec in records:
+            try:
+                batch.add(decode_row(rec))
+            except ValueError as err:
+                self.write_errors += 1
+                self.last_error = f'spool: {err}'
+        if len(batch):
+            self._write(batch)
+        with self._room:
+            self._spool.consume(offset)
+            if not self._spool:
+                self._spooling = False
+                waiters, self._deferred = self._deferred, []
+                for w in waiters:
+                    w.set()
+            self._room.notify_all()
+        self._wake.set()  # more to replay, or queued rows waiting behind the spool
+
+    def _write(self, batch: Batch) -> None:
         """Commit a batch; keep retrying while the database is unreachable.
 
         A batch the database refuses for its data is written row by row, so that one bad row
-        costs only itself (counted in write_errors) and never the valid rows beside it.
+        costs only itself (counted in write_errors) and never the valid rows beside it. When
+        the store closes while the database is still away, the batch goes to the spool.
         """
         delay = 0.05
-        give_up = None
         while True:
             with self._write_lock:
                 err = self._write_locked(batch)
             if err is None:
+                self.unavailable_since = None
                 self._committed(batch)
                 return
             self.last_error = f'{type(err).__name__}: {err}'
             if not self._unreachable(err):
                 break
+            if self.unavailable_since is None:
+                self.unavailable_since = time.time()
             self.write_retries += 1
-            if self._closing:  # shutting down: a bounded last try, then the rest is counted
-                give_up = give_up or time.monotonic() + 10.0
-                if time.monotonic() > give_up:
-                    self.write_errors += len(batch)
+            if self._closing:  # shutting down: a bounded last try, then spool or count
+                if self._give_up_at is None:
+                    self._give_up_at = time.monotonic() + self.close_grace_s
+                if time.monotonic() > self._give_up_at:
+                    self._spill(batch)
                     return
             time.sleep(delay)
             delay = min(2 * delay, 2.0)
@@ -309,14 +406,28 @@ class Store:
         if len(batch) == 1:
             self.write_errors += 1
             return
-        for single in _singles(batch):
+        for single in singles(batch):
             self._write(single)
 
-    def _committed(self, batch: _Batch) -> None:
+    def _spill(self, batch: Batch) -> None:
+        """Keep a batch the database could not take before shutdown in the spool."""
+        rows = [*batch.states, *batch.events, *batch.connections, *batch.orders]
+        with self._room:
+            for r in rows:
+                if self._spool is None or not self._spool.append(encode_row(r)):
+                    self.write_errors += 1
+        if self._spool is not None:
+            self._spool.sync()
+
+    def _committed(self, batch: Batch) -> None:
         self.rows_written += len(batch.states)
         self.flushes += 1
         for fn in self._listeners:
-            fn(batch.states)
+            try:
+                fn(batch.states)
+            except Exception as err:  # noqa: BLE001 - a listener must not stop the writer
+                self.listener_errors += 1
+                self.last_error = f'listener: {type(err).__name__}: {err}'
 
     def _unreachable(self, err: Exception) -> bool:
         """Return True when err means the database is away (retry), not that data is bad."""
@@ -341,7 +452,7 @@ class Store:
             self._write_conn = conn
         self.reconnects += 1
 
-    def _write_locked(self, batch: _Batch) -> Exception | None:
+    def _write_locked(self, batch: Batch) -> Exception | None:
         cur = self._write_conn.cursor()
         try:
             if batch.states:
@@ -349,9 +460,8 @@ class Store:
                     (r.robot_id, r.ts, r.received, r.header_id, r.order_id, r.x, r.y, r.theta,
                      r.battery, int(r.driving), r.payload) for r in batch.states])
                 latest: dict[str, StateRow] = {}
-                for r in batch.states:
-                    if r.robot_id not in latest or r.ts >= latest[r.robot_id].ts:
-                        latest[r.robot_id] = r
+                for r in batch.states:  # the last received (server time), not the robot's
+                    latest[r.robot_id] = r
                 cur.executemany(self._sql(_UPSERT_ROBOT), [
                     (r.robot_id, r.manufacturer, r.serial_number, r.received, r.received,
                      r.header_id, r.order_id, r.x, r.y, r.theta, r.battery, int(r.driving),
@@ -361,8 +471,12 @@ class Store:
                     (e.robot_id, e.ts, e.kind, e.level, e.detail) for e in batch.events])
             if batch.connections:
                 cur.executemany(self._sql(_UPSERT_CONNECTION), [
-                    (rid, mfr, serial, ts, ts, state) for rid, mfr, serial, ts, state
-                    in batch.connections])
+                    (c.robot_id, c.manufacturer, c.serial_number, c.ts, c.ts, c.state)
+                    for c in batch.connections])
+            if batch.orders:
+                cur.executemany(self._sql(_UPSERT_ORDER), [
+                    (o.order_id, o.robot_id, o.ts, o.ts, o.status, '', '', '', o.reason)
+                    for o in batch.orders])
             self._write_conn.commit()
         except Exception as err:  # noqa: BLE001 - the caller retries or isolates bad rows
             try:
@@ -373,15 +487,26 @@ class Store:
         return None
 
     def apply_retention(self, now: float | None = None) -> int:
-        """Delete states and events older than the retention window; return rows deleted."""
+        """Delete states and events received before the retention window; return rows deleted.
+
+        Server receive time decides, never the robot's clock: a robot whose clock says 1970
+        keeps its fresh history.
+        """
         cutoff = (time.time() if now is None else now) - self.retention_s
         with self._write_lock:
             cur = self._write_conn.cursor()
-            cur.execute(self._sql('DELETE FROM states WHERE ts < ?'), (cutoff,))
-            n = cur.rowcount or 0
-            cur.execute(self._sql('DELETE FROM events WHERE ts < ?'), (cutoff,))
-            n += cur.rowcount or 0
-            self._write_conn.commit()
+            try:
+                cur.execute(self._sql('DELETE FROM states WHERE received < ?'), (cutoff,))
+                n = cur.rowcount or 0
+                cur.execute(self._sql('DELETE FROM events WHERE ts < ?'), (cutoff,))
+                n += cur.rowcount or 0
+                self._write_conn.commit()
+            except Exception:
+                try:
+                    self._write_conn.rollback()
+                except Exception:  # noqa: BLE001
+                    pass
+                raise
         return n
 
     def upsert_order(self, order_id: str, robot_id: str, status: str, *, task: str = '',
@@ -447,11 +572,13 @@ class Store:
 
     def history(self, robot_id: str, since: float, until: float, limit: int = 1000
                 ) -> list[dict[str, Any]]:
-        """Return state summaries of a robot with since <= ts < until, oldest first."""
-        rows = self._execute('SELECT ts, header_id, order_id, x, y, theta, battery, driving '
-                             'FROM states WHERE robot_id = ? AND ts >= ? AND ts < ? '
-                             'ORDER BY ts LIMIT ?', (robot_id, since, until, limit))
-        keys = ('ts', 'header_id', 'order_id', 'x', 'y', 'theta', 'battery', 'driving')
+        """Return states of a robot received (server time) in [since, until), oldest first."""
+        rows = self._execute('SELECT ts, received, header_id, order_id, x, y, theta, battery, '
+                             'driving FROM states WHERE robot_id = ? AND received >= ? AND '
+                             'received < ? ORDER BY received, id LIMIT ?',
+                             (robot_id, since, until, limit))
+        keys = ('ts', 'received', 'header_id', 'order_id', 'x', 'y', 'theta', 'battery',
+                'driving')
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def events(self, *, kinds: Sequence[str] = (), since: float = 0.0, limit: int = 200

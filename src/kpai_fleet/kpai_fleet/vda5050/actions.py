@@ -138,8 +138,8 @@ def value_matches(value: Any, data_type: ValueDataType) -> bool:
         return isinstance(value, list)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    if not math.isfinite(value):
-        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False  # (an int is finite; math.isfinite of a 400-digit int would overflow)
     if data_type is ValueDataType.INTEGER:
         return isinstance(value, int) or value.is_integer()
     return True  # NUMBER, FLOAT

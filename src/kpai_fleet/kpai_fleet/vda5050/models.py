@@ -22,6 +22,7 @@ from kpai_fleet.vda5050.base import (
     Uint32,
 )
 from kpai_fleet.vda5050.factsheet import BoundingBoxReference, Factsheet, LoadDimensions
+from kpai_fleet.vda5050.guard import check_json_bytes
 
 __all__ = [
     'MAX_PAYLOAD_BYTES', 'PROTOCOL_VERSION', 'Action', 'ActionParameter', 'ActionState',
@@ -386,6 +387,7 @@ def _describe(err: ValidationError) -> str:
 def parse_message(kind: str, payload: bytes | str, *,
                   max_bytes: int = MAX_PAYLOAD_BYTES) -> Message:
     """Validate a raw payload of topic kind into its model; raise ValidationRejected(reason)."""
+    check_json_bytes(payload, max_bytes=max_bytes)  # before any parser can recurse into it
     model = _TOPIC_MODELS.get(kind)
     if model is None:
         raise ValidationRejected(f'unknown topic {kind!r}')

@@ -91,17 +91,28 @@ def node_step_id(node_id: str, sequence_id: int) -> str:
     return f'node:{node_id}:{sequence_id}'
 
 
+def _show(raw: object) -> str:
+    """Return a short printable form of a parameter value (huge integers by their size)."""
+    if isinstance(raw, int) and raw.bit_length() > 64:
+        return f'<integer of {raw.bit_length()} bits>'
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + '...'
+
+
 def _number(action: Action, key: str, default: float, *, lo: float = 0.0,
             hi: float = 1e6) -> float:
     raw = action.param(key, default)
     try:
         value = float(raw)
+    except OverflowError:  # an integer past the double range: out of range, not a crash
+        value = math.inf if raw > 0 else -math.inf
     except (TypeError, ValueError):
         raise ValidationRejected(
-            f'action {action.action_id}: parameter {key}={raw!r} is not a number') from None
+            f'action {action.action_id}: parameter {key}={_show(raw)} is not a '
+            'number') from None
     if not (math.isfinite(value) and lo <= value <= hi):
         raise ValidationRejected(
-            f'action {action.action_id}: parameter {key}={value} outside [{lo}, {hi}]')
+            f'action {action.action_id}: parameter {key}={_show(raw)} outside [{lo}, {hi}]')
     return value
 
 

@@ -145,8 +145,11 @@ async function refreshOrders() {
 function connect() {
   const es = new EventSource('/api/stream');
   es.addEventListener('robots', (ev) => {
-    $('status').textContent = 'live'; $('status').className = 'status live';
-    render(JSON.parse(ev.data).robots);
+    const data = JSON.parse(ev.data);
+    const stored = data.store_available !== false;
+    $('status').textContent = stored ? 'live' : 'live · store unavailable';
+    $('status').className = stored ? 'status live' : 'status down';
+    render(data.robots);
   });
   es.onerror = () => { $('status').textContent = 'reconnecting…'; $('status').className = 'status down'; };
 }
