@@ -212,10 +212,16 @@ def wait_with_logs(graph, obs, condition, *, timeout, what):
         raise
 
 
-def start_agent(graph, broker):
+# the agent's heartbeat watches the in-test mission executor (the robot's other nodes are
+# not started here, and would be reported as kpai.nodeMissing)
+WATCH_TEST_EXECUTOR = ('-p', 'watched_nodes:=[test_mission_executor]',
+                       '-p', "watched_lifecycle_nodes:=['']")
+
+
+def start_agent(graph, broker, *extra):
     return graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
                             f'broker_url:={broker.url}', '-p', 'visualization_period_s:=0.2',
-                            name='fleet_agent')
+                            *WATCH_TEST_EXECUTOR, *extra, name='fleet_agent')
 
 
 def test_agent_executes_orders_and_reports_states(graph, broker):
@@ -362,7 +368,7 @@ def _agent_with_one_order(graph, broker, obs, order_id):
     """A fleet agent waiting 1 s for answers, sent a one-edge order with a pick at its end."""
     agent = graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
                              f'broker_url:={broker.url}', '-p', 'goal_response_timeout_s:=1.0',
-                             name='fleet_agent')
+                             *WATCH_TEST_EXECUTOR, name='fleet_agent')
     wait_until(lambda: obs.of('state'), timeout=20, what='first state')
     nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('pick1', 'pick', duration=0.3)])]
     obs.send('order', {'orderId': order_id, 'orderUpdateId': 0, 'nodes': nodes,
@@ -424,3 +430,32 @@ def test_bad_goal_response_timeout_is_a_clear_error(graph, broker):
     wait_until(lambda: not agent.alive(), timeout=20, what='agent exits on a bad parameter')
     assert agent.stop() == 2
     assert 'goal_response_timeout_s must be a number > 0, got 0.0' in agent.output()
+
+
+def test_heartbeat_reports_missing_nodes_in_the_state(graph, broker):
+    """A watched node that is not running is a kpai.nodeMissing error (FATAL if critical)."""
+    server = MissionServer(graph.domain_id)
+    obs = Observer(broker.url)
+    try:
+        start_agent(graph, broker, '-p', 'watched_nodes:=[test_mission_executor, ghost, lamp]',
+                    '-p', 'critical_nodes:=[ghost]', '-p', 'node_grace_s:=0.0')
+
+        def missing() -> dict[str, str]:
+            return {e['errorReferences'][0]['referenceValue']: e['errorLevel']
+                    for e in obs.last_state().get('errors', [])
+                    if e['errorType'] == 'kpai.nodeMissing'} if obs.of('state') else {}
+
+        wait_with_logs(graph, obs, lambda: missing() == {'ghost': 'FATAL', 'lamp': 'WARNING'},
+                       timeout=20, what='ghost and lamp reported missing')
+        # a node that comes up is no longer reported
+        import rclpy
+
+        lamp = rclpy.create_node('lamp', namespace='/robot1', context=server.ctx)
+        try:
+            wait_with_logs(graph, obs, lambda: missing() == {'ghost': 'FATAL'}, timeout=20,
+                           what='lamp no longer missing')
+        finally:
+            lamp.destroy_node()
+    finally:
+        obs.link.stop()
+        server.close()

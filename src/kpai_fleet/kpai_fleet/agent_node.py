@@ -34,7 +34,9 @@ from kpai_fleet.agent_core import (
 )
 from kpai_fleet.errors import ConfigError
 from kpai_fleet.faults import FaultLog
+from kpai_fleet.heartbeat import Heartbeat
 from kpai_fleet.mqtt_link import MqttLink, redact_url
+from kpai_fleet.node_health import NodeHealth
 from kpai_fleet.vda5050.models import ConnectionState
 from kpai_fleet.vda5050.state_builder import InferenceHealth, SafetyHealth
 from kpai_msgs.action import ExecuteMission
@@ -99,6 +101,7 @@ class FleetAgentNode(LifecycleNode):
         self._map_odom: tuple[float, float, float] | None = None
         self._timer: Any = None
         self._subs: list[Any] = []
+        self.heartbeat = Heartbeat(self, self._on_node_health)
         if self.get_parameter('autostart').value:
             self._auto = self.create_timer(0.01, self._autostart)
 
@@ -176,6 +179,7 @@ class FleetAgentNode(LifecycleNode):
         ]
         self.link.start()
         self._timer = self.create_timer(0.1, self._tick)
+        self.heartbeat.start()
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -193,6 +197,7 @@ class FleetAgentNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _release_runtime(self) -> None:
+        self.heartbeat.stop()
         if self._timer is None:
             return
         if self._timer is not None:
@@ -243,6 +248,17 @@ class FleetAgentNode(LifecycleNode):
         core.tick()
 
     # -- ROS inputs ------------------------------------------------------------------------
+    def _on_node_health(self, health: NodeHealth) -> None:
+        core = self.core
+        if core is None:
+            return
+        if health != core.snapshot.nodes:
+            for name in health.missing:
+                self.get_logger().warning(f'node {name} of this robot is not running',
+                                          throttle_duration_sec=10.0)
+            core.snapshot.nodes = health
+            core.mark_changed()
+
     def _on_odom(self, msg: Odometry) -> None:
         if self.core is None:
             return

@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+from kpai_fleet.node_health import NodeHealth
 from kpai_fleet.vda5050.factsheet import (
     AgvGeometry,
     LoadSpecification,
@@ -88,6 +89,7 @@ class RobotSnapshot:
     charging: bool = False
     safety: SafetyHealth | None = None
     inference: InferenceHealth | None = None
+    nodes: NodeHealth | None = None
     driving_threshold: float = 0.01
 
     @property
@@ -162,7 +164,25 @@ def _health(snap: RobotSnapshot, now: float, stale_s: float
             errors.append(ErrorEntry(error_type='kpai.perceptionStale',
                                      error_level=ErrorLevel.WARNING,
                                      error_description='no inference statistics recently'))
+    errors.extend(_node_errors(snap.nodes))
     return errors, info, field_violation
+
+
+def _node_errors(h: NodeHealth | None) -> list[ErrorEntry]:
+    if h is None:
+        return []
+
+    def level(name: str) -> ErrorLevel:
+        return ErrorLevel.FATAL if name in h.critical else ErrorLevel.WARNING
+
+    out = [ErrorEntry(error_type='kpai.nodeMissing', error_level=level(n),
+                      error_description=f'node {n} is not running',
+                      error_references=_refs(nodeName=n)) for n in h.missing]
+    out += [ErrorEntry(error_type='kpai.nodeInactive', error_level=level(n),
+                       error_description=f'node {n} is {state}, not active',
+                       error_references=_refs(nodeName=n, lifecycleState=state))
+            for n, state in h.inactive]
+    return out
 
 
 def build_state(headers: HeaderSource, tracker: OrderTracker, snap: RobotSnapshot, *,
