@@ -275,3 +275,87 @@ def test_store_adds_the_new_order_columns_to_an_old_database(tmp_path):
         assert store.orders(task_id='t1')[0]['order_id'] == 'o2'
     finally:
         store.close()
+
+
+def test_an_order_lost_by_a_restarted_agent_is_offered_again(fleet):
+    """The agent restarts (respawn): its state shows no order; the task goes out again."""
+    svc, bus, client = fleet
+    first_life = add_kpai(bus, 'robot1', 0.0, 0.0)
+    r = client.post('/api/tasks', json={'pickup': 'rack_1', 'dropoff': 'outbound'},
+                    headers=AUTH)
+    assert r.status_code == 201
+    bus.run()
+    assert [type(c).__name__ for c in first_life.take_commands()] == ['StartMission']
+    first_life.publish_state()  # the vehicle shows the order: running
+    bus.run()
+    task_id = r.json()['task_id']
+    assert client.get(f'/api/tasks/{task_id}').json()['status'] == 'running'
+    del bus.vehicles['uagv/v2/KPAI/robot1/']
+    second_life = add_kpai(bus, 'robot1', 0.0, 0.0)  # a fresh agent: no order in its state
+    task = client.get(f'/api/tasks/{task_id}').json()
+    lost, again = sorted(task['orders'], key=lambda o: o['order_id'])
+    assert lost['status'] == 'failed' and lost['reason'].startswith(
+        'order lost: robot1 no longer reports order')
+    assert (again['robot_id'], again['status']) == ('robot1', 'dispatched')
+    assert again['order_id'] != lost['order_id']
+    run_kpai(bus, second_life)
+    assert client.get(f'/api/tasks/{task_id}').json()['status'] == 'completed'
+
+
+def test_a_mission_lost_with_its_executor_fails_the_order_and_is_offered_again(fleet):
+    svc, bus, client = fleet
+    core = add_kpai(bus, 'robot1', 0.0, 0.0)
+    r = client.post('/api/tasks', json={'pickup': 'rack_1', 'dropoff': 'outbound'},
+                    headers=AUTH)
+    bus.run()
+    (cmd,) = core.take_commands()
+    core.publish_state()
+    bus.run()
+    # what the node does when the executor instance that had the goal is gone
+    core.on_result(cmd.mission_id, False, False, 'mission lost: the mission executor restarted')
+    core.publish_state()
+    bus.run()  # the server cancels the failed order; the vehicle is busy until it is cleared
+    task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
+    assert task['status'] == 'waiting' and 'mission lost' in task['reason']
+    core.publish_state()
+    bus.run()
+    svc.retry_waiting()  # the server's 1 s timer
+    bus.run()
+    task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
+    lost = min(task['orders'], key=lambda o: o['order_id'])
+    assert lost['status'] == 'failed' and 'mission lost' in lost['reason']
+    assert task['status'] == 'dispatched' and task['order_id'] != lost['order_id']
+    run_kpai(bus, core)
+    assert client.get(f'/api/tasks/{r.json()["task_id"]}').json()['status'] == 'completed'
+
+
+def test_a_lost_task_without_a_free_vehicle_fails_after_waiting(fleet):
+    svc, bus, client = fleet
+    core = add_kpai(bus, 'robot1', 0.0, 0.0)
+    r = client.post('/api/tasks', json={'pickup': 'rack_1', 'dropoff': 'outbound'},
+                    headers=AUTH)
+    bus.run()
+    (cmd,) = core.take_commands()
+    core.on_result(cmd.mission_id, False, False, 'mission lost: the mission executor restarted')
+    core.publish_state()
+    del bus.vehicles['uagv/v2/KPAI/robot1/']  # and the vehicle never clears it
+    bus.run()
+    svc.retry_waiting(now=time.time() + 10.0)
+    assert client.get(f'/api/tasks/{r.json()["task_id"]}').json()['status'] == 'waiting'
+    svc.retry_waiting(now=time.time() + 1000.0)
+    task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
+    assert task['status'] == 'failed' and 'no robot available' in task['reason']
+
+
+def test_an_ordinary_failure_is_not_offered_again(fleet):
+    svc, bus, client = fleet
+    core = add_kpai(bus, 'robot1', 0.0, 0.0)
+    r = client.post('/api/tasks', json={'pickup': 'rack_1', 'dropoff': 'outbound'},
+                    headers=AUTH)
+    bus.run()
+    (cmd,) = core.take_commands()
+    core.on_result(cmd.mission_id, False, False, 'no path to rack_1')
+    core.publish_state()
+    bus.run()
+    task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
+    assert task['status'] == 'failed' and len(task['orders']) == 1

@@ -33,6 +33,7 @@ from kpai_fleet.agent_core import (
     load_password,
 )
 from kpai_fleet.errors import ConfigError
+from kpai_fleet.executor_watch import LOST_MESSAGE, ExecutorWatch
 from kpai_fleet.faults import FaultLog
 from kpai_fleet.heartbeat import Heartbeat
 from kpai_fleet.mqtt_link import MqttLink, redact_url
@@ -157,6 +158,7 @@ class FleetAgentNode(LifecycleNode):
         self._map_frame = str(self.get_parameter('map_frame').value)
         self._response_timeout = float(self.get_parameter('goal_response_timeout_s').value)
         self._action = ActionClient(self, ExecuteMission, self.get_parameter('action_name').value)
+        self._executor = ExecutorWatch(self, self.get_parameter('action_name').value)
         self._pause = self.create_client(SetPaused, self.get_parameter('pause_service').value)
         self.get_logger().info(f'VDA 5050 agent for {cfg.manufacturer}/{cfg.serial_number} '
                                f'on {redact_url(cfg.broker_url)}')
@@ -258,6 +260,19 @@ class FleetAgentNode(LifecycleNode):
                                           throttle_duration_sec=10.0)
             core.snapshot.nodes = health
             core.mark_changed()
+        self._check_executor(core)
+
+    def _check_executor(self, core: AgentCore) -> None:
+        """Report a mission lost with its executor; cancel what a previous agent left running."""
+        self._executor.cancel_stale_goals()
+        if self._active and self._executor.lost():
+            mission = self._active
+            self.get_logger().error(f'{LOST_MESSAGE} (mission {mission}): the order fails')
+            self._active = ''
+            self._goal_handle = None
+            self._awaiting = None
+            self._executor.goal_finished()
+            core.on_result(mission, False, False, LOST_MESSAGE)
 
     def _on_odom(self, msg: Odometry) -> None:
         if self.core is None:
@@ -419,6 +434,7 @@ class FleetAgentNode(LifecycleNode):
             return
         if self._goal_mission == mission:
             self._goal_handle = handle
+            self._executor.goal_accepted()
         handle.get_result_async().add_done_callback(lambda f: self._on_result(mission, f))
 
     def _on_result(self, mission: str, future: Any) -> None:
@@ -433,6 +449,7 @@ class FleetAgentNode(LifecycleNode):
                        'answer was lost)')
         if self._goal_mission == mission:
             self._goal_handle = None
+            self._executor.goal_finished()
         if self._active == mission:
             self._active = ''
         self.core.on_result(mission, bool(res.success), canceled, message)

@@ -43,6 +43,10 @@ INSTANT_ACTION_TYPES = frozenset({'startPause', 'stopPause', 'cancelOrder', 'sta
 
 
 OPEN_STATUSES = ('dispatched', 'running')
+# the reason of an order a vehicle lost (agent or mission executor restarted): not the task's
+# fault, so the fleet server offers the task again
+LOST_PREFIX = 'order lost'
+LOST_MARKERS = (LOST_PREFIX, 'mission lost')
 # errorTypes with which a vehicle refuses an order (VDA 5050 2.0, 6.6.4)
 REJECTION_ERRORS = frozenset({'orderError', 'validationError', 'orderUpdateError'})
 
@@ -266,6 +270,7 @@ class Ingest:
         self.watches: dict[str, OrderWatch] = {}  # sent orders not yet seen in a state
         self.factsheets: dict[str, Factsheet] = {}
         self._last_errors: dict[str, frozenset[ErrorKey]] = {}
+        self._shown_order: dict[str, str] = {}  # the order each robot's state last showed
         self._stale_cancelled: set[str] = set()
         self._errors_seen: dict[str, frozenset[tuple[str, str]]] = {}
         self._recent: dict[str, deque[tuple[int, str]]] = {}
@@ -383,6 +388,14 @@ class Ingest:
             self._errors_seen[robot_id] = errs
         self._watch_orders(robot_id, st, now, now)
         self._last_errors[robot_id] = frozenset(_error_key(e) for e in st.errors)
+        shown = self._shown_order.get(robot_id)
+        if (shown and st.order_id != shown
+                and self.order_states.get(shown) in OPEN_STATUSES and shown not in self.watches):
+            # the vehicle showed the order, and now shows another or none while it is open:
+            # its agent restarted and lost it (VDA 5050 keeps a finished order in the state)
+            self._set_status(shown, robot_id, 'failed', f'{LOST_PREFIX}: {robot_id} no longer '
+                             f'reports order {shown} (its agent restarted?)', now)
+        self._shown_order[robot_id] = st.order_id
         if st.order_id and self.order_states.get(st.order_id) in OPEN_STATUSES:
             # a finished order keeps its status: the cancelOrder that clears a failed order
             # from the robot does not turn it into 'cancelled'

@@ -30,6 +30,7 @@ from kpai_fleet.server.dispatch import (
     select_robot,
 )
 from kpai_fleet.server.ingest import (
+    LOST_MARKERS,
     FleetView,
     Ingest,
     OrderWatch,
@@ -44,6 +45,8 @@ from kpai_fleet.vda5050.models import Connection, Message, State, parse_message
 __all__ = ['FleetService', 'load_map_meta']
 
 ACTIVE = ('dispatched', 'running')
+MAX_LOST_RETRIES = 3  # a task whose order a vehicle lost is offered again this often
+LOST_RETRY_S = 120.0  # and for this long, until a vehicle is free to take it
 FACTSHEET_REQUEST_EVERY_S = 30.0
 
 
@@ -54,6 +57,12 @@ class _Task:
     task: TransportTask
     robot: str = ''
     refused: dict[str, str] = field(default_factory=dict)
+    lost: int = 0  # orders of it that a vehicle lost (a node restarted)
+    attempts: int = 0  # orders made of it so far
+
+
+def _lost(reason: str) -> bool:
+    return any(marker in reason for marker in LOST_MARKERS)
 
 
 def load_map_meta(path: str) -> dict[str, Any]:
@@ -103,6 +112,7 @@ class FleetService:
         self._factsheet_asked: dict[str, float] = {}
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
+        self._waiting: dict[str, tuple[float, str]] = {}  # task id -> (give up at, reason)
         self._restore()
         self.link = MqttLink(
             cfg.broker_url, cfg.client_id, username=cfg.mqtt_username,
@@ -166,8 +176,23 @@ class FleetService:
         while not self._stop.wait(1.0):
             try:
                 self.ingest.check_timeouts()
+                self.retry_waiting()
             except FleetError:  # the store is away: try again on the next tick
                 self.timer_errors += 1
+
+    def retry_waiting(self, now: float | None = None) -> None:
+        """Offer the tasks whose order a vehicle lost again; fail those waiting too long."""
+        now = time.time() if now is None else now
+        with self._dispatch_lock:
+            for task_id, (give_up, reason) in list(self._waiting.items()):
+                try:
+                    self._offer(task_id)
+                except DispatchError as err:
+                    if now < give_up:
+                        continue
+                    self._tasks.pop(task_id, None)
+                    self.store.upsert_task(task_id, 'failed', reason=f'{reason}; {err}')
+                self._waiting.pop(task_id, None)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         self.ingest.handle(topic, payload)
@@ -212,6 +237,13 @@ class FleetService:
                 self._tasks.pop(task_id, None)
                 self.store.upsert_task(task_id, 'failed', reason=f'{robot_id} rejected the '
                                        f'order ({reason}); {err}')
+        elif status == 'failed' and _lost(reason) and task.lost < MAX_LOST_RETRIES:
+            # the vehicle lost the order (a node restarted): offer the task again, also to it,
+            # now or (while no vehicle is free, e.g. it still clears the failed order) later
+            task.lost += 1
+            self.store.upsert_task(task_id, 'waiting', reason=reason)
+            self._waiting[task_id] = (time.time() + LOST_RETRY_S, reason)
+            self.retry_waiting()
         elif status in ACTIVE:
             self.store.upsert_task(task_id, status)
         else:
@@ -292,7 +324,8 @@ class FleetService:
             robot = next(r for r in robots if r['robot_id'] == robot_id)
             factsheet = self.ingest.factsheets[robot_id]
             declared = {a.action_type: a for a in factsheet.protocol_features.agv_actions}
-            order_id = f'{task_id}-{len(t.refused) + 1}'
+            t.attempts += 1
+            order_id = f'{task_id}-{t.attempts}'
             order = build_order(robot, t.task, order_id,
                                 header_id=next(self._headers[robot_id]), now=time.time(),
                                 agv_actions=declared, map_id=self.cfg.map_id)
