@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: run the simulated factory fleet on embedded defaults (ROBOTS=N, DURATION=s,
-# OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz).
+# OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz, CHAOS=s between node kills).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -11,4 +11,5 @@ args=(--robots "${ROBOTS:-2}" --duration "${DURATION:-0}")
 [ -n "${CAMERA_RATE:-}" ] && args+=(--camera-rate "$CAMERA_RATE")
 [ -n "${ODOM_RATE:-}" ] && args+=(--odom-rate "$ODOM_RATE")
 [ -n "${CLOCK_RATE:-}" ] && args+=(--clock-rate "$CLOCK_RATE")
+[ -n "${CHAOS:-}" ] && args+=(--chaos "$CHAOS")
 exec python3 -m kpai_bringup.demo "${args[@]}"

@@ -175,11 +175,15 @@ def test_rejected_order_is_recorded_and_the_task_goes_to_another_vehicle(fleet):
 
 
 def test_rejection_without_another_vehicle_fails_the_task_with_the_reason(fleet):
-    _, bus, client = fleet
+    svc, bus, client = fleet
     add_foreign(bus, 'agv7', station_types=('floor',))
     r = client.post('/api/tasks', json={'pickup': 'rack_1', 'dropoff': 'outbound'}, headers=AUTH)
     assert r.status_code == 201
     bus.run()
+    task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
+    # it waits for another vehicle (LOST_RETRY_S), then fails with the reason
+    assert task['status'] == 'waiting' and 'Acme:agv7 rejected the order' in task['reason']
+    svc.retry_waiting(now=time.time() + 1000.0)
     task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
     assert task['status'] == 'failed'
     assert 'Acme:agv7 rejected the order (orderError: stationType rack' in task['reason']
@@ -202,6 +206,7 @@ def test_an_order_that_never_shows_up_is_rejected_after_the_timeout(fleet):
     assert order['status'] == 'rejected'
     assert order['reason'] == (f'order {order["order_id"]} did not appear in the state of '
                                'Acme:agv7 within 10 s')
+    svc.retry_waiting(now=time.time() + 1000.0)  # no other vehicle came: the task fails
     task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
     assert task['status'] == 'failed' and 'did not appear' in task['reason']
     # the order turns up after all: the server cancels it on the vehicle

@@ -27,12 +27,16 @@ from typing import Any
 
 import httpx
 
+from .chaos import LIFECYCLE_NODES, ChaosMonkey, Kill, NodeProc, robot_node_processes
 from .demo_summary import DemoTally, format_summary, process_tree_memory_bytes
 from .demo_tasks import choose_task
 
 __all__ = ['main']
 
 MAX_ROBOTS = 4
+
+
+CHAOS_SETTLE_S = 30.0  # after the run, how long the last killed nodes have to come back
 
 
 def _port(preferred: int) -> int:
@@ -65,6 +69,8 @@ class Monitor:
         self.tally = tally
         self._lock = threading.Lock()
         self._clock: list[tuple[float, float]] = []  # (wall, sim) first and latest
+        # (robot, node) -> (client, pending call, when it was sent) of node_ready
+        self._calls: dict[tuple[str, str], tuple[Any, Any, float]] = {}
         rclpy.init(args=None)
         self.node = rclpy.create_node('kpai_demo_monitor')
         self._subscribe(robots)
@@ -137,6 +143,40 @@ class Monitor:
                 self._clock.append(sample)
             else:
                 self._clock[1] = sample
+
+    def node_ready(self, robot: str, name: str, *, lifecycle: bool, since: float) -> bool:
+        """Return True once /robot/name answers a call made after since (monotonic s).
+
+        A node is back when it answers: get_state saying 'active' for a lifecycle node, else
+        its get_parameters service. The graph alone cannot tell: a node killed with -9 stays
+        in it until its participant's lease runs out, and a request may go to that dead
+        server, so an unanswered call is made again after a second.
+        """
+        from lifecycle_msgs.srv import GetState
+        from rcl_interfaces.srv import GetParameters
+
+        key = (robot, name)
+        client, future, sent = self._calls.get(key, (None, None, 0.0))
+        if client is None:
+            client = (self.node.create_client(GetState, f'/{robot}/{name}/get_state')
+                      if lifecycle else self.node.create_client(
+                          GetParameters, f'/{robot}/{name}/get_parameters'))
+        now = time.monotonic()
+        if future is not None and sent >= since and future.done():
+            result = future.result()
+            if result is not None and (not lifecycle
+                                       or result.current_state.label == 'active'):
+                self._calls[key] = (client, None, 0.0)
+                return True
+            future = None
+        if future is None or sent < since or now - sent > 1.0:
+            future = None
+            if client.service_is_ready():
+                future = client.call_async(GetState.Request() if lifecycle
+                                           else GetParameters.Request())
+                sent = now
+        self._calls[key] = (client, future, sent)
+        return False
 
     def real_time_factor(self) -> tuple[float, float]:
         """Return (sim seconds, wall seconds) elapsed since the first /clock message."""
@@ -222,6 +262,8 @@ class Demo:
         self.dispatched: set[str] = set()
         self.stations: dict[str, tuple[float, float]] = {}
         self.rng = random.Random(args.seed)
+        self.chaos = (ChaosMonkey(args.chaos, rng=random.Random(args.seed + 1))
+                      if args.chaos > 0 else None)
 
     # -- processes ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -343,7 +385,18 @@ class Demo:
             self.start()
             self.wait_for_fleet(fleet, self.args.startup_timeout)
             self._print_urls()
-            self._loop(fleet, monitor)
+            loop_done = threading.Event()
+            chaos = None
+            if self.chaos is not None:
+                chaos = threading.Thread(target=self._chaos, args=(monitor, loop_done),
+                                         name='chaos', daemon=True)
+                chaos.start()
+            try:
+                self._loop(fleet, monitor)
+            finally:
+                loop_done.set()
+                if chaos is not None:
+                    chaos.join(timeout=CHAOS_SETTLE_S + 5.0)
         except (RuntimeError, httpx.HTTPError) as err:
             print(f'[demo] ERROR: {err}\n--- last lines of {self.run_dir}/launch.log ---\n'
                   f'{self.log_tail()}', file=sys.stderr, flush=True)
@@ -392,6 +445,42 @@ class Demo:
                       f'{self.tally.tasks_completed}/{self.tally.tasks_dispatched}  '
                       f'real-time factor {rtf}', flush=True)
             self.stop_requested.wait(1.0)
+
+    def _chaos(self, monitor: Monitor, loop_done: threading.Event) -> None:
+        """Kill and watch (every 0.25 s) while the demo runs; then let the last ones recover."""
+        assert self.chaos is not None
+        settle_until = None
+        while not self.stop_requested.is_set():
+            if loop_done.is_set():
+                settle_until = settle_until or time.monotonic() + CHAOS_SETTLE_S
+                if time.monotonic() > settle_until or all(
+                        k.recovered_at is not None for k in self.chaos.tally.kills):
+                    return
+            try:
+                self._chaos_step(monitor, kill=not loop_done.is_set())
+            except Exception as err:  # noqa: BLE001 - chaos must not end the demo
+                print(f'[demo] chaos step failed: {err!r}', file=sys.stderr, flush=True)
+            time.sleep(0.25)
+
+    def _chaos_step(self, monitor: Monitor, *, kill: bool) -> None:
+        assert self.chaos is not None and self.launcher is not None
+        procs = robot_node_processes(self.launcher.pid)
+
+        def is_back(k: Kill, now_procs: list[NodeProc]) -> bool:
+            return any(p.robot == k.robot and p.node == k.node and p.pid != k.pid
+                       for p in now_procs) and monitor.node_ready(
+                           k.robot, k.node, lifecycle=k.node in LIFECYCLE_NODES, since=k.at)
+
+        before = {id(k) for k in self.chaos.tally.kills if k.recovered_at is None}
+        kill = self.chaos.step(time.monotonic(), procs, is_back, kill=kill)
+        for k in self.chaos.tally.kills:
+            if id(k) in before and k.recovered_at is not None:
+                print(f'[demo] chaos: /{k.robot}/{k.node} is back after '
+                      f'{k.time_to_recover:.1f} s', flush=True)
+        if kill is not None:
+            print(f'[demo] chaos: kill -9 /{kill.robot}/{kill.node} (pid {kill.pid})',
+                  flush=True)
+        self.tally.chaos = self.chaos.tally.to_dict()
 
     def _print_urls(self) -> None:
         p = self.ports
@@ -449,6 +538,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    f'the simulation alone defaults to 25)')
     p.add_argument('--no-record', dest='record', action='store_false',
                    help='do not record MCAP')
+    p.add_argument('--chaos', type=float, default=0.0, metavar='SECONDS',
+                   help='every SECONDS kill -9 a random node of a random robot and time its '
+                        'recovery (0 = off)')
     p.add_argument('--startup-timeout', type=float, default=240.0,
                    help='seconds to wait for every robot to come online')
     args = p.parse_args(argv)

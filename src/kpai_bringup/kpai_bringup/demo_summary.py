@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ['RobotTally', 'DemoTally', 'percentile', 'process_tree_memory_bytes', 'format_summary']
 
@@ -74,6 +75,7 @@ class DemoTally:
     camera_rate_hz: float = math.nan
     odom_rate_hz: float = math.nan
     clock_rate_hz: float = math.nan
+    chaos: dict[str, Any] | None = None  # ChaosTally.to_dict() of a chaos run
 
     def robot(self, name: str) -> RobotTally:
         """Return (creating on first use) the tally of robot name."""
@@ -102,6 +104,7 @@ class DemoTally:
             'tasks_dispatched': self.tasks_dispatched,
             'tasks_completed': self.tasks_completed,
             'tasks_failed': self.tasks_failed,
+            'chaos': self.chaos,
             'distance_m': round(sum(r.distance_m for r in self.robots.values()), 2),
             'detections_per_class': dict(sorted(detections.items())),
             'inference_latency_p50_ms': _round(percentile(self.inference_p50_ms, 50)),
@@ -196,4 +199,8 @@ def format_summary(data: dict[str, object]) -> str:
                  f"{data.get('odom_rate_hz')} Hz, clock {data.get('clock_rate_hz')} Hz), "
                  f"peak memory of all processes: {data['peak_memory_mib']} MiB")
     lines.append(f"messages recorded: {data['messages_recorded']} in {data['recording'] or '-'}")
+    chaos = data.get('chaos')
+    if isinstance(chaos, dict):
+        lines.append(f"chaos: {chaos['kills']} nodes killed, {chaos['recoveries']} recovered, "
+                     f"time to recover p50 {chaos['ttr_p50_s']} s, max {chaos['ttr_max_s']} s")
     return '\n'.join(lines)

@@ -227,13 +227,14 @@ class FleetAgentNode(LifecycleNode):
             return
         self._check_goal_answer()
         self._check_pause_answers()
+        self._executor.cancel_stale_goals(time.monotonic())
         if self._pending is not None:
             cmd, deadline = self._pending
             if self._active:  # the executor takes one goal at a time: wait for the old result
                 if time.monotonic() > deadline:
                     self._pending = None
                     core.on_goal_rejected(cmd.mission_id, 'previous mission did not stop')
-            elif self._action.server_is_ready():
+            elif self._action.server_is_ready() and self._executor.settled(time.monotonic()):
                 self._pending = None
                 self._send_goal(cmd)
             elif time.monotonic() > deadline:
@@ -263,8 +264,7 @@ class FleetAgentNode(LifecycleNode):
         self._check_executor(core)
 
     def _check_executor(self, core: AgentCore) -> None:
-        """Report a mission lost with its executor; cancel what a previous agent left running."""
-        self._executor.cancel_stale_goals()
+        """Report a mission lost with the executor instance that had it."""
         if self._active and self._executor.lost():
             mission = self._active
             self.get_logger().error(f'{LOST_MESSAGE} (mission {mission}): the order fails')
@@ -363,7 +363,8 @@ class FleetAgentNode(LifecycleNode):
     def _start_mission(self, cmd: StartMission) -> None:
         if self._goal_handle is not None:  # an order update replaces the running mission
             self._goal_handle.cancel_goal_async()
-        if not self._active and self._action.server_is_ready():
+        if (not self._active and self._action.server_is_ready()
+                and self._executor.settled(time.monotonic())):
             self._pending = None
             self._send_goal(cmd)
         else:  # wait (without blocking the executor) for discovery or the old goal's end

@@ -29,6 +29,8 @@ class ExecutorWatch:
         self._goal_instance: frozenset[bytes] = frozenset()
         self._misses = misses
         self._absent = 0
+        self._cancel_call = None
+        self._cancel_sent = 0.0
         self.stale_cancelled = False
 
     def instances(self) -> frozenset[bytes]:
@@ -55,9 +57,17 @@ class ExecutorWatch:
         self._absent += 1
         return self._absent >= self._misses
 
-    def cancel_stale_goals(self) -> None:
+    def cancel_stale_goals(self, now: float) -> None:
         """Once, when the executor is reachable: cancel all its goals (zero goal id, stamp 0)."""
         if self.stale_cancelled or not self._cancel.service_is_ready():
             return
         self.stale_cancelled = True
-        self._cancel.call_async(CancelGoal.Request())
+        self._cancel_call = self._cancel.call_async(CancelGoal.Request())
+        self._cancel_sent = now
+
+    def settled(self, now: float) -> bool:
+        """Return True once stale goals are cancelled (answered, or 3 s without an answer)."""
+        if not self.stale_cancelled:
+            return False
+        call = self._cancel_call
+        return call is None or call.done() or now - self._cancel_sent > 3.0

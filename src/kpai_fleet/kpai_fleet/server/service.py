@@ -180,6 +180,11 @@ class FleetService:
             except FleetError:  # the store is away: try again on the next tick
                 self.timer_errors += 1
 
+    def _wait(self, task_id: str, reason: str) -> None:
+        self.store.upsert_task(task_id, 'waiting', reason=reason)
+        self._waiting[task_id] = (time.time() + LOST_RETRY_S, reason)
+        self.retry_waiting()
+
     def retry_waiting(self, now: float | None = None) -> None:
         """Offer the tasks whose order a vehicle lost again; fail those waiting too long."""
         now = time.time() if now is None else now
@@ -230,20 +235,14 @@ class FleetService:
         if task_id is None or task is None:
             return
         if status == 'rejected':
+            # to another vehicle, now or (while none is free) when one is
             task.refused[robot_id] = reason
-            try:
-                self._offer(task_id)  # to another vehicle
-            except DispatchError as err:
-                self._tasks.pop(task_id, None)
-                self.store.upsert_task(task_id, 'failed', reason=f'{robot_id} rejected the '
-                                       f'order ({reason}); {err}')
+            self._wait(task_id, f'{robot_id} rejected the order ({reason})')
         elif status == 'failed' and _lost(reason) and task.lost < MAX_LOST_RETRIES:
             # the vehicle lost the order (a node restarted): offer the task again, also to it,
             # now or (while no vehicle is free, e.g. it still clears the failed order) later
             task.lost += 1
-            self.store.upsert_task(task_id, 'waiting', reason=reason)
-            self._waiting[task_id] = (time.time() + LOST_RETRY_S, reason)
-            self.retry_waiting()
+            self._wait(task_id, reason)
         elif status in ACTIVE:
             self.store.upsert_task(task_id, status)
         else:
