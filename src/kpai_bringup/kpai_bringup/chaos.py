@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import statistics
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class Kill:
     pid: int
     at: float
     recovered_at: float | None = None
+    wall: float = 0.0  # time.time() of the kill, to match fleet records
 
     @property
     def time_to_recover(self) -> float | None:
@@ -106,7 +108,10 @@ class ChaosTally:
                               'ttr_max_s': round(max(times), 2) if times else None}
         return {'kills': len(self.kills), 'recoveries': len(ttr),
                 'ttr_p50_s': round(statistics.median(ttr), 2) if ttr else None,
-                'ttr_max_s': round(max(ttr), 2) if ttr else None, 'by_node': per_kind}
+                'ttr_max_s': round(max(ttr), 2) if ttr else None, 'by_node': per_kind,
+                'events': [{'robot': k.robot, 'node': k.node, 'wall': round(k.wall, 3),
+                            'ttr_s': None if k.time_to_recover is None
+                            else round(k.time_to_recover, 2)} for k in self.kills]}
 
 
 class ChaosMonkey:
@@ -148,6 +153,6 @@ class ChaosMonkey:
             self._kill(v.pid)
         except ProcessLookupError:
             return None
-        victim = Kill(v.robot, v.node, v.pid, now)
+        victim = Kill(v.robot, v.node, v.pid, now, wall=time.time())
         self.tally.kills.append(victim)
         return victim

@@ -27,7 +27,14 @@ from typing import Any
 
 import httpx
 
-from .chaos import LIFECYCLE_NODES, ChaosMonkey, Kill, NodeProc, robot_node_processes
+from .chaos import (
+    LIFECYCLE_NODES,
+    ROBOT_NODES,
+    ChaosMonkey,
+    Kill,
+    NodeProc,
+    robot_node_processes,
+)
 from .demo_summary import DemoTally, format_summary, process_tree_memory_bytes
 from .demo_tasks import choose_task
 
@@ -262,7 +269,12 @@ class Demo:
         self.dispatched: set[str] = set()
         self.stations: dict[str, tuple[float, float]] = {}
         self.rng = random.Random(args.seed)
-        self.chaos = (ChaosMonkey(args.chaos, rng=random.Random(args.seed + 1))
+        nodes = [n for n in args.chaos_nodes.split(',') if n] or list(ROBOT_NODES)
+        unknown = sorted(set(nodes) - set(ROBOT_NODES))
+        if unknown:
+            raise SystemExit(f'--chaos-nodes: unknown node(s) {unknown}; the robot nodes are '
+                             f'{", ".join(ROBOT_NODES)}')
+        self.chaos = (ChaosMonkey(args.chaos, rng=random.Random(args.seed + 1), nodes=nodes)
                       if args.chaos > 0 else None)
 
     # -- processes ----------------------------------------------------------------------------
@@ -541,6 +553,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--chaos', type=float, default=0.0, metavar='SECONDS',
                    help='every SECONDS kill -9 a random node of a random robot and time its '
                         'recovery (0 = off)')
+    p.add_argument('--chaos-nodes', default='', metavar='A,B',
+                   help='node kinds chaos may kill (default: all robot nodes)')
     p.add_argument('--startup-timeout', type=float, default=240.0,
                    help='seconds to wait for every robot to come online')
     args = p.parse_args(argv)
