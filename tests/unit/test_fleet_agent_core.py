@@ -100,6 +100,9 @@ def test_cancel_pause_and_requests(agent):
     core, sink = agent
     core.on_message(IA_T, instant('cancelOrder', 'c0'))
     assert core.tracker.actions['c0'].action_status.value == 'FAILED'
+    (err,) = core.tracker.errors
+    assert (err.error_type, err.error_level.value) == ('noOrderToCancel', 'WARNING')
+    assert err.references() == {'actionId': 'c0'}
     core.on_message(ORDER_T, make_order([('A', 0, 0, True, [act('w', 'wait', duration=9)])]
                                         ).to_json())
     (start,) = core.take_commands()

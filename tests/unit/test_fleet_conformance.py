@@ -106,6 +106,19 @@ def test_state_types_are_strict(change, fragment):
     assert fragment in exc.value.reason
 
 
+def test_python_field_names_are_wrong_field_names():
+    d = state_dict()
+    d['battery_state'] = d.pop('batteryState')
+    with pytest.raises(ValidationRejected) as exc:
+        parse_message('state', json.dumps(d))
+    assert 'batteryState: required field missing' in exc.value.reason
+    node = {'node_id': 'A', 'sequence_id': 0, 'released': True, 'actions': []}
+    with pytest.raises(ValidationRejected) as exc:
+        parse_message('order', json.dumps(dict(HDR, orderId='o', orderUpdateId=0,
+                                               nodes=[node], edges=[])))
+    assert 'nodes.0.nodeId: required field missing' in exc.value.reason
+
+
 def test_integral_floats_are_accepted_as_the_json_numbers_they_are():
     st = parse_message('state', json.dumps(state_dict(
         headerId=43.0, orderUpdateId=2.0, lastNodeSequenceId=4.0,

@@ -316,7 +316,9 @@ class AgentCore:
         if kind == 'cancelOrder':
             if not self.tracker.busy:
                 self.tracker.track_instant(aid, kind, ActionStatus.FAILED, 'no order to cancel')
-                self.tracker.add_error('noOrderToCancel', 'cancelOrder without an active order')
+                # 6.6.3.2: a warning with the instant action's actionId as errorReference
+                self.tracker.add_error('noOrderToCancel', 'cancelOrder without an active order',
+                                       actionId=aid)
             elif self._goal is not None:
                 self._goal.cancel_action = aid
                 self.tracker.track_instant(aid, kind, ActionStatus.RUNNING)

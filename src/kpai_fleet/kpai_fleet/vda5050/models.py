@@ -395,7 +395,8 @@ def parse_message(kind: str, payload: bytes | str, *,
     if size > max_bytes:
         raise ValidationRejected(f'payload of {size} bytes exceeds the {max_bytes} byte limit')
     try:
-        return model.model_validate_json(payload)
+        # the VDA 5050 names only: `battery_state` for batteryState is a wrong field name
+        return model.model_validate_json(payload, by_alias=True, by_name=False)
     except ValidationError as err:
         if any(e['type'] == 'json_invalid' for e in err.errors()):
             try:
