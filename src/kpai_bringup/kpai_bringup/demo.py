@@ -234,6 +234,12 @@ class FleetClient:
         data = self.http.get('/api/map').raise_for_status().json()
         return {name: (float(p['x']), float(p['y'])) for name, p in data['stations'].items()}
 
+    def tasks(self) -> list[dict[str, Any]]:
+        """Return the fleet's tasks (status, reason, current order)."""
+        r = self.http.get('/api/tasks', params={'limit': 10000})
+        r.raise_for_status()
+        return list(r.json())
+
     def dispatch(self, pickup: str, dropoff: str, *, robot: str) -> dict[str, Any] | None:
         """Post a transport task for robot; None when it cannot take it now."""
         r = self.http.post('/api/tasks', json={'pickup': pickup, 'dropoff': dropoff,
@@ -367,18 +373,22 @@ class Demo:
             result = fleet.dispatch(pickup, dropoff, robot=name)
             if result is not None:
                 taken |= {pickup, dropoff}
-                self.dispatched.add(result['order_id'])
+                self.dispatched.add(result['task_id'])
                 print(f'[demo] task {result["order_id"]}: {pickup} -> {dropoff} '
                       f'for {result["robot_id"]}', flush=True)
 
     def count_tasks(self, fleet: FleetClient) -> None:
-        ours = [o for o in fleet.orders() if o['order_id'] in self.dispatched]
+        """Count the demo's tasks by their status; a task may take several orders (a vehicle
+        that lost one to a restarted node gets it again), the last one names the robot."""
+        ours = [t for t in fleet.tasks() if t['task_id'] in self.dispatched]
+        robot_of = {o['order_id']: o['robot_id'] for o in fleet.orders()}
+        done = [t for t in ours if t['status'] == 'completed']
         self.tally.tasks_dispatched = len(ours)
-        self.tally.tasks_completed = sum(o['status'] == 'completed' for o in ours)
-        self.tally.tasks_failed = sum(o['status'] == 'failed' for o in ours)
+        self.tally.tasks_completed = len(done)
+        self.tally.tasks_failed = sum(t['status'] == 'failed' for t in ours)
         for name in self.robots:
             self.tally.robot(name).tasks_completed = sum(
-                o['status'] == 'completed' and o['robot_id'] == name for o in ours)
+                robot_of.get(t.get('order_id') or '') == name for t in done)
 
     def _sample_memory(self) -> None:
         if self.launcher is not None:
