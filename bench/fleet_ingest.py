@@ -85,11 +85,14 @@ class RawPublisher:
     by a reader thread (acked == sent proves the broker took every message).
     """
 
-    def __init__(self, host: str, port: int, client_id: str) -> None:
+    def __init__(self, host: str, port: int, client_id: str, *, username: str = '',
+                 password: str = '') -> None:
         self.sock = socket.create_connection((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        cid = client_id.encode()
-        body = (b'\x00\x04MQTT\x04\x02\x00\x3c' + struct.pack('!H', len(cid)) + cid)
+        flags = 0x02 | (0xC0 if username else 0)  # clean session [+ user name and password]
+        body = b'\x00\x04MQTT\x04' + bytes([flags]) + b'\x00\x3c' + _string(client_id)
+        if username:
+            body += _string(username) + _string(password)
         self.sock.sendall(b'\x10' + _varint(len(body)) + body)
         ack = self._read_exact(4)
         if ack[0] != 0x20 or ack[3] != 0:
@@ -153,6 +156,11 @@ class RawPublisher:
         self.sock.close()
 
 
+def _string(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack('!H', len(raw)) + raw
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -168,13 +176,13 @@ BENCH_TOKEN = 'fleet-ingest-bench'  # the API token of the benchmark's own serve
 class Server:
     """The fleet server as a child process."""
 
-    def __init__(self, broker_url: str, db_url: str) -> None:
+    def __init__(self, broker_url: str, db_url: str, **env: str) -> None:
         self.port = free_port()
         self.base = f'http://127.0.0.1:{self.port}'
         self.proc = ManagedProcess(
             [sys.executable, '-m', 'kpai_fleet.cli', 'serve', '--db', db_url, '--broker',
              broker_url, '--port', str(self.port)],
-            env=dict(ros_env(0), KPAI_FLEET_TOKEN=BENCH_TOKEN), name='fleet_server')
+            env=dict(ros_env(0), KPAI_FLEET_TOKEN=BENCH_TOKEN, **env), name='fleet_server')
         self.http = httpx.Client(timeout=10, headers={'Authorization': f'Bearer {BENCH_TOKEN}'})
         wait_until(self._up, timeout=30, what='fleet server')
         wait_until(lambda: self.metrics()['mqtt']['connected'], timeout=10, what='server MQTT')
@@ -322,7 +330,8 @@ def main() -> int:
     ap.add_argument('--skip-postgres', action='store_true')
     args = ap.parse_args()
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix='kpai-bench-') as tmp, LocalBroker() as broker:
+    with tempfile.TemporaryDirectory(prefix='kpai-bench-') as tmp, \
+            LocalBroker(allow_anonymous=True) as broker:  # one connection plays all robots
         sqlite_url = f'sqlite:///{tmp}/fleet.db'
         out['sqlite'] = throughput(broker, sqlite_url, args.robots, args.states, args.limit_s)
         print('sqlite:', out['sqlite'], flush=True)

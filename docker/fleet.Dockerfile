@@ -12,6 +12,9 @@ COPY src/kpai_fleet/kpai_fleet/ /opt/kpai/kpai_fleet/
 COPY src/kpai_bringup/config/fleet_server_sim.yaml /opt/kpai/config/fleet_server.yaml
 COPY src/kpai_bringup/maps/ /opt/kpai/maps/
 ENV PYTHONPATH=/opt/kpai
+# mount point of the mqtt-secrets volume: a new volume takes this owner (compose runs the
+# secrets, fleet and mosquitto services as uid 1883, the eclipse-mosquitto image's user)
+RUN mkdir -m 0700 /secrets && chown 1883:1883 /secrets
 EXPOSE 8080
 USER 65534
 # 0.0.0.0 inside the container only; compose publishes the port on 127.0.0.1

@@ -20,8 +20,12 @@ __all__ = [
     'ROOT',
     'ManagedProcess',
     'RosGraph',
+    'agent_mqtt_params',
+    'fleet_broker',
+    'mqtt_login',
     'next_domain_id',
     'ros_env',
+    'server_mqtt',
     'wait_until',
 ]
 
@@ -62,6 +66,44 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f'timed out after {timeout:.1f} s waiting for {what or condition}')
         time.sleep(interval)
+
+
+@contextmanager
+def fleet_broker(robots: Sequence[str] = ('robot1', 'robot2'), *, manufacturer: str = 'KPAI',
+                 **kwargs: Any) -> Iterator[Any]:
+    """Start a Mosquitto that refuses anonymous clients, robots and the server provisioned."""
+    from kpai_fleet.broker import LocalBroker
+    from kpai_fleet.credentials import CredentialStore
+
+    with tempfile.TemporaryDirectory(prefix='kpai-secrets-') as tmp:
+        store = CredentialStore(Path(tmp) / 'mqtt')
+        store.add_server()
+        for robot in robots:
+            store.add_vehicle(manufacturer, robot)
+        with LocalBroker(credentials=store, **kwargs) as broker:
+            yield broker
+
+
+def mqtt_login(broker: Any, user: str = '') -> dict[str, str]:
+    """Return MqttLink keyword arguments logging in as user (default: the fleet server)."""
+    from kpai_fleet.credentials import SERVER_USER
+
+    user = user or SERVER_USER
+    return {'username': user, 'password': broker.credentials.password(user)}
+
+
+def agent_mqtt_params(broker: Any, robot: str) -> list[str]:
+    """Return the fleet agent's ROS arguments for robot's identity (a password file path)."""
+    return ['-p', f'mqtt_username:={robot}',
+            '-p', f'mqtt_password:={broker.credentials.password_file(robot)}']
+
+
+def server_mqtt(broker: Any) -> tuple[str, dict[str, str]]:
+    """Return the fleet server's broker URL (user, no password) and the env with its password."""
+    from kpai_fleet.credentials import SERVER_USER
+
+    return (f'mqtt://{SERVER_USER}@{broker.host}:{broker.port}',
+            {'KPAI_FLEET_MQTT_PASSWORD': broker.credentials.password(SERVER_USER)})
 
 
 class ManagedProcess:

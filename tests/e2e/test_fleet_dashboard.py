@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from kpai_browser import CHROMIUM, Browser
-from kpai_fleet.broker import LocalBroker, free_port
+from kpai_fleet.broker import free_port
 from kpai_fleet.mqtt_link import MqttLink
 from kpai_fleet.vda5050.order_tracker import OrderTracker
 from kpai_fleet.vda5050.state_builder import (
@@ -23,17 +23,26 @@ from kpai_fleet.vda5050.state_builder import (
     build_state,
     build_visualization,
 )
-from kpai_testing import ManagedProcess, ros_env, wait_until
+from kpai_testing import (
+    ManagedProcess,
+    fleet_broker,
+    mqtt_login,
+    ros_env,
+    server_mqtt,
+    wait_until,
+)
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / 'artifacts' / 'fleet_dashboard.png'
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason='Debian chromium not installed')
 
 
-def publish_fleet(url: str, stop: threading.Event) -> None:
-    link = MqttLink(url, 'e2e-robots')
-    link.start()
-    link.wait_connected(10)
+def publish_fleet(broker, stop: threading.Event) -> None:
+    links = {r: MqttLink(broker.url, f'e2e-{r}', **mqtt_login(broker, r))  # own identities
+             for r in ('robot1', 'robot2')}
+    for link in links.values():
+        link.start()
+        link.wait_connected(10)
     headers = {r: HeaderSource('KPAI', r) for r in ('robot1', 'robot2')}
     t0 = time.time()
     while not stop.is_set():
@@ -46,25 +55,28 @@ def publish_fleet(url: str, stop: threading.Event) -> None:
                                     stamp=time.time()),
                 inference=InferenceHealth(backend='onnxruntime', device='CPU', fps=14.5,
                                           fallback_active=bool(i), stamp=time.time()))
+            link = links[name]
             link.publish(f'uagv/v2/KPAI/{name}/state',
                          build_state(h, OrderTracker(), snap).to_json())
             link.publish(f'uagv/v2/KPAI/{name}/visualization',
                          build_visualization(h, snap).to_json(), qos=0)
         stop.wait(0.2)
-    link.stop()
+    for link in links.values():
+        link.stop()
 
 
 def test_dashboard_shows_moving_robots(tmp_path):
-    with LocalBroker() as broker:
+    with fleet_broker(('robot1', 'robot2')) as broker:
         port = free_port()
+        broker_url, mqtt_env = server_mqtt(broker)
         server = ManagedProcess(
             [sys.executable, '-m', 'kpai_fleet.cli', 'serve', '--db',
-             f'sqlite:///{tmp_path}/fleet.db', '--broker', broker.url, '--port', str(port),
+             f'sqlite:///{tmp_path}/fleet.db', '--broker', broker_url, '--port', str(port),
              '--config', str(Path(__file__).resolve().parents[2] / 'src' / 'kpai_fleet' /
                              'config' / 'fleet_server.yaml')],
-            env=dict(ros_env(0), KPAI_FLEET_PASSWORD='dash-pw'), name='fleet_server')
+            env=dict(ros_env(0), KPAI_FLEET_PASSWORD='dash-pw', **mqtt_env), name='fleet_server')
         stop = threading.Event()
-        pub = threading.Thread(target=publish_fleet, args=(broker.url, stop), daemon=True)
+        pub = threading.Thread(target=publish_fleet, args=(broker, stop), daemon=True)
         browser = None
         try:
             base = f'http://127.0.0.1:{port}'

@@ -9,10 +9,9 @@ import threading
 import time
 
 import pytest
-from kpai_fleet.broker import LocalBroker
 from kpai_fleet.mqtt_link import MqttLink
 from kpai_perception.node_util import spin_until_stopped
-from kpai_testing import wait_until
+from kpai_testing import agent_mqtt_params, fleet_broker, mqtt_login, wait_until
 
 HDR = {'version': '2.0.0', 'manufacturer': 'KPAI', 'serialNumber': 'robot1',
        'timestamp': '2026-01-01T00:00:00.000Z'}
@@ -160,10 +159,11 @@ class MissionServer:
 class Observer:
     """An MQTT client with a persistent session recording everything about robot1."""
 
-    def __init__(self, url: str, client_id: str = 'test-observer') -> None:
+    def __init__(self, broker, client_id: str = 'test-observer') -> None:
         self.msgs: list[tuple[str, dict, float]] = []
-        self.link = MqttLink(url, client_id, subscriptions=((f'{BASE}/#', 1),),
-                             on_message=self._on)
+        # the fleet server's identity: reads robot1's topics, writes its orders
+        self.link = MqttLink(broker.url, client_id, subscriptions=((f'{BASE}/#', 1),),
+                             on_message=self._on, **mqtt_login(broker))
         self.link.start()
         assert self.link.wait_connected(10)
 
@@ -199,7 +199,7 @@ def action(aid, kind, **params):
 
 @pytest.fixture
 def broker():
-    with LocalBroker() as b:
+    with fleet_broker(('robot1',)) as b:
         yield b
 
 
@@ -221,12 +221,13 @@ WATCH_TEST_EXECUTOR = ('-p', 'watched_nodes:=[test_mission_executor]',
 def start_agent(graph, broker, *extra):
     return graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
                             f'broker_url:={broker.url}', '-p', 'visualization_period_s:=0.2',
-                            *WATCH_TEST_EXECUTOR, *extra, name='fleet_agent')
+                            *agent_mqtt_params(broker, 'robot1'), *WATCH_TEST_EXECUTOR, *extra,
+                            name='fleet_agent')
 
 
 def test_agent_executes_orders_and_reports_states(graph, broker):
     server = MissionServer(graph.domain_id)
-    obs = Observer(broker.url)
+    obs = Observer(broker)
     try:
         start_agent(graph, broker)
         wait_until(lambda: obs.of('connection') and obs.of('factsheet'), timeout=20,
@@ -320,7 +321,7 @@ def test_agent_executes_orders_and_reports_states(graph, broker):
 
 
 def test_broker_restart_loses_no_state(graph, broker):
-    obs = Observer(broker.url)
+    obs = Observer(broker)
     try:
         agent = start_agent(graph, broker)
         wait_until(lambda: len(obs.of('state')) >= 2, timeout=20, what='states')
@@ -331,7 +332,7 @@ def test_broker_restart_loses_no_state(graph, broker):
                    timeout=15, what='agent buffering 3 messages while the broker is down')
         assert agent.alive()
         broker.start()
-        obs2 = Observer(broker.url)  # same client id: resumes the persistent session
+        obs2 = Observer(broker)  # same client id: resumes the persistent session
         first = obs.of('state')[0]['headerId']
         wait_until(lambda: obs2.of('state') and obs2.of('state')[-1]['headerId'] >= first + 8,
                    timeout=20, what='states after the restart')
@@ -346,7 +347,7 @@ def test_broker_restart_loses_no_state(graph, broker):
 def test_connection_offline_on_shutdown_and_last_will(graph, broker):
     import signal
 
-    obs = Observer(broker.url, client_id='test-observer-conn')
+    obs = Observer(broker, client_id='test-observer-conn')
     try:
         agent = start_agent(graph, broker)
 
@@ -368,7 +369,8 @@ def _agent_with_one_order(graph, broker, obs, order_id):
     """A fleet agent waiting 1 s for answers, sent a one-edge order with a pick at its end."""
     agent = graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
                              f'broker_url:={broker.url}', '-p', 'goal_response_timeout_s:=1.0',
-                             *WATCH_TEST_EXECUTOR, name='fleet_agent')
+                             *agent_mqtt_params(broker, 'robot1'), *WATCH_TEST_EXECUTOR,
+                             name='fleet_agent')
     wait_until(lambda: obs.of('state'), timeout=20, what='first state')
     nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('pick1', 'pick', duration=0.3)])]
     obs.send('order', {'orderId': order_id, 'orderUpdateId': 0, 'nodes': nodes,
@@ -379,7 +381,7 @@ def _agent_with_one_order(graph, broker, obs, order_id):
 def test_lost_goal_answer_recovered_by_goal_id(graph, broker):
     """Lost answers (goal acceptance, set_paused): the order finishes, the pause is made."""
     server = MissionServer(graph.domain_id, drop_goal_answers=1, drop_pause_answers=1)
-    obs = Observer(broker.url, client_id='test-observer-lost')
+    obs = Observer(broker, client_id='test-observer-lost')
     try:
         agent = _agent_with_one_order(graph, broker, obs, 'lost')
 
@@ -406,7 +408,7 @@ def test_lost_goal_answer_recovered_by_goal_id(graph, broker):
 def test_goal_unknown_to_the_executor_fails_the_order(graph, broker):
     """A rejection whose answer was lost: the result by id is UNKNOWN, the order fails."""
     server = MissionServer(graph.domain_id, drop_goal_answers=1, accept=False)
-    obs = Observer(broker.url, client_id='test-observer-unknown')
+    obs = Observer(broker, client_id='test-observer-unknown')
     try:
         _agent_with_one_order(graph, broker, obs, 'unknown')
 

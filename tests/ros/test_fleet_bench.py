@@ -13,7 +13,8 @@ import fleet_ingest  # noqa: E402
 
 
 def test_throughput_and_latency_tiny(tmp_path):
-    with LocalBroker() as broker:
+    # development mode: one raw connection plays every robot (a load generator, not a robot)
+    with LocalBroker(allow_anonymous=True) as broker:
         res = fleet_ingest.throughput(broker, f'sqlite:///{tmp_path}/t.db', robots=5,
                                       states=500, limit_s=60)
         assert res['lost'] == 0 and res['rows_stored'] == 500 and res['states_per_s'] > 0

@@ -13,7 +13,7 @@ from kpai_fleet.mqtt_link import MqttLink
 from kpai_fleet.pgserver import PostgresServer
 from kpai_fleet.vda5050.order_tracker import OrderTracker
 from kpai_fleet.vda5050.state_builder import HeaderSource, RobotSnapshot, build_state
-from kpai_testing import wait_until
+from kpai_testing import fleet_broker, mqtt_login, server_mqtt, wait_until
 
 TOKEN = 'test-token'
 READ_AUTH = {'Authorization': f'Bearer {TOKEN}'}  # reads: a session or the API token
@@ -32,15 +32,25 @@ def postgres():
 
 @pytest.fixture
 def broker():
-    with LocalBroker() as b:
+    with fleet_broker(('robot1', 'robot2', 'robot3')) as b:
+        yield b
+
+
+@pytest.fixture
+def open_broker():
+    """Development mode: one client forges any robot's topics (what the ingest must reject)."""
+    with LocalBroker(allow_anonymous=True) as b:
         yield b
 
 
 class Server:
     """`kpai-fleet serve` as a child process."""
 
-    def __init__(self, graph, broker_url: str, db_url: str, tmp_path) -> None:
-        self.graph, self.broker_url, self.db_url = graph, broker_url, db_url
+    def __init__(self, graph, broker, db_url: str, tmp_path) -> None:
+        self.graph, self.db_url = graph, db_url
+        # its own identity: user in the URL, password in the environment (never in argv)
+        self.broker_url, self.env = (server_mqtt(broker) if broker.credentials is not None
+                                     else (broker.url, {}))
         self.cfg = tmp_path / 'fleet.yaml'
         self.cfg.write_text(CONFIG)
         self.port = free_port()
@@ -52,7 +62,7 @@ class Server:
         self.proc = self.graph.start(
             [sys.executable, '-m', 'kpai_fleet.cli', 'serve', '--config', str(self.cfg),
              '--db', self.db_url, '--broker', self.broker_url, '--port', str(self.port)],
-            name='fleet_server', KPAI_FLEET_TOKEN=TOKEN)
+            name='fleet_server', KPAI_FLEET_TOKEN=TOKEN, **self.env)
         wait_until(self._up, timeout=20, what='fleet server API')
         wait_until(lambda: self.metrics()['mqtt']['connected'], timeout=10, what='server MQTT')
 
@@ -97,14 +107,15 @@ def history_len(srv: Server, robot: str) -> int:
 
 
 @pytest.mark.parametrize('store', ['sqlite', 'postgres'])
-def test_ingest_bad_traffic_and_server_restart(graph, broker, tmp_path, request, store):
+def test_ingest_bad_traffic_and_server_restart(graph, open_broker, tmp_path, request, store):
+    broker = open_broker
     db = (f'sqlite:///{tmp_path}/fleet.db' if store == 'sqlite'
           else request.getfixturevalue('postgres').url)
     if store == 'postgres':  # module-scoped database: start from empty tables
         import psycopg
         with psycopg.connect(db, autocommit=True) as c:
             c.execute('DROP TABLE IF EXISTS states, events, robots, orders')
-    srv = Server(graph, broker.url, db, tmp_path)
+    srv = Server(graph, broker, db, tmp_path)
     pub = MqttLink(broker.url, 'test-robots')
     pub.start()
     assert pub.wait_connected(10)
@@ -150,8 +161,8 @@ def test_ingest_bad_traffic_and_server_restart(graph, broker, tmp_path, request,
 
 
 def test_broker_restart_server_loses_nothing(graph, broker, tmp_path):
-    srv = Server(graph, broker.url, f'sqlite:///{tmp_path}/fleet.db', tmp_path)
-    pub = MqttLink(broker.url, 'test-robot3')
+    srv = Server(graph, broker, f'sqlite:///{tmp_path}/fleet.db', tmp_path)
+    pub = MqttLink(broker.url, 'test-robot3', **mqtt_login(broker, 'robot3'))
     pub.start()
     assert pub.wait_connected(10)
     h = HeaderSource('KPAI', 'robot3')
@@ -178,7 +189,7 @@ def test_task_round_trip_through_agent_and_executor(graph, broker, tmp_path):
 
     server = MissionServer(graph.domain_id, step_s=0.2)
     try:
-        srv = Server(graph, broker.url, f'sqlite:///{tmp_path}/fleet.db', tmp_path)
+        srv = Server(graph, broker, f'sqlite:///{tmp_path}/fleet.db', tmp_path)
         start_agent(graph, broker)
         wait_until(lambda: any(r['robot_id'] == 'robot1' and r.get('x') is not None
                                for r in srv.get('/api/robots')), timeout=20,

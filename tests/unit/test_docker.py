@@ -58,3 +58,20 @@ def test_fleet_image_copies_real_files_and_runs_a_real_module() -> None:
     module = cmd[cmd.index('-m') + 1]
     assert (ROOT / 'src' / 'kpai_fleet' / (module.replace('.', '/') + '.py')).is_file(), module
     assert cmd[cmd.index('--config') + 1].startswith('/opt/kpai/config/')
+
+
+def test_compose_generates_its_secrets_and_refuses_anonymous_mqtt() -> None:
+    text = (DOCKER / 'compose.yaml').read_text()
+    services = yaml.safe_load(text)['services']
+    assert 'change-me' not in text and 'no-auth' not in text
+    conf = (DOCKER / 'mosquitto.conf').read_text().splitlines()
+    assert 'allow_anonymous false' in conf
+    assert {'password_file /secrets/passwd', 'acl_file /secrets/acl'} <= set(conf)
+    assert 'credentials add' in ' '.join(services['secrets']['command'])
+    for name in ('mosquitto', 'postgres'):
+        assert services[name]['depends_on']['secrets'] == {
+            'condition': 'service_completed_successfully'}
+    fleet = ' '.join(services['fleet']['command'])
+    # the token and the database password are read into the environment, not put in argv
+    assert '--secrets /secrets' in fleet and 'KPAI_FLEET_TOKEN=$$(cat /secrets/api_token)' in fleet
+    assert 'mqtt_secrets:=/secrets' in services['sim']['command']

@@ -7,33 +7,48 @@ import threading
 
 import pytest
 from kpai_fleet.agent_core import AgentConfig, AgentCore, StartMission
-from kpai_fleet.broker import LocalBroker
 from kpai_fleet.mqtt_link import MqttLink
 from kpai_fleet.server.config import load_config
 from kpai_fleet.server.service import FleetService
-from kpai_testing import wait_until
+from kpai_testing import fleet_broker, mqtt_login, wait_until
 from test_fleet_hostile import LIMIT, ORDER_HOSTILE, STATE_HOSTILE, STATE_T, _state_dict
 from test_fleet_order_mapping import act, make_order
 
 
 @pytest.fixture
 def broker():
-    with LocalBroker() as b:
+    with fleet_broker(('robot1',)) as b:
         yield b
 
 
-@pytest.fixture
-def publisher(broker):
-    link = MqttLink(broker.url, 'test-hostile-publisher')
+def _link(broker, client_id: str, user: str = '') -> MqttLink:
+    link = MqttLink(broker.url, client_id, **mqtt_login(broker, user))
     link.start()
     assert link.wait_connected(10), link.last_error
+    return link
+
+
+@pytest.fixture
+def robot1(broker):
+    """robot1's own identity: may publish its state, nothing else."""
+    link = _link(broker, 'test-hostile-robot1', 'robot1')
     yield link
     link.stop()
 
 
-def test_server_stores_a_valid_state_after_every_hostile_one(broker, publisher, tmp_path):
+@pytest.fixture
+def publisher(broker):
+    """A second client with the fleet server's identity: writes orders."""
+    link = _link(broker, 'test-hostile-publisher')
+    yield link
+    link.stop()
+
+
+def test_server_stores_a_valid_state_after_every_hostile_one(broker, robot1, tmp_path):
+    publisher = robot1
     cfg = load_config(None, broker_url=broker.url, db_url=f'sqlite:///{tmp_path}/fleet.db',
-                      max_payload_bytes=LIMIT, client_id='test-fleet-server')
+                      max_payload_bytes=LIMIT, client_id='test-fleet-server',
+                      **{f'mqtt_{k}': v for k, v in mqtt_login(broker).items()})
     svc = FleetService(cfg)
     svc.start()
     try:
@@ -59,7 +74,7 @@ def test_agent_starts_a_valid_order_after_every_hostile_one(broker, publisher):
                      lambda topic, payload, qos, retain: sent.append((topic, payload)))
     core.snapshot.position_initialized = True
     link = MqttLink(broker.url, 'test-hostile-agent', subscriptions=core.subscriptions(),
-                    on_message=core.on_message)
+                    on_message=core.on_message, **mqtt_login(broker, 'robot1'))
     link.start()
     try:
         wait_until(link.is_connected, timeout=10, what='agent connected')
@@ -83,8 +98,10 @@ def test_agent_starts_a_valid_order_after_every_hostile_one(broker, publisher):
 @pytest.mark.filterwarnings('ignore::pytest.PytestUnhandledThreadExceptionWarning')
 def test_a_dead_network_loop_is_restarted_and_the_message_redelivered(broker, publisher):
     got: list[bytes] = []
-    link = MqttLink(broker.url, 'test-loop-restart', subscriptions=(('kpai/test/#', 1),),
-                    on_message=lambda topic, payload: got.append(payload), watchdog_s=0.2)
+    topic = 'uagv/v2/KPAI/robot1/instantActions'  # one the server writes and robot1 reads
+    link = MqttLink(broker.url, 'test-loop-restart', subscriptions=((topic, 1),),
+                    on_message=lambda topic, payload: got.append(payload), watchdog_s=0.2,
+                    **mqtt_login(broker, 'robot1'))
     link.start()
     try:
         wait_until(link.is_connected, timeout=10, what='connected')
@@ -98,11 +115,11 @@ def test_a_dead_network_loop_is_restarted_and_the_message_redelivered(broker, pu
             wrapped(client, userdata, msg)
 
         link.client.on_message = kill_once
-        publisher.publish('kpai/test/a', b'first', qos=1)
+        publisher.publish(topic, b'first', qos=1)
         wait_until(killed.is_set, timeout=10, what='loop killed')
         wait_until(lambda: link.loop_restarts >= 1, timeout=10, what='loop restarted')
         wait_until(link.is_connected, timeout=10, what='reconnected')
-        publisher.publish('kpai/test/a', b'second', qos=1)
+        publisher.publish(topic, b'second', qos=1)
         wait_until(lambda: b'second' in got, timeout=10, what='message after restart')
         assert b'first' in got  # unacknowledged when the loop died: redelivered (QoS 1)
         assert link.faults.snapshot()['mqtt:loop_died'] >= 1

@@ -273,3 +273,31 @@ def test_each_database_has_its_own_spool():
     assert a != b and a.endswith('.jsonl')
     assert default_spool_path('sqlite:////var/kpai/fleet.db') == '/var/kpai/fleet.db.spool'
     assert default_spool_path('sqlite://:memory:') == ''
+
+
+class ClosedConnection(Outage):
+    """psycopg after the server went away: even cursor() raises while `down` is set."""
+
+    def cursor(self):
+        if self.down.is_set():
+            self.refused += 1
+            raise sqlite3.OperationalError('disk I/O error (the connection is closed)')
+        return self.conn.cursor()
+
+
+def test_a_connection_that_refuses_even_a_cursor_loses_no_row(tmp_path):
+    s = Store(f'sqlite:///{tmp_path}/fleet.db', flush_ms=10, batch_rows=20)
+    outage = ClosedConnection(s._write_conn)
+    s._write_conn = outage
+    try:
+        outage.down.set()
+        for i in range(50):
+            s.submit_state(row(i))
+        wait_until(lambda: outage.refused >= 3, timeout=10, what='refused writes')
+        assert not s.available
+        outage.down.clear()
+        s.flush(timeout=20)
+        assert header_ids(s) == list(range(50))
+        assert s.status()['writer_errors'] == 0
+    finally:
+        s.close()

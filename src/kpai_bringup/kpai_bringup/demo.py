@@ -265,7 +265,9 @@ class Demo:
         stamp = time.strftime('%Y%m%d-%H%M%S')
         self.run_dir = Path(args.run_dir or root / 'runs' / f'demo-{stamp}').resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.ports = {'mqtt': _port(1883), 'fleet': _port(8080), 'foxglove': _port(8765)}
+        self.ports = {'mqtt': _port(1883), 'mqtts': _port(8883), 'fleet': _port(8080),
+                      'foxglove': _port(8765)}
+        self.mqtt_secrets = self.run_dir / 'mqtt'
         self.token = secrets.token_urlsafe(16)
         self.password = secrets.token_urlsafe(9)
         self.tally = DemoTally(camera_rate_hz=args.camera_rate, odom_rate_hz=args.odom_rate,
@@ -284,10 +286,21 @@ class Demo:
                       if args.chaos > 0 else None)
 
     # -- processes ----------------------------------------------------------------------------
+    def provision(self) -> None:
+        """Give each robot and the fleet server its own MQTT identity before anything starts."""
+        from kpai_fleet.credentials import CredentialStore
+
+        store = CredentialStore(self.mqtt_secrets)
+        store.add_server()
+        for robot in self.robots:
+            store.add_vehicle('KPAI', robot)
+
     def start(self) -> None:
+        self.provision()
         cmd = [sys.executable, '-m', 'kpai_bringup.cli', 'launch', 'kpai_bringup',
                'sim_fleet.launch.yaml', f'robots:={self.args.robots}',
                f'run_dir:={self.run_dir}', f'mqtt_port:={self.ports["mqtt"]}',
+               f'mqtts_port:={self.ports["mqtts"]}', f'mqtt_secrets:={self.mqtt_secrets}',
                f'fleet_port:={self.ports["fleet"]}', f'foxglove_port:={self.ports["foxglove"]}',
                f'record:={"true" if self.args.record else "false"}',
                f'camera_rate:={self.args.camera_rate}', f'odom_rate:={self.args.odom_rate}',
@@ -512,13 +525,16 @@ class Demo:
               f'  REST API    http://127.0.0.1:{p["fleet"]}/api/robots  (Authorization: Bearer '
               f'{self.token})\n'
               f'  Foxglove    ws://127.0.0.1:{p["foxglove"]}  (Foxglove app: Open connection)\n'
-              f'  MQTT        mqtt://127.0.0.1:{p["mqtt"]}  (VDA 5050 topics uagv/v2/KPAI/#)\n'
+              f'  MQTT        mqtt://127.0.0.1:{p["mqtt"]}, mqtts://127.0.0.1:{p["mqtts"]}  '
+              f'(VDA 5050 topics uagv/v2/KPAI/#; no anonymous access: one identity per robot '
+              f'and the server, password files and the TLS CA in {self.mqtt_secrets})\n'
               f'  stop with Ctrl-C' + (f' (or after {self.args.duration:.0f} s)'
                                        if self.args.duration else ''), flush=True)
         (self.run_dir / 'endpoints.json').write_text(json.dumps({
             'dashboard': f'http://127.0.0.1:{p["fleet"]}/', 'user': 'admin',
             'password': self.password, 'token': self.token,
-            'foxglove': f'ws://127.0.0.1:{p["foxglove"]}', 'mqtt_port': p['mqtt']}, indent=2))
+            'foxglove': f'ws://127.0.0.1:{p["foxglove"]}', 'mqtt_port': p['mqtt'],
+            'mqtts_port': p['mqtts'], 'mqtt_secrets': str(self.mqtt_secrets)}, indent=2))
 
     def _finish(self) -> None:
         meta = self.run_dir / 'recording' / 'metadata.yaml'

@@ -44,12 +44,17 @@ __all__ = ['PASSWORD_ENV', 'AgentConfig', 'AgentCore', 'CancelMission', 'Command
 PASSWORD_ENV = 'KPAI_MQTT_PASSWORD'
 
 
-def load_password(path: str, environ: Mapping[str, str]) -> str:
+def load_password(path: str, environ: Mapping[str, str], *, wait_s: float = 0.0) -> str:
     """Return the MQTT password from the file at path, else from $KPAI_MQTT_PASSWORD, else ''.
 
-    Raise ConfigError (naming the path, never the content) when the file cannot be read.
+    A missing file is waited for up to wait_s (a broker started by the same launch file
+    provisions it meanwhile). Raise ConfigError (naming the path, never the content) when the
+    file cannot be read.
     """
     if path:
+        deadline = time.monotonic() + wait_s
+        while not Path(path).exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
         try:
             text = Path(path).read_text(encoding='utf-8')
         except (OSError, UnicodeDecodeError) as err:

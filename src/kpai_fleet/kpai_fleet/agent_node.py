@@ -48,7 +48,8 @@ __all__ = ['FleetAgentNode', 'main']
 
 _PARAMS: dict[str, tuple[Any, str]] = {
     'broker_url': ('mqtt://127.0.0.1:1883', 'mqtt://host:port or mqtts://host:port'),
-    'mqtt_username': ('', 'MQTT user name (empty: anonymous)'),
+    'mqtt_username': ('', 'MQTT user name, by convention the serial number (empty: anonymous; '
+                      'a `kpai-fleet broker` refuses anonymous clients)'),
     'mqtt_password': ('', 'path of a file holding the MQTT password (not the password: a '
                       'parameter can be read by any ROS node); empty: $KPAI_MQTT_PASSWORD'),
     'mqtt_ca_file': ('', 'CA certificate file for TLS'),
@@ -73,6 +74,8 @@ _PARAMS: dict[str, tuple[Any, str]] = {
 
 
 _SERVER_WAIT_S = 10.0
+# a password file not there yet is waited for: the launch file's broker provisions it
+_SECRET_WAIT_S = 15.0
 _PAUSE_ATTEMPTS = 3
 
 
@@ -118,7 +121,8 @@ class FleetAgentNode(LifecycleNode):
             raise ConfigError(f'goal_response_timeout_s must be a number > 0, got {timeout!r}')
         return AgentConfig(
             broker_url=v['broker_url'], mqtt_username=v['mqtt_username'],
-            mqtt_password=load_password(v['mqtt_password'], os.environ),
+            mqtt_password=load_password(v['mqtt_password'], os.environ,
+                                        wait_s=_SECRET_WAIT_S),
             mqtt_ca_file=v['mqtt_ca_file'],
             manufacturer=v['manufacturer'], serial_number=serial or 'robot',
             interface_name=v['interface_name'], map_id=v['map_id'],

@@ -1,4 +1,10 @@
-"""Start and stop a local Mosquitto broker on a free loopback port with a generated config."""
+"""Start and stop a local Mosquitto broker on a free loopback port with a generated config.
+
+By default the broker refuses anonymous clients: it authenticates against a credentials
+directory (`kpai_fleet.credentials`, the password file and ACL of every vehicle and of the
+fleet server) and, with `tls_port`, adds a TLS listener with a demo CA. `allow_anonymous=True`
+is for development only.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kpai_fleet.credentials import SERVER_USER, CredentialStore
 from kpai_fleet.errors import BrokerError
+from kpai_fleet.tls import DemoTls, ensure_demo_tls
 
 __all__ = ['MOSQUITTO', 'LocalBroker', 'free_port', 'wait_for_port']
 
@@ -48,13 +56,22 @@ def _find_mosquitto() -> str:
 
 @dataclass
 class LocalBroker:
-    """A Mosquitto process owned by this object (config and persistence in workdir)."""
+    """A Mosquitto process owned by this object (config and persistence in workdir).
+
+    Authentication: `credentials` (a CredentialStore: password file + ACL), else `users`
+    (name -> password, no ACL), else a fresh store in workdir holding only the fleet server's
+    identity; `allow_anonymous=True` (development only) lets anyone in. `tls_port` (0: a free
+    one) adds a TLS listener with a demo CA made in the credentials directory.
+    """
 
     port: int = 0
     host: str = '127.0.0.1'
     workdir: Path | None = None
     users: dict[str, str] = field(default_factory=dict)
-    allow_anonymous: bool = True
+    allow_anonymous: bool = False
+    credentials: CredentialStore | None = None
+    tls_port: int | None = None
+    tls: DemoTls | None = None
     proc: subprocess.Popen[bytes] | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -62,17 +79,54 @@ class LocalBroker:
     def url(self) -> str:
         return f'mqtt://{self.host}:{self.port}'
 
+    @property
+    def tls_url(self) -> str:
+        """Return the mqtts:// URL of the TLS listener (empty without one)."""
+        return f'mqtts://{self.host}:{self.tls_port}' if self.tls_port else ''
+
+    def _auth_lines(self, exe: str) -> list[str]:
+        assert self.workdir is not None
+        if self.allow_anonymous:
+            return ['allow_anonymous true']
+        if self.credentials is None and not self.users:
+            self.credentials = CredentialStore(self.workdir / 'secrets')
+            self.credentials.add_server(SERVER_USER)
+        if self.credentials is not None:
+            self.credentials.write_broker_files()
+            return ['allow_anonymous false', f'password_file {self.credentials.passwd_path}',
+                    f'acl_file {self.credentials.acl_path}']
+        pw = self.workdir / 'passwd'
+        pw.write_text(''.join(f'{u}:{p}\n' for u, p in self.users.items()))
+        pw.chmod(0o600)
+        helper = shutil.which('mosquitto_passwd') or str(Path(exe).parent.parent / 'bin'
+                                                         / 'mosquitto_passwd')
+        try:
+            subprocess.run([helper, '-U', str(pw)], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError) as err:
+            raise BrokerError(f'cannot hash the password file with {helper}: {err}') from err
+        if os.geteuid() == 0:
+            try:
+                shutil.chown(pw, user='mosquitto')
+            except (LookupError, OSError):
+                pass
+        return ['allow_anonymous false', f'password_file {pw}']
+
+    def _tls_lines(self) -> list[str]:
+        if self.tls_port is None:
+            return []
+        if not self.tls_port:
+            self.tls_port = free_port(self.host)
+        assert self.workdir is not None
+        where = self.credentials.root if self.credentials is not None else self.workdir
+        self.tls = ensure_demo_tls(where / 'tls')
+        return [f'listener {self.tls_port} {self.host}', f'cafile {self.tls.ca_file}',
+                f'certfile {self.tls.cert_file}', f'keyfile {self.tls.key_file}']
+
     def _write_config(self, exe: str) -> Path:
         if self.workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix='kpai-mosquitto-')
             self.workdir = Path(self._tmp.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            # mosquitto drops root privileges to its own user: let it write its persistence
-            try:
-                shutil.chown(self.workdir, user='mosquitto')
-            except (LookupError, OSError):
-                pass
         lines = [
             f'listener {self.port} {self.host}',
             'persistence true',
@@ -84,24 +138,13 @@ class LocalBroker:
             'log_dest stderr',
             'log_type error',
             'log_type warning',
-            f'allow_anonymous {"true" if self.allow_anonymous else "false"}',
+            # as root, mosquitto would switch to the `mosquitto` user, which cannot read the
+            # owner-only credential files (nor enter a private temporary directory)
+            *(['user root'] if os.geteuid() == 0 else []),
+            *self._auth_lines(exe),
+            # listener settings below apply to every listener (per_listener_settings false)
+            *self._tls_lines(),
         ]
-        if self.users:
-            pw = self.workdir / 'passwd'
-            pw.write_text(''.join(f'{u}:{p}\n' for u, p in self.users.items()))
-            pw.chmod(0o600)
-            helper = shutil.which('mosquitto_passwd') or str(Path(exe).parent.parent / 'bin'
-                                                             / 'mosquitto_passwd')
-            try:
-                subprocess.run([helper, '-U', str(pw)], check=True, capture_output=True)
-            except (OSError, subprocess.CalledProcessError) as err:
-                raise BrokerError(f'cannot hash the password file with {helper}: {err}') from err
-            if os.geteuid() == 0:
-                try:
-                    shutil.chown(pw, user='mosquitto')
-                except (LookupError, OSError):
-                    pass
-            lines.append(f'password_file {pw}')
         conf = self.workdir / 'mosquitto.conf'
         conf.write_text('\n'.join(lines) + '\n')
         return conf
@@ -129,10 +172,21 @@ class LocalBroker:
                 except BrokerError:
                     if time.monotonic() > deadline:
                         raise
+            if self.tls_port:
+                wait_for_port(self.host, self.tls_port, timeout=timeout)
         except BrokerError:
             self.stop()
             raise
+        if self.credentials is not None:
+            self.credentials.pid_path.write_text(f'{self.proc.pid}\n')
         return self
+
+    def reload(self) -> None:
+        """Rewrite the password file and ACL from the credentials and send SIGHUP."""
+        if self.credentials is not None:
+            self.credentials.write_broker_files()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
 
     def log_tail(self, lines: int = 20) -> str:
         """Return the end of the broker's log."""
@@ -146,6 +200,12 @@ class LocalBroker:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
+        if self.credentials is not None:
+            try:
+                if self.credentials.pid_path.read_text().strip() == str(proc.pid):
+                    self.credentials.pid_path.unlink()
+            except OSError:
+                pass
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)

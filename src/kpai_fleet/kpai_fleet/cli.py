@@ -1,17 +1,60 @@
-"""`kpai-fleet`: the fleet server (`serve`), a local Mosquitto (`broker`), and the VDA 5050
-conformance kit for vehicles of any maker (`conformance`)."""
+"""`kpai-fleet`: the fleet server (`serve`), a local broker (`broker`), MQTT `credentials`,
+and the VDA 5050 conformance kit for vehicles of any maker (`conformance`)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import secrets
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from kpai_fleet.errors import FleetError
+from kpai_fleet.credentials import SECRETS_ENV, SERVER_USER, CredentialStore, default_secrets_dir
+from kpai_fleet.errors import ConfigError, FleetError
+
+PASSWORD_FILE_ENV = 'KPAI_FLEET_MQTT_PASSWORD_FILE'
+_SECRET_WAIT_S = 15.0  # a broker started alongside (launch file) provisions meanwhile
+
+
+def _read_secret(path: str, *, wait_s: float) -> str:
+    """Return the first line of the file at path, waiting up to wait_s for it to appear."""
+    deadline = time.monotonic() + wait_s
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        return Path(path).read_text().rstrip('\r\n')
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f'cannot read the MQTT password file {path} ({type(err).__name__})'
+                          ) from None
+
+
+def _url_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
+
+
+def _broker_credentials(args: argparse.Namespace) -> dict[str, str]:
+    """Return the server's MQTT user and password overrides from --secrets/--broker-* flags."""
+    user, pw_file = args.broker_user, args.broker_password_file
+    if not pw_file and os.environ.get(PASSWORD_FILE_ENV):
+        pw_file = os.environ[PASSWORD_FILE_ENV]
+    if args.secrets:
+        user = user or SERVER_USER
+        pw_file = pw_file or str(CredentialStore(args.secrets).password_file(user))
+    out = {'mqtt_username': user} if user else {}
+    if pw_file:
+        out['mqtt_password'] = _read_secret(pw_file, wait_s=_SECRET_WAIT_S)
+    if args.broker_ca:
+        out['mqtt_ca_file'] = args.broker_ca
+    return out
 
 __all__ = ['main']
 
@@ -31,13 +74,20 @@ def _serve(args: argparse.Namespace) -> int:
     from kpai_fleet.server.service import FleetService
 
     broker = None
+    creds = _broker_credentials(args)
+    if args.broker and _url_password(args.broker):
+        print('kpai-fleet: warning: a password in --broker is visible to every local user (ps);'
+              ' use --broker-password-file or $KPAI_FLEET_MQTT_PASSWORD', file=sys.stderr)
     if args.local_broker:
         broker = LocalBroker(port=args.broker_port or 0).start()
-        print(f'kpai-fleet: started Mosquitto at {broker.url} (pid {broker.proc.pid})',
-              flush=True)
+        assert broker.credentials is not None and broker.proc is not None
+        creds = {'mqtt_username': SERVER_USER,
+                 'mqtt_password': broker.credentials.password(SERVER_USER)}
+        print(f'kpai-fleet: started Mosquitto at {broker.url} (pid {broker.proc.pid}, '
+              f'credentials in {broker.credentials.root})', flush=True)
     try:
         cfg = load_config(args.config, db_url=args.db, broker_url=broker.url if broker
-                          else args.broker, host=args.host, port=args.port)
+                          else args.broker, host=args.host, port=args.port, **creds)
         if not cfg.dashboard_password and not cfg.public_read:
             cfg = dataclasses.replace(cfg, dashboard_password=secrets.token_urlsafe(9))
             print(f'kpai-fleet: dashboard login {cfg.dashboard_user} / {cfg.dashboard_password} '
@@ -63,14 +113,27 @@ def _serve(args: argparse.Namespace) -> int:
 def _broker(args: argparse.Namespace) -> int:
     from kpai_fleet.broker import LocalBroker
 
-    users = {}
-    if args.user:
-        name, _, password = args.user.partition(':')
-        users[name] = password
-    broker = LocalBroker(port=args.port, users=users, allow_anonymous=not users)
+    store = None
+    if args.anonymous:
+        print('kpai-fleet: WARNING: --anonymous: any local process may publish orders to any '
+              'robot and forge any state (development only)', file=sys.stderr, flush=True)
+    else:
+        store = CredentialStore(args.secrets or default_secrets_dir(), interface=args.interface)
+        store.add_server()
+        for i in range(1, args.robots + 1):
+            store.add_vehicle(args.manufacturer, f'robot{i}')
+        if not any(i.role == 'vehicle' for i in store.identities()):
+            print(f'kpai-fleet: no vehicle provisioned in {store.root} yet: add one with '
+                  '`kpai-fleet credentials add SERIAL`', file=sys.stderr)
+    broker = LocalBroker(port=args.port, allow_anonymous=args.anonymous, credentials=store,
+                         tls_port=args.tls_port)
     broker.start()
-    print(f'kpai-fleet: Mosquitto listening at {broker.url} (pid {broker.proc.pid}); '
-          'Ctrl-C stops it', flush=True)
+    assert broker.proc is not None
+    where = f'{broker.url}' + (f' and {broker.tls_url}' if broker.tls_url else '')
+    print(f'kpai-fleet: Mosquitto listening at {where} (pid {broker.proc.pid}); '
+          + (f'credentials in {store.root}; ' if store else '') + 'Ctrl-C stops it', flush=True)
+    if broker.tls is not None:
+        print(f'kpai-fleet: TLS CA certificate for clients: {broker.tls.ca_file}', flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -152,6 +215,35 @@ def _add_conformance(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                    'vehicle connection (default 0: the last will check is skipped)')
 
 
+def _credentials(args: argparse.Namespace) -> int:
+    store = CredentialStore(args.secrets or default_secrets_dir(), interface=args.interface)
+    if args.action == 'list':
+        for ident in store.identities():
+            what = (f'{ident.manufacturer}/{ident.serial_number}' if ident.role == 'vehicle'
+                    else 'reads all states, writes orders and instantActions')
+            print(f'{ident.user}\t{ident.role}\t{what}\t{store.password_file(ident.user)}')
+        return 0
+    if args.action == 'add':
+        if args.server:
+            ident = store.add_server(args.user or SERVER_USER, rotate=args.rotate)
+        elif args.serial:
+            ident = store.add_vehicle(args.manufacturer, args.serial, user=args.user,
+                                      rotate=args.rotate)
+        else:
+            raise ConfigError('credentials add needs a SERIAL number or --server')
+        print(f'kpai-fleet: {ident.role} {ident.user}: password in '
+              f'{store.password_file(ident.user)}')
+    else:
+        if not args.serial:
+            raise ConfigError('credentials remove needs the USER to remove')
+        ident = store.remove(args.serial)
+        print(f'kpai-fleet: removed {ident.role} {ident.user}')
+    pid = store.reload_broker()
+    print(f'kpai-fleet: broker (pid {pid}) reloaded' if pid else
+          'kpai-fleet: no running broker recorded; it reads the change when it starts')
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the kpai-fleet console script."""
     parser = argparse.ArgumentParser(prog='kpai-fleet', description=__doc__)
@@ -159,21 +251,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = sub.add_parser('serve', help='run the fleet server (MQTT ingest, API, dashboard)')
     s.add_argument('--config', help='YAML configuration file (fleet_server: mapping)')
     s.add_argument('--db', help='sqlite:///path or postgresql://... (default: config)')
-    s.add_argument('--broker', help='mqtt://host:port or mqtts://host:port')
+    s.add_argument('--broker', help='mqtt://[user@]host:port or mqtts://...')
+    s.add_argument('--broker-user', help=f'MQTT user (with --secrets: {SERVER_USER})')
+    s.add_argument('--broker-password-file', help='file holding the MQTT password (default '
+                   f'${PASSWORD_FILE_ENV}; or set $KPAI_FLEET_MQTT_PASSWORD)')
+    s.add_argument('--broker-ca', help='CA certificate of an mqtts:// broker')
+    s.add_argument('--secrets', help='credentials directory of `kpai-fleet broker`: use its '
+                   'fleet server identity')
     s.add_argument('--host', help='bind address (default 127.0.0.1)')
     s.add_argument('--port', type=int, help='HTTP port (default 8080)')
     s.add_argument('--local-broker', action='store_true',
                    help='start a private Mosquitto on a free loopback port and use it')
     s.add_argument('--broker-port', type=int, default=0, help='port for --local-broker')
     s.add_argument('--log-level', default='warning')
-    b = sub.add_parser('broker', help='run a local Mosquitto on loopback')
+    secrets_help = (f'credentials directory (default ${SECRETS_ENV}, else '
+                    '~/.local/state/kpai/mqtt)')
+    b = sub.add_parser('broker', help='run a local Mosquitto on loopback (clients need '
+                       'credentials: see `credentials`)')
     b.add_argument('--port', type=int, default=1883)
-    b.add_argument('--user', help='user:password (disables anonymous access)')
+    b.add_argument('--secrets', help=secrets_help)
+    b.add_argument('--robots', type=int, default=0,
+                   help='provision robot1..robotN (if missing) before starting')
+    b.add_argument('--manufacturer', default='KPAI', help='manufacturer of --robots')
+    b.add_argument('--interface', default='uagv', help='VDA 5050 interfaceName')
+    b.add_argument('--tls-port', type=int, default=None,
+                   help='also listen with TLS here (a demo CA is made in <secrets>/tls)')
+    b.add_argument('--anonymous', action='store_true',
+                   help='DEVELOPMENT ONLY: no authentication, no ACL')
+    c = sub.add_parser('credentials', help='provision MQTT identities of vehicles and the '
+                       'fleet server (password files, ACL); reloads a running broker')
+    c.add_argument('action', choices=('add', 'remove', 'list'))
+    c.add_argument('serial', nargs='?', default='',
+                   help='add: serial number of the vehicle; remove: its user')
+    c.add_argument('--manufacturer', default='KPAI', help='VDA 5050 manufacturer (add)')
+    c.add_argument('--user', default='', help='MQTT user (default: the serial number)')
+    c.add_argument('--server', action='store_true', help='add the fleet server identity')
+    c.add_argument('--rotate', action='store_true', help='make a new password (add)')
+    c.add_argument('--secrets', help=secrets_help)
+    c.add_argument('--interface', default='uagv', help='VDA 5050 interfaceName')
     _add_conformance(sub)
     args = parser.parse_args(argv)
-    commands = {'serve': _serve, 'broker': _broker, 'conformance': _conformance}
+    handlers = {'serve': _serve, 'broker': _broker, 'credentials': _credentials,
+                'conformance': _conformance}
     try:
-        return commands[args.cmd](args)
+        return handlers[args.cmd](args)
     except FleetError as err:
         print(f'kpai-fleet: {err}', file=sys.stderr)
         return 2

@@ -453,8 +453,10 @@ class Store:
         self.reconnects += 1
 
     def _write_locked(self, batch: Batch) -> Exception | None:
-        cur = self._write_conn.cursor()
         try:
+            # inside the try: a closed psycopg connection already refuses a cursor, and an
+            # error escaping here would drop the batch in hand and skip the reconnect
+            cur = self._write_conn.cursor()
             if batch.states:
                 cur.executemany(self._sql(_INSERT_STATE), [
                     (r.robot_id, r.ts, r.received, r.header_id, r.order_id, r.x, r.y, r.theta,
