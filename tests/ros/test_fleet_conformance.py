@@ -6,12 +6,11 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from kpai_fleet.broker import LocalBroker
 from kpai_fleet.conformance.options import KitOptions
 from kpai_fleet.conformance.report import render_markdown, write_report
 from kpai_fleet.conformance.run import run_conformance
 from kpai_fleet.conformance.verdict import Status, Verdict
-from kpai_testing import wait_until
+from kpai_testing import fleet_broker, mqtt_login, wait_until
 
 # the in-test mission executor and MQTT observer of the fleet agent's own ROS test (tests/ros
 # is not on the import path, and a copy would drift)
@@ -26,18 +25,21 @@ MissionServer, Observer, start_agent = (_agent_test.MissionServer, _agent_test.O
 
 @pytest.fixture
 def broker():
-    with LocalBroker() as b:
+    # logins and ACL as on the demo broker: the kit logs in as the fleet server would
+    with fleet_broker(('robot1',)) as b:
         yield b
 
 
 def test_conformance_kit_passes_on_the_fleet_agent(graph, broker, tmp_path):
     server = MissionServer(graph.domain_id, step_s=0.1)
-    obs = Observer(broker.url, client_id='test-conformance-observer')
+    obs = Observer(broker, client_id='test-conformance-observer')
     try:
         start_agent(graph, broker)
         wait_until(lambda: obs.of('state'), timeout=20, what='first state of the agent')
         lines: list[str] = []
+        login = mqtt_login(broker)
         opts = KitOptions(broker_url=broker.url, manufacturer='KPAI', serial='robot1',
+                          username=login['username'], password=login['password'],
                           timeout_s=15.0, connect_timeout_s=20.0, retained_wait_s=1.0,
                           event_timeout_s=3.0, pause_hold_s=1.0, long_route_nodes=8)
         report = run_conformance(opts, say=lines.append)

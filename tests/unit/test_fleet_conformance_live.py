@@ -20,7 +20,9 @@ FAST = {'timeout_s': 3.0, 'connect_timeout_s': 5.0, 'retained_wait_s': 0.5,
 
 @pytest.fixture(scope='module')
 def broker():
-    with LocalBroker() as b:
+    # the kit's verdicts, not the broker's logins (tests/unit/test_fleet_identities.py):
+    # the development flag lets every simulated vehicle in under its own serial
+    with LocalBroker(allow_anonymous=True) as b:
         yield b
 
 
