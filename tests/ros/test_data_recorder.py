@@ -102,7 +102,8 @@ def test_record_then_play(graph: RosGraph, tmp_path: Path) -> None:
     node.create_subscription(Twist, '/robot1/cmd_vel', lambda m: got_tw.append(m.linear.x), 100)
     assert BagReader(bag).message_count == 4 * N + 1
     graph.start_node('kpai_data', 'player', '-p', f'bag:={bag}', '-p', 'rate:=5.0',
-                     '-p', 'topics:=[/chatter, /robot1/cmd_vel]', '-p', 'start_delay:=1.5')
+                     '-p', 'topics:=[/chatter, /robot1/cmd_vel]', '-p', 'start_delay:=0.2',
+                     '-p', 'wait_for_subscribers:=1')
     graph.spin_until(lambda: len(got) >= N and len(got_tw) >= N, timeout=30,
                      what='replayed messages')
     assert got == [f'msg {i}' for i in range(N)]

@@ -437,7 +437,11 @@ def test_bad_goal_response_timeout_is_a_clear_error(graph, broker):
 def test_heartbeat_reports_missing_nodes_in_the_state(graph, broker):
     """A watched node that is not running is a kpai.nodeMissing error (FATAL if critical)."""
     server = MissionServer(graph.domain_id)
-    obs = Observer(broker.url)
+    try:
+        obs = Observer(broker)
+    except BaseException:
+        server.close()  # an rclpy context left open ends the test process in std::terminate
+        raise
     try:
         start_agent(graph, broker, '-p', 'watched_nodes:=[test_mission_executor, ghost, lamp]',
                     '-p', 'critical_nodes:=[ghost]', '-p', 'node_grace_s:=0.0')

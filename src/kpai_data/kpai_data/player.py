@@ -39,6 +39,8 @@ class PlayerNode(Node):
             'clock_hz': (0.0, 'publish /clock at this rate in Hz (0: off)'),
             'start_delay': (1.0, 'seconds to wait after creating publishers (discovery)'),
             'qos_depth': (100, 'publisher queue depth'),
+            'wait_for_subscribers': (0, 'before playing, wait until every played topic has '
+                                     'this many subscribers (0: do not wait)'),
         }
         for key, (default, text) in specs.items():
             self.declare_parameter(key, default, ParameterDescriptor(description=text))
@@ -50,6 +52,7 @@ class PlayerNode(Node):
         self.rate = float(p['rate'])
         self.loop = bool(p['loop'])
         self.start_delay = max(0.0, float(p['start_delay']))
+        self.wait_for_subscribers = max(0, int(p['wait_for_subscribers']))
         self.reader = BagReader(p['bag'])
         self.topics = choose_topics(self.reader.topics, [t for t in p['topics'] if t],
                                     p['regex'], p['exclude'])
@@ -95,6 +98,13 @@ class PlayerNode(Node):
         return False
 
     def _play(self) -> None:
+        if self.wait_for_subscribers:
+            waiting = True
+            while waiting and not self._stop.is_set():
+                waiting = any(pub.get_subscription_count() < self.wait_for_subscribers
+                              for pub in self._pubs.values())
+                if waiting:
+                    self._stop.wait(0.05)
         if not self._sleep_until(time.monotonic() + self.start_delay):
             return
         topics = list(self._pubs)
