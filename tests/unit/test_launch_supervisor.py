@@ -231,3 +231,28 @@ def test_sigterm_or_sighup_to_launcher_also_shuts_down(tmp_path: Path, sig: int)
     assert proc.proc.wait(timeout=10) == 0
     proc.stop()
     assert not [p for p in tree if alive(p)]
+
+
+def test_staged_start_waits_for_a_busy_starter(tmp_path: Path) -> None:
+    """--max-starting 1: the second process starts once the first one's busy start is over."""
+    busy = tmp_path / 'busy.py'
+    # about 1 s of full CPU (a node importing), then idle; prints when the busy phase ended
+    busy.write_text('import time\nt = time.process_time()\n'
+                    'while time.process_time() - t < 1.0:\n    pass\n'
+                    "print('busy done', time.monotonic(), flush=True)\ntime.sleep(30)\n")
+    second = tmp_path / 'second.py'
+    second.write_text("import time\nprint('second up', time.monotonic(), flush=True)\n")
+    path = launch_file(tmp_path, f"""
+        - executable: {{cmd: '{PY} {busy}', name: first, output: screen}}
+        - executable: {{cmd: '{PY} {second}', name: second, output: screen}}
+        """)
+    proc = start(tmp_path, str(path), '--max-starting', '1')
+    try:
+        wait_until(lambda: 'second up' in text(proc), timeout=20, what='second process')
+        out = text(proc)
+        assert 'busy done ' in out, out
+        done = float(out.split('busy done ')[1].split()[0])
+        up = float(out.split('second up ')[1].split()[0])
+        assert up > done - 0.1, out  # not before the first one's start-up work was over
+    finally:
+        proc.stop()

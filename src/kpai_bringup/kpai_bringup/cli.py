@@ -42,6 +42,10 @@ def _launch_parser() -> argparse.ArgumentParser:
                         help='<package> <file> or <path>, then name:=value arguments')
     parser.add_argument('-s', '--show-args', '--show-arguments', action='store_true',
                         help='show the launch file arguments and exit')
+    parser.add_argument('--max-starting', type=int, default=0, metavar='K',
+                        help='staged start-up: start the next process only while fewer than K '
+                        'are still busy starting (their CPU use not yet settled; 0, the '
+                        'default, starts all at once as ros2 launch does)')
     parser.add_argument('-p', '--print', '--print-description', dest='print_only',
                         action='store_true', help='print the commands and exit')
     return parser
@@ -128,7 +132,7 @@ def launch_main(argv: list[str]) -> int:
             keep_params = True
             _print_plan(plan)
             return 0
-        return Supervisor(plan.processes).run()
+        return Supervisor(plan.processes, max_starting=args.max_starting).run()
     except UsageError as err:
         print(f'kpai launch: error: {err}', file=sys.stderr)
         return 2

@@ -298,7 +298,8 @@ class Demo:
     def start(self) -> None:
         self.provision()
         cmd = [sys.executable, '-m', 'kpai_bringup.cli', 'launch', 'kpai_bringup',
-               'sim_fleet.launch.yaml', f'robots:={self.args.robots}',
+               'sim_fleet.launch.yaml', '--max-starting', str(self.args.max_starting),
+               f'robots:={self.args.robots}',
                f'run_dir:={self.run_dir}', f'mqtt_port:={self.ports["mqtt"]}',
                f'mqtts_port:={self.ports["mqtts"]}', f'mqtt_secrets:={self.mqtt_secrets}',
                f'fleet_port:={self.ports["fleet"]}', f'foxglove_port:={self.ports["foxglove"]}',
@@ -579,6 +580,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--chaos', type=float, default=0.0, metavar='SECONDS',
                    help='every SECONDS kill -9 a random node of a random robot and time its '
                         'recovery (0 = off)')
+    p.add_argument('--max-starting', type=int, default=os.cpu_count() or 2, metavar='K',
+                   help='staged start-up: start the next process while fewer than K are busy '
+                        'starting (default: the number of cores; 0 = all at once)')
     p.add_argument('--chaos-nodes', default='', metavar='A,B',
                    help='node kinds chaos may kill (default: all robot nodes)')
     p.add_argument('--startup-timeout', type=float, default=240.0,

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .plan import ProcessSpec
+from .startup import StartGate
 
 __all__ = ['Supervisor', 'default_log_dir']
 
@@ -73,8 +74,10 @@ class Supervisor:
     """Start, watch and stop the processes of a launch."""
 
     def __init__(self, specs: list[ProcessSpec], *, log_root: Path | None = None,
-                 screen: IO[str] | None = None) -> None:
+                 screen: IO[str] | None = None, max_starting: int = 0) -> None:
         self.procs = [_Proc(s) for s in specs]
+        # staged start-up (0: all at once, as ros2 launch does); respawns are not staged
+        self._gate = StartGate(max_starting)
         self.screen = screen if screen is not None else sys.stdout
         self._lock = threading.Lock()
         self._signal: int | None = None
@@ -248,12 +251,20 @@ class Supervisor:
         old = {s: signal.signal(s, self._on_signal) for s in handled}
         handled_signals = 0
         try:
-            for proc in self.procs:
-                if self._signal is None and not self._shutting_down:
-                    self._start(proc)
-                else:
-                    proc.done = True
+            pending = list(self.procs)
             while True:
+                while pending and self._gate.may_start(time.monotonic()):
+                    proc = pending.pop(0)
+                    if self._signal is None and not self._shutting_down:
+                        self._start(proc)
+                        if proc.popen is not None:
+                            self._gate.started(proc.popen.pid, time.monotonic())
+                    else:
+                        proc.done = True
+                if self._shutting_down:
+                    for proc in pending:
+                        proc.done = True
+                    pending = []
                 if self._signals_seen > handled_signals:
                     handled_signals = self._signals_seen
                     first = not self._shutting_down
@@ -280,7 +291,7 @@ class Supervisor:
                             proc.done = True
                         else:
                             self._escalate(proc, now, force=False)
-                if all(p.done and p.popen is None for p in self.procs):
+                if not pending and all(p.done and p.popen is None for p in self.procs):
                     break
                 time.sleep(_POLL_S)
         finally:
