@@ -53,3 +53,25 @@ def test_state_reports_missing_and_inactive_nodes_with_levels() -> None:
     inactive = errs[('kpai.nodeInactive', 'npu_bridge')]
     assert inactive.references()['lifecycleState'] == 'unconfigured'
     assert 'unconfigured, not active' in inactive.error_description
+
+
+def test_nodes_not_seen_during_the_grace_period_are_starting() -> None:
+    w = NodeWatch(WATCHED, grace_s=10.0)
+    h = w.observe(['tracker'], {}, 0.0)
+    assert h.missing == () and h.starting == ('npu_bridge', 'safety_monitor')
+    st = build_state(HeaderSource('KPAI', 'robot1'), OrderTracker(),
+                     RobotSnapshot(position_initialized=True, nodes=h), now=0.0)
+    assert {(e.error_type, e.error_level.value) for e in st.errors} == {
+        ('kpai.nodeStarting', 'WARNING')}
+    assert w.observe(WATCHED, {}, 1.0).starting == ()
+
+
+def test_a_starting_robot_gets_no_work() -> None:
+    from kpai_fleet.server.dispatch import Place, select_robot
+
+    robot = {'robot_id': 'robot1', 'connection': 'ONLINE', 'x': 0.0, 'y': 0.0, 'battery': 90.0,
+             'idle': True,
+             'order_id': '', 'errors': [{'type': 'kpai.nodeStarting', 'level': 'WARNING',
+                                         'description': 'node mission_executor is not up yet'}]}
+    with pytest.raises(Exception, match='starting: node mission_executor is not up yet'):
+        select_robot([robot], Place('a', 1.0, 1.0))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from kpai_fleet.server.dispatch import NOT_READY_ERRORS
 
 from .chaos import (
     LIFECYCLE_NODES,
@@ -250,6 +251,22 @@ class FleetClient:
         return dict(r.json())
 
 
+def _not_ready(robots: list[dict[str, Any]], names: list[str]) -> dict[str, str]:
+    """Map each robot of names that is not ready for work to why (offline, nodes not up)."""
+    by_id = {str(r.get('robot_id')): r for r in robots}
+    out: dict[str, str] = {}
+    for name in names:
+        r = by_id.get(name)
+        if r is None or name not in _online([r]):
+            out[name] = 'not online at the fleet server'
+            continue
+        nodes = [str(e.get('description') or e.get('type')) for e in r.get('errors', [])
+                 if e.get('type') in NOT_READY_ERRORS]
+        if nodes:
+            out[name] = '; '.join(nodes)
+    return out
+
+
 def _online(robots: list[dict[str, Any]]) -> set[str]:
     return {str(r.get('robot_id')) for r in robots
             if str(r.get('connection', 'ONLINE')).upper() == 'ONLINE'}
@@ -343,23 +360,27 @@ class Demo:
 
     # -- the run ------------------------------------------------------------------------------
     def wait_for_fleet(self, fleet: FleetClient, deadline_s: float) -> None:
-        """Block until every robot is ONLINE at the fleet server."""
+        """Block until every robot is ONLINE at the fleet server with all its nodes up.
+
+        The robots' fleet agents report nodes that are not up yet (kpai.nodeStarting) or
+        missing; on a timeout the error names each robot that is not ready and why.
+        """
         deadline = time.monotonic() + deadline_s
-        seen: set[str] = set()
+        waiting: dict[str, str] = {r: 'not online' for r in self.robots}
         while time.monotonic() < deadline and not self.stop_requested.is_set():
             if not self.launcher_alive():
                 raise RuntimeError('the launcher stopped during start-up')
             try:
-                seen = _online(fleet.robots())
+                waiting = _not_ready(fleet.robots(), self.robots)
             except httpx.HTTPError:
-                seen = set()
-            if set(self.robots) <= seen:
+                pass
+            if not waiting:
                 return
             self._sample_memory()
             time.sleep(1.0)
         if not self.stop_requested.is_set():
-            raise RuntimeError(f'robots online after {deadline_s:.0f} s: {sorted(seen) or "none"}'
-                               f' (expected {", ".join(self.robots)})')
+            raise RuntimeError(f'not ready after {deadline_s:.0f} s: ' + '; '.join(
+                f'{r}: {why}' for r, why in sorted(waiting.items())))
 
     def keep_busy(self, fleet: FleetClient) -> None:
         """Give every idle, localized robot a short transport task near where it stands.

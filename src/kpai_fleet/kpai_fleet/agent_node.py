@@ -73,7 +73,7 @@ _PARAMS: dict[str, tuple[Any, str]] = {
 }
 
 
-_SERVER_WAIT_S = 10.0
+_SERVER_WAIT_S = 30.0  # a goal waits this long for the executor (it may still be starting)
 # a password file not there yet is waited for: the launch file's broker provisions it
 _SECRET_WAIT_S = 15.0
 _PAUSE_ATTEMPTS = 3

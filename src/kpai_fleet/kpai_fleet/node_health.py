@@ -4,6 +4,8 @@ The fleet agent watches the nodes of its robot (names relative to the robot's na
 the ROS graph and the lifecycle state of its lifecycle nodes; the state message reports each
 missing or inactive node as an error (kpai.nodeMissing / kpai.nodeInactive; FATAL for the
 nodes the robot cannot drive without), so the fleet server and the dashboard show which.
+During the start-up grace period a node not seen yet is kpai.nodeStarting (WARNING): the
+fleet server gives such a robot no work until its nodes are up.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class NodeHealth:
     missing: tuple[str, ...] = ()
     inactive: tuple[tuple[str, str], ...] = ()
     critical: frozenset[str] = field(default_factory=frozenset)
+    starting: tuple[str, ...] = ()  # not seen yet during the start-up grace period
 
 
 class NodeWatch:
@@ -52,7 +55,9 @@ class NodeWatch:
         for name in self.watched:
             self._absent[name] = 0 if name in seen else self._absent.get(name, 0) + 1
         if now - self._start < self.grace_s:
-            return NodeHealth(critical=self.critical)
+            # the robot is still starting: not a fault yet, but not ready for work either
+            return NodeHealth(critical=self.critical, starting=tuple(
+                n for n in self.watched if n not in seen))
         missing = tuple(n for n in self.watched if self._absent[n] >= self.misses)
         inactive = tuple((n, lifecycle_states[n]) for n in self.watched
                          if n in self.lifecycle and n not in missing and n in lifecycle_states

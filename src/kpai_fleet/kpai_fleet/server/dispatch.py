@@ -23,9 +23,13 @@ from kpai_fleet.vda5050.models import (
     format_timestamp,
 )
 
-__all__ = ['Choice', 'Place', 'TransportTask', 'build_cancel', 'build_instant', 'build_order',
+__all__ = ['NOT_READY_ERRORS', 'Choice', 'Place', 'TransportTask', 'build_cancel',
+           'build_instant', 'build_order',
            'check_capability', 'choose_robot', 'resolve_place', 'select_robot',
            'task_actions']
+
+# errors (VDA 5050 errorType) of a robot whose nodes are not all up: no work for it yet
+NOT_READY_ERRORS = frozenset({'kpai.nodeStarting', 'kpai.nodeMissing', 'kpai.nodeInactive'})
 
 UNAVAILABLE_CONNECTIONS = ('OFFLINE', 'CONNECTIONBROKEN')
 
@@ -105,6 +109,10 @@ def select_robot(robots: Iterable[Mapping[str, Any]], target: Place, *,
             why = f'battery {float(r.get("battery") or 0.0):.0f}% < {min_battery:.0f}%'
         elif any(e.get('level') == 'FATAL' for e in r.get('errors', [])):
             why = 'fatal error'
+        elif any(e.get('type') in NOT_READY_ERRORS for e in r.get('errors', [])):
+            why = 'starting: ' + ', '.join(sorted(
+                e.get('description') or e.get('type', '') for e in r.get('errors', [])
+                if e.get('type') in NOT_READY_ERRORS))
         elif r.get('x') is None or r.get('y') is None:
             why = 'position unknown'
         if why:

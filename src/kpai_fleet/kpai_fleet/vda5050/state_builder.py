@@ -178,6 +178,9 @@ def _node_errors(h: NodeHealth | None) -> list[ErrorEntry]:
     out = [ErrorEntry(error_type='kpai.nodeMissing', error_level=level(n),
                       error_description=f'node {n} is not running',
                       error_references=_refs(nodeName=n)) for n in h.missing]
+    out += [ErrorEntry(error_type='kpai.nodeStarting', error_level=ErrorLevel.WARNING,
+                       error_description=f'node {n} is not up yet (the robot is starting)',
+                       error_references=_refs(nodeName=n)) for n in h.starting]
     out += [ErrorEntry(error_type='kpai.nodeInactive', error_level=level(n),
                        error_description=f'node {n} is {state}, not active',
                        error_references=_refs(nodeName=n, lifecycleState=state))
