@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 COMPILE_RECORD = 'compile.json'
-_META_FILES = ('meta.json', COMPILE_RECORD)
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,9 @@ def supports_compile(cls: object) -> bool:
 
 
 def _entry_bytes(directory: Path) -> int:
+    """Return the size of an entry's artifact files (records and sidecar JSON excluded)."""
     return sum(p.stat().st_size for p in directory.iterdir()
-               if p.is_file() and p.name not in _META_FILES)
+               if p.is_file() and p.suffix != '.json')
 
 
 def ensure_compiled(cache: ArtifactCache, plan: CompilePlan, *, model: str = '',

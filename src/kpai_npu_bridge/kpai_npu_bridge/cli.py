@@ -118,7 +118,7 @@ class _Progress:
 def _cmd_certify(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .certify import certify
+    from .certify import EXIT_CODES, certify
     from .conformance import TASK_TOLERANCES
     from .manifest import load_manifest
     from .report import write_report
@@ -138,13 +138,16 @@ def _cmd_certify(args: argparse.Namespace) -> int:
                      progress=progress.line)
     paths = write_report(report, out)
     for check in report.checks:
-        print(f'{"PASS" if check.passed else "FAIL"}  {check.name:<12} {check.detail}')
+        mark = 'SKIP' if check.skipped else 'PASS' if check.passed else 'FAIL'
+        print(f'{mark}  {check.name:<12} {check.detail}')
     for stats in report.latency.get('candidate', []):
         print(f'      batch {stats.batch_size}: p50 {stats.p50_ms:.2f} ms, '
               f'p95 {stats.p95_ms:.2f} ms, {stats.throughput_fps:.1f} images/s')
-    verdict = 'PASSED' if report.passed else 'FAILED'
+    verdict = {'pass': 'PASSED', 'fail': 'FAILED', 'incomplete': 'INCOMPLETE'}[report.verdict]
     print(f'{args.backend}: certification {verdict}; report: {paths["markdown"]}')
-    return 0 if report.passed else 1
+    if report.incomplete:
+        print(f'  {report.incomplete}', file=sys.stderr)
+    return EXIT_CODES[report.verdict]
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -256,7 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', required=True)
     p = sub.add_parser('backends', help='list backends and whether they are usable here')
     p.set_defaults(func=_cmd_backends)
-    p = sub.add_parser('certify', help='conformance of a backend against onnxruntime CPU')
+    p = sub.add_parser('certify', help='conformance of a backend against onnxruntime CPU',
+                       description='Exit code: 0 passed, 1 failed, 2 usage or setup error, '
+                                   '3 incomplete (the backend cannot run here, e.g. no device: '
+                                   'only the compile stage ran).')
     _common(p)
     p.add_argument('--out', type=Path, default=None,
                    help='report directory (default certification/<backend>_<model>)')
