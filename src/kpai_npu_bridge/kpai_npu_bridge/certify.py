@@ -212,7 +212,8 @@ def _partial(report: CertificationReport, status: BackendStatus, model_path: Pat
         report.checks.append(Check('compile', False, f'not run: {status.name} has no '
                                    'ahead-of-time compile step', skipped=True))
     for stage in STAGES:
-        report.checks.append(Check(stage, False, f'not run: {report.incomplete}', skipped=True))
+        report.checks.append(Check(stage, False, f'not run: {status.name} cannot run here '
+                                   '(reason above)', skipped=True))
 
 
 def _run_checks(report: CertificationReport, ref: Pipeline, cand: Pipeline, score_floor: float,

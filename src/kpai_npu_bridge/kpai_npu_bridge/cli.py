@@ -37,6 +37,9 @@ def _cmd_backends(args: argparse.Namespace) -> int:
             vendor = getattr(status.cls, 'vendor', '')
             detail = '; '.join(x for x in (vendor, status.reason) if x)
             parts[name] = _components(status.cls)
+            missing = [part for part, present, _ in parts[name] if not present]
+            if parts[name] and not status.available:  # the parts below give the reasons
+                detail = f'{vendor}; missing: {", ".join(missing) or "see the probe"}'
             if supports_compile(status.cls) and not parts[name]:
                 parts[name] = [('compile', True, 'ahead-of-time: kpai-npu compile')]
         rows.append((name, 'yes' if status.available else 'NO', detail))
