@@ -1,4 +1,4 @@
-"""kpai-npu: list backends, certify a backend against the reference, benchmark a model."""
+"""kpai-npu: list backends, compile ahead of time, certify a backend, benchmark a model."""
 
 from __future__ import annotations
 
