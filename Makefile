@@ -32,7 +32,10 @@ doctor: setup  ## check the environment and say how to fix what fails
 bench: setup  ## run the benchmarks under bench/ (results in bench/results/)
 	@bash scripts/bench.sh
 
+npu-toolchains:  ## optional vendor NPU compilers in their own venvs (VENDOR=furiosa: ~6.7 GB; not run by CI)
+	@bash scripts/npu_toolchains.sh $(or $(VENDOR),furiosa)
+
 clean:  ## remove build products (keeps .venv)
 	rm -rf build install log .kpai-stamps/build env.sh
 
-.PHONY: help setup test test-kilted demo lint doctor bench clean
+.PHONY: help setup test test-kilted demo lint doctor bench npu-toolchains clean

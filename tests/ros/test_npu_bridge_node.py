@@ -374,3 +374,37 @@ def test_control_spin_thread_ends_without_error(how: str) -> None:
         executor.shutdown(timeout_sec=2)
         node.destroy_node()
         context.try_shutdown()
+
+
+def test_unavailable_vendor_backend_configures_on_the_cpu_fallback(
+        graph: Any, model: Path, tmp_path: Path) -> None:
+    # The FuriosaAI plug-in installed as a distribution, no SDK, toolchain or device.
+    src = Path(__file__).resolve().parents[2] / 'src'
+    site = tmp_path / 'site'
+    dist = site / 'kpai_npu_furiosa-0.1.0.dist-info'
+    dist.mkdir(parents=True)
+    (dist / 'METADATA').write_text('Metadata-Version: 2.1\nName: kpai_npu_furiosa\n'
+                                   'Version: 0.1.0\n')
+    (dist / 'entry_points.txt').write_text(
+        '[kpai_npu_bridge.backends]\n'
+        'furiosa-rngd = kpai_npu_furiosa.backend:FuriosaRngdBackend\n')
+    env = {'PYTHONPATH': f'{site}:{src / "kpai_npu_furiosa"}:{graph.env.get("PYTHONPATH", "")}',
+           'KPAI_ROOT': str(tmp_path / 'ws'), 'KPAI_FURIOSA_PYTHON': ''}
+    proc = _bridge(graph, model, '-p', 'backend:=furiosa-rngd',
+                   '-p', f'cache_dir:={tmp_path / "cache"}', **env)
+    rig = Rig(graph)
+    rig.wait_active()
+    rig.stream(0.05, lambda: len(rig.dets) >= 3)
+    _check_boxes(rig.dets[-1])
+    graph.spin_until(lambda: rig.stats and rig.stats[-1].fallback_active, timeout=5,
+                     what='stats on the fallback')
+    st = rig.stats[-1]
+    assert st.backend == 'onnxruntime'
+    assert 'backend furiosa-rngd unavailable' in st.fallback_reason
+    assert 'no RNGD card' in st.fallback_reason
+    assert 'falling back to CPU onnxruntime' in proc.output()
+    graph.spin_until(lambda: rig.diags and rig.diags[-1].level == DiagnosticStatus.WARN,
+                     timeout=5, what='WARN diagnostics')
+    resp = rig.call(rig.client(Trigger, 'reset_fallback'), Trigger.Request())
+    assert not resp.success and 'still on fallback' in resp.message
+    assert proc.alive()

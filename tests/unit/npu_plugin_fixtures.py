@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
@@ -90,5 +91,39 @@ def install_test_plugins(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dist.mkdir(exist_ok=True)
     (dist / 'METADATA').write_text('Metadata-Version: 2.1\nName: kpai-test-vendor\nVersion: 0.1\n')
     (dist / 'entry_points.txt').write_text(ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(root))
+    return root
+
+
+WORKSPACE_PLUGINS = ('kpai_npu_furiosa', 'kpai_npu_mobilint')
+_SRC = Path(__file__).resolve().parents[2] / 'src'
+
+
+def declared_entry_points(package: str, group: str = 'kpai_npu_bridge.backends') -> list[str]:
+    """Return the entry points a workspace package's setup.py declares for group."""
+    tree = ast.parse((_SRC / package / 'setup.py').read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == 'entry_points':
+            groups = ast.literal_eval(node.value)
+            return list(groups.get(group, []))
+    return []
+
+
+def install_workspace_plugins(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Register the workspace's vendor plug-ins as installed distributions would be.
+
+    Writes a dist-info per package with the entry points its setup.py declares (what colcon or
+    pip would install) and puts the sources on sys.path, so discovery goes through
+    importlib.metadata exactly as on a robot.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for package in WORKSPACE_PLUGINS:
+        dist = root / f'{package}-0.1.0.dist-info'
+        dist.mkdir(exist_ok=True)
+        (dist / 'METADATA').write_text(
+            f'Metadata-Version: 2.1\nName: {package}\nVersion: 0.1.0\n')
+        lines = '\n'.join(declared_entry_points(package))
+        (dist / 'entry_points.txt').write_text(f'[kpai_npu_bridge.backends]\n{lines}\n')
+        monkeypatch.syspath_prepend(str(_SRC / package))
     monkeypatch.syspath_prepend(str(root))
     return root

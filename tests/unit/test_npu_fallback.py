@@ -55,3 +55,16 @@ def test_abandon_clears_active_state() -> None:
 def test_negative_rejected() -> None:
     with pytest.raises(ValueError):
         FallbackPolicy(-1)
+
+
+def test_activate_enters_the_fallback_unless_disabled() -> None:
+    policy = FallbackPolicy(3)
+    policy.record_failure('x')
+    assert policy.activate('backend acme unavailable: no device')
+    state = policy.state()
+    assert state.active and state.reason == 'backend acme unavailable: no device'
+    assert state.consecutive_failures == 0 and state.total_failures == 1
+    assert not policy.record_failure('y')  # already active: no second switch
+    assert policy.reset() and not policy.state().active
+    disabled = FallbackPolicy(0)
+    assert not disabled.activate('no device') and not disabled.state().active

@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from .aot import compile_model, supports_compile
+from .backends.registry import BackendStatus, backend_status
 from .benchmark import LatencyStats, bench_tensor
+from .compile_worker import WorkerError
 from .conformance import (
     TASK_TOLERANCES,
     Tolerances,
@@ -21,14 +24,25 @@ from .conformance import (
     probe_bad_inputs,
     probe_bad_inputs_isolated,
 )
-from .errors import NpuBridgeError
+from .errors import BackendUnavailableError, NpuBridgeError
 from .golden import golden_images
 from .manifest import load_manifest
 from .pipeline import Pipeline
 
-__all__ = ['REFERENCE_BACKEND', 'CertificationReport', 'Check', 'certify']
+__all__ = [
+    'EXIT_CODES',
+    'REFERENCE_BACKEND',
+    'STAGES',
+    'CertificationReport',
+    'Check',
+    'certify',
+]
 
 REFERENCE_BACKEND = 'onnxruntime'
+# the checks a full run makes, in order (compile is added when a backend cannot run here)
+STAGES = ('load', 'parity', 'determinism', 'batching', 'bad_inputs')
+# kpai-npu certify exit codes per verdict (2 is a usage or setup error of the CLI itself)
+EXIT_CODES = {'pass': 0, 'fail': 1, 'incomplete': 3}
 
 
 @dataclass
@@ -39,6 +53,7 @@ class Check:
     passed: bool
     detail: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False  # not run here (no device, no compiler): neither pass nor fail
 
 
 @dataclass
@@ -61,19 +76,30 @@ class CertificationReport:
     host: str = field(default_factory=lambda: f'{platform.machine()}, {os.cpu_count()} CPUs, '
                                               f'{platform.platform(terse=True)}')
 
+    incomplete: str = ''  # why the run stopped early (e.g. no device), '' for a full run
+
+    @property
+    def verdict(self) -> str:
+        """Return 'fail' if a check failed, 'incomplete' if checks were not run, else 'pass'."""
+        if self.failures():
+            return 'fail'
+        if self.incomplete or not self.checks or any(c.skipped for c in self.checks):
+            return 'incomplete'
+        return 'pass'
+
     @property
     def passed(self) -> bool:
-        """Return True when every check passed (and there was at least one)."""
-        return bool(self.checks) and all(c.passed for c in self.checks)
+        """Return True when every check ran and passed (and there was at least one)."""
+        return self.verdict == 'pass'
 
     def failures(self) -> list[Check]:
-        """Return the failed checks."""
-        return [c for c in self.checks if not c.passed]
+        """Return the failed checks (skipped ones are not failures)."""
+        return [c for c in self.checks if not c.passed and not c.skipped]
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         return {
-            'passed': self.passed,
+            'passed': self.passed, 'verdict': self.verdict, 'incomplete': self.incomplete,
             'backend': self.backend, 'device': self.device, 'model': self.model,
             'model_sha256': self.model_sha256, 'task': self.task, 'reference': self.reference,
             'tolerances': self.tolerances, 'candidate_info': self.candidate_info,
@@ -115,6 +141,14 @@ def certify(
     def compile_progress(message: str, fraction: float) -> None:
         say(f'  {message}' + (f' ({fraction:.0%})' if 0.0 < fraction < 1.0 else ''))
 
+    try:
+        status: BackendStatus | None = backend_status(backend)
+    except BackendUnavailableError:
+        status = None  # an unknown name: the load check below fails with the known names
+    if status is not None and not status.available:
+        _partial(report, status, model_path, device, cache_dir, say)
+        report.duration_s = time.monotonic() - t_start
+        return report
     say(f'[1/7] loading reference {reference} (cpu) and candidate {backend}')
     ref = Pipeline.open(model_path, backend=reference, device='cpu', cache_dir=cache_dir,
                         progress=compile_progress)
@@ -148,6 +182,38 @@ def certify(
         ref.close()
     report.duration_s = time.monotonic() - t_start
     return report
+
+
+def _partial(report: CertificationReport, status: BackendStatus, model_path: Path,
+             device: str, cache_dir: Path | None, say: Callable[[str], None]) -> None:
+    """Record what can be checked without the device (compile), and skip the rest."""
+    report.incomplete = f'{status.name} cannot run here: {status.reason}'
+    say(f'{report.incomplete}; only the compile stage can run')
+    if status.cls is not None and supports_compile(status.cls):
+        say(f'[1/1] compiling for {status.name}')
+        try:
+            result = compile_model(status.name, model_path, device=device, cache_dir=cache_dir,
+                                   progress=lambda m, f: say(f'  {m}'))
+        except BackendUnavailableError as err:  # no compiler here: not the backend's fault
+            report.checks.append(Check('compile', False, f'not run: {err}', skipped=True))
+        except WorkerError as err:
+            # an incomplete toolchain is a setup problem; a compiler that ran and failed is not
+            report.checks.append(Check('compile', False, f'not run: {err}' if err.kind == 'missing'
+                                       else f'{type(err).__name__}: {err}',
+                                       {'kind': err.kind}, skipped=err.kind == 'missing'))
+        except NpuBridgeError as err:  # the compiler ran and rejected the model
+            report.checks.append(Check('compile', False, f'{type(err).__name__}: {err}'))
+        else:
+            how = 'cache hit, compiled earlier' if result.cache_hit else 'compiled'
+            report.checks.append(Check(
+                'compile', True, f'{how} in {result.compile_seconds:.1f} s by {result.compiler}: '
+                f'{result.artifact_bytes} bytes', result.as_dict()))
+    else:
+        report.checks.append(Check('compile', False, f'not run: {status.name} has no '
+                                   'ahead-of-time compile step', skipped=True))
+    for stage in STAGES:
+        report.checks.append(Check(stage, False, f'not run: {status.name} cannot run here '
+                                   '(reason above)', skipped=True))
 
 
 def _run_checks(report: CertificationReport, ref: Pipeline, cand: Pipeline, score_floor: float,

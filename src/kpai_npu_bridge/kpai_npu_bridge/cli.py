@@ -1,4 +1,4 @@
-"""kpai-npu: list backends, certify a backend against the reference, benchmark a model."""
+"""kpai-npu: list backends, compile ahead of time, certify a backend, benchmark a model."""
 
 from __future__ import annotations
 
@@ -10,22 +10,66 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .backends.registry import available_backends
-from .errors import NpuBridgeError
+from .errors import ModelLoadError, NpuBridgeError
 
 __all__ = ['main']
 
 
+def _components(cls: object) -> list[tuple[str, bool, str]]:
+    """Return (part, present, detail) rows a backend class reports, or a row saying why not."""
+    hook = getattr(cls, 'components', None)
+    if not callable(hook):
+        return []
+    try:
+        return [(c.name, bool(c.present), str(c.detail)) for c in hook()]
+    except Exception as err:  # a plug-in's report must not break the listing
+        return [('components', False, f'report failed: {type(err).__name__}: {err}')]
+
+
 def _cmd_backends(args: argparse.Namespace) -> int:
+    from .aot import supports_compile
+
     rows = [('name', 'available', 'vendor / device / runtime, or reason')]
+    parts: dict[str, list[tuple[str, bool, str]]] = {}
     for name, status in sorted(available_backends().items()):
         detail = status.reason
-        if status.available and status.cls is not None:
+        if status.cls is not None:
             vendor = getattr(status.cls, 'vendor', '')
             detail = '; '.join(x for x in (vendor, status.reason) if x)
+            parts[name] = _components(status.cls)
+            missing = [part for part, present, _ in parts[name] if not present]
+            if parts[name] and not status.available:  # the parts below give the reasons
+                detail = f'{vendor}; missing: {", ".join(missing) or "see the probe"}'
+            if supports_compile(status.cls) and not parts[name]:
+                parts[name] = [('compile', True, 'ahead-of-time: kpai-npu compile')]
         rows.append((name, 'yes' if status.available else 'NO', detail))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     for row in rows:
         print(f'{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}')
+        for part, present, text in parts.get(row[0], []):
+            print(f'{"":<{widths[0]}}    {"+" if present else "-"} {part}: {text}')
+    return 0
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from .aot import compile_model
+
+    progress = _Progress(args.quiet)
+    try:
+        options = json.loads(args.options) if args.options else None
+    except ValueError as err:
+        raise ModelLoadError(f'--options is not valid JSON: {err}') from err
+    if options is not None and not isinstance(options, dict):
+        raise ModelLoadError('--options must be a JSON object')
+    result = compile_model(args.backend, Path(args.model), device=args.device,
+                           cache_dir=args.out or args.cache_dir, options=options,
+                           progress=progress.compile)
+    how = 'found in cache, compiled earlier' if result.cache_hit else 'compiled'
+    print(f'{args.backend}: {how} in {result.compile_seconds:.2f} s with {result.compiler}; '
+          f'artifact {result.artifact} ({result.artifact_bytes} bytes); record {result.record}')
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.as_dict(), indent=2) + '\n')
     return 0
 
 
@@ -77,7 +121,7 @@ class _Progress:
 def _cmd_certify(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .certify import certify
+    from .certify import EXIT_CODES, certify
     from .conformance import TASK_TOLERANCES
     from .manifest import load_manifest
     from .report import write_report
@@ -97,13 +141,16 @@ def _cmd_certify(args: argparse.Namespace) -> int:
                      progress=progress.line)
     paths = write_report(report, out)
     for check in report.checks:
-        print(f'{"PASS" if check.passed else "FAIL"}  {check.name:<12} {check.detail}')
+        mark = 'SKIP' if check.skipped else 'PASS' if check.passed else 'FAIL'
+        print(f'{mark}  {check.name:<12} {check.detail}')
     for stats in report.latency.get('candidate', []):
         print(f'      batch {stats.batch_size}: p50 {stats.p50_ms:.2f} ms, '
               f'p95 {stats.p95_ms:.2f} ms, {stats.throughput_fps:.1f} images/s')
-    verdict = 'PASSED' if report.passed else 'FAILED'
+    verdict = {'pass': 'PASSED', 'fail': 'FAILED', 'incomplete': 'INCOMPLETE'}[report.verdict]
     print(f'{args.backend}: certification {verdict}; report: {paths["markdown"]}')
-    return 0 if report.passed else 1
+    if report.incomplete:
+        print(f'  {report.incomplete}', file=sys.stderr)
+    return EXIT_CODES[report.verdict]
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -215,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', required=True)
     p = sub.add_parser('backends', help='list backends and whether they are usable here')
     p.set_defaults(func=_cmd_backends)
-    p = sub.add_parser('certify', help='conformance of a backend against onnxruntime CPU')
+    p = sub.add_parser('certify', help='conformance of a backend against onnxruntime CPU',
+                       description='Exit code: 0 passed, 1 failed, 2 usage or setup error, '
+                                   '3 incomplete (the backend cannot run here, e.g. no device: '
+                                   'only the compile stage ran).')
     _common(p)
     p.add_argument('--out', type=Path, default=None,
                    help='report directory (default certification/<backend>_<model>)')
@@ -229,6 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(flag, type=_fraction, default=None,
                        help=f'{meaning} (default: per task; recorded in the report)')
     p.set_defaults(func=_cmd_certify)
+    p = sub.add_parser('compile', help='compile a model ahead of time into the artifact cache')
+    p.add_argument('--backend', required=True, help='backend name (see kpai-npu backends)')
+    p.add_argument('--model', required=True, type=Path, help='model file with its manifest')
+    p.add_argument('--device', default='', help="backend device ('' = backend default)")
+    p.add_argument('--out', type=Path, default=None,
+                   help='write into this directory (a cache to ship to robots) instead of the '
+                        'cache')
+    p.add_argument('--cache-dir', type=Path, default=None,
+                   help='compiled-artifact cache (default $KPAI_NPU_CACHE or ~/.cache/kpai/npu)')
+    p.add_argument('--options', default='', help='backend options as a JSON object')
+    p.add_argument('--json', type=Path, default=None, help='also write the result as JSON')
+    p.add_argument('--quiet', action='store_true', help='no progress lines on stderr')
+    p.set_defaults(func=_cmd_compile)
     p = sub.add_parser('inspect', help='validate a model manifest (and sha256) and show it')
     p.add_argument('model', type=Path, help='model file with its manifest beside it')
     p.add_argument('--backend', default='onnxruntime', help='backend used to read the model')

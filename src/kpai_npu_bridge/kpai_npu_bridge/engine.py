@@ -12,6 +12,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from .batcher import FrameBatcher
+from .errors import BackendUnavailableError
 from .fallback import FALLBACK_BACKEND, FallbackPolicy, FallbackState
 from .stats import InferenceStats
 
@@ -71,6 +72,7 @@ class SwapOutcome:
     success: bool
     message: str
     model_sha256: str = ''
+    unavailable: bool = False  # the backend cannot run here (SDK, runtime or device absent)
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,28 @@ class InferenceEngine(Generic[M]):
     # -- loading -----------------------------------------------------------------------------
 
     def load(self, spec: PipelineSpec) -> SwapOutcome:
-        """Open, warm and install spec's pipeline now (blocking); the user's chosen spec."""
-        return self._load_and_swap(spec, requested=True)
+        """Open, warm and install spec's pipeline now (blocking); the user's chosen spec.
+
+        When the backend is unavailable here (its SDK or device is absent) and the fallback is
+        enabled, the same model runs on the CPU fallback instead and the outcome says why;
+        ``return_from_fallback`` retries the requested backend later.
+        """
+        outcome = self._load_and_swap(spec, requested=True)
+        if outcome.success or not outcome.unavailable or spec.backend == FALLBACK_BACKEND:
+            return outcome
+        reason = f'backend {spec.backend} unavailable: {outcome.message}'
+        if not self.fallback.activate(reason):
+            return outcome
+        with self._state_lock:
+            self._requested = spec
+        self._on_event('warn', f'falling back to CPU {FALLBACK_BACKEND}: {reason}')
+        fallback = self._load_and_swap(PipelineSpec(spec.model_path, FALLBACK_BACKEND, ''),
+                                       requested=False)
+        if not fallback.success:
+            self.fallback.abandon()
+            return SwapOutcome(False, f'{outcome.message}; fallback failed: {fallback.message}')
+        return SwapOutcome(True, f'running {spec.model_path} on CPU {FALLBACK_BACKEND} '
+                                 f'(fallback): {reason}', fallback.model_sha256)
 
     def load_async(self, spec: PipelineSpec) -> Future[SwapOutcome]:
         """Load spec in the background and swap it in when warm; the user's chosen spec."""
@@ -173,7 +195,8 @@ class InferenceEngine(Generic[M]):
             except Exception as err:  # noqa: BLE001 - any plug-in failure becomes a message
                 msg = f'cannot load {spec.model_path} on {spec.backend}: {err}'
                 self._set_error(msg)
-                return SwapOutcome(False, msg)
+                return SwapOutcome(False, msg,
+                                   unavailable=isinstance(err, BackendUnavailableError))
             try:
                 new.infer([_WARMUP_IMAGE])
             except Exception as err:  # noqa: BLE001

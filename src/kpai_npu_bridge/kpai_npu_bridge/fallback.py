@@ -54,6 +54,16 @@ class FallbackPolicy:
             self._reason = f'{self._streak} consecutive backend failures, last: {reason}'
             return True
 
+    def activate(self, reason: str) -> bool:
+        """Enter the fallback now (the requested backend is unavailable); False if disabled."""
+        with self._lock:
+            if self.after_failures == 0:
+                return False
+            self._active = True
+            self._reason = reason
+            self._streak = 0
+            return True
+
     def abandon(self) -> None:
         """Leave the active state without a reset (the fallback could not be started)."""
         with self._lock:

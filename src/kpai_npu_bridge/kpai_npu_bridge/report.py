@@ -12,7 +12,7 @@ __all__ = ['render_markdown', 'write_report']
 
 def render_markdown(report: CertificationReport) -> str:
     """Return the human-readable report."""
-    verdict = 'PASS' if report.passed else 'FAIL'
+    verdict = report.verdict.upper()
     info = report.candidate_info
     lines = [
         f'# NPU backend certification: {report.backend} — {verdict}',
@@ -23,6 +23,8 @@ def render_markdown(report: CertificationReport) -> str:
         f'- reference: {report.reference} {report.reference_info.get("runtime_version", "")}',
         f'- host: {report.host}; duration {report.duration_s:.1f} s',
         '',
+        *([f'**Incomplete**: {report.incomplete}. Checks marked "not run" need the device; '
+           'run the certification again where it is present.', ''] if report.incomplete else []),
         '## Checks',
         '',
         '| check | result | detail |',
@@ -30,7 +32,8 @@ def render_markdown(report: CertificationReport) -> str:
     ]
     for check in report.checks:
         detail = check.detail.replace('|', '\\|').replace('\n', ' ')
-        lines.append(f'| {check.name} | {"pass" if check.passed else "**FAIL**"} | {detail} |')
+        result = 'not run' if check.skipped else 'pass' if check.passed else '**FAIL**'
+        lines.append(f'| {check.name} | {result} | {detail} |')
     bad = next((c for c in report.checks if c.name == 'bad_inputs'), None)
     if bad is not None and bad.metrics.get('cases'):
         lines += ['', '## Bad inputs', '', '| case | ok | outcome |', '|---|---|---|']

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from .base import Backend, BackendInfo, ProgressFn, TensorSpec, check_batch
+from .base import (
+    Backend,
+    BackendInfo,
+    CompilePlan,
+    Component,
+    ProgressFn,
+    TensorSpec,
+    check_batch,
+)
 from .registry import (
     BUILTIN_BACKENDS,
     ENTRY_POINT_GROUP,
     BackendStatus,
     available_backends,
+    backend_status,
     create_backend,
 )
 
@@ -17,9 +26,12 @@ __all__ = [
     'Backend',
     'BackendInfo',
     'BackendStatus',
+    'CompilePlan',
+    'Component',
     'ProgressFn',
     'TensorSpec',
     'available_backends',
+    'backend_status',
     'check_batch',
     'create_backend',
 ]

@@ -12,11 +12,13 @@ import numpy as np
 from ..errors import InputError
 
 if TYPE_CHECKING:
-    from ..cache import ArtifactCache
+    from ..cache import ArtifactCache, CacheKey
 
 __all__ = [
     'Backend',
     'BackendInfo',
+    'CompilePlan',
+    'Component',
     'ProgressFn',
     'TensorSpec',
     'check_batch',
@@ -52,11 +54,38 @@ class BackendInfo:
     runtime_version: str
 
 
+@dataclass(frozen=True)
+class Component:
+    """One part a backend needs (SDK, compiler, runtime, device, runner): present or why not."""
+
+    name: str
+    present: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class CompilePlan:
+    """How a backend compiles one model ahead of time: cache key, artifact name and builder.
+
+    ``build(path, progress)`` writes the artifact at ``path`` (sibling files in the same
+    directory travel with it); ``compiler`` names the compiler and its version.
+    """
+
+    key: CacheKey
+    artifact: str
+    compiler: str
+    build: Callable[[Path, ProgressFn | None], None]
+
+
 @runtime_checkable
 class Backend(Protocol):
     """An inference runtime that loads one model and runs batches on one device.
 
     A backend instance is used from one thread at a time; the caller serialises calls.
+    Optional class-level hooks (static or class methods, looked up by the registry and the
+    CLI): ``probe() -> (available, reason)``; ``components() -> list[Component]`` (what is
+    present and what is missing, for ``kpai-npu backends``); ``compile_plan(model_path, *,
+    device, options) -> CompilePlan`` (ahead-of-time compilation, see ``aot.py``).
     """
 
     def load(

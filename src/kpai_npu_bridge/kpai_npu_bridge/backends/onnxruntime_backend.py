@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from ..aot import ensure_compiled
 from ..cache import ArtifactCache, CacheKey, file_sha256
 from ..errors import BackendError, BackendUnavailableError, ModelLoadError
-from .base import BackendInfo, ProgressFn, TensorSpec, check_batch, numpy_dtype_name
+from .base import BackendInfo, CompilePlan, ProgressFn, TensorSpec, check_batch, numpy_dtype_name
 from .common import BackendBase, guess_layout, pop_option, require_model_file
 
 __all__ = ['PROVIDER_PREFERENCE', 'OnnxRuntimeBackend', 'choose_providers']
@@ -102,13 +103,8 @@ class OnnxRuntimeBackend(BackendBase):
         session_options.log_severity_level = 3
         model_file = path
         if cache is not None and level_name != 'disable':
-            key = CacheKey(
-                file_sha256(path, reuse=True), self.name, ort.__version__, ','.join(providers),
-                {'graph_optimization_level': 'extended'},
-            )
-            model_file, _ = cache.get_or_build(
-                key, 'optimized.onnx', lambda out: _optimise(path, out), progress=progress
-            )
+            plan = self.compile_plan(path, device=device)
+            model_file = ensure_compiled(cache, plan, model=str(path), progress=progress).artifact
         elif progress is not None:
             progress('onnxruntime: creating session', 0.0)
         try:
@@ -127,6 +123,21 @@ class OnnxRuntimeBackend(BackendBase):
         )
         if progress is not None:
             progress('onnxruntime: model loaded', 1.0)
+
+    @classmethod
+    def compile_plan(cls, model_path: Path, *, device: str = '',
+                     options: Mapping[str, Any] | None = None) -> CompilePlan:
+        """Plan the portable optimised graph (extended level) for the device's providers."""
+        path = require_model_file(model_path)
+        level = dict(options or {}).get('graph_optimization_level', 'all')
+        if level == 'disable':
+            raise ModelLoadError('onnxruntime: graph_optimization_level=disable: nothing to '
+                                 'compile, the session runs the model file as it is')
+        providers = choose_providers(device, ort.get_available_providers())
+        key = CacheKey(file_sha256(path, reuse=True), cls.name, ort.__version__,
+                       ','.join(providers), {'graph_optimization_level': 'extended'})
+        return CompilePlan(key, 'optimized.onnx', f'onnxruntime {ort.__version__}',
+                           lambda out, progress: _optimise(path, out))
 
     def run(self, batch: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run one batch and return the outputs in model order."""

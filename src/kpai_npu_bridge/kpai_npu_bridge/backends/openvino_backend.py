@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
+from ..aot import ensure_compiled
 from ..cache import ArtifactCache, CacheKey, file_sha256
 from ..errors import BackendError, BackendUnavailableError, ModelLoadError
-from .base import BackendInfo, ProgressFn, TensorSpec, check_batch, numpy_dtype_name
+from .base import BackendInfo, CompilePlan, ProgressFn, TensorSpec, check_batch, numpy_dtype_name
 from .common import BackendBase, guess_layout, pop_option, require_model_file
 
 __all__ = ['OpenVinoBackend']
@@ -26,6 +27,36 @@ def _spec(port: Any) -> TensorSpec:
     )
     dtype = numpy_dtype_name(port.get_element_type().get_type_name())
     return TensorSpec(port.get_any_name(), shape, dtype, guess_layout(shape))
+
+
+def _target(device: str, options: Mapping[str, Any] | None
+            ) -> tuple[ov.Core, str, str, dict[str, Any]]:
+    """Validate options and device; return (core, target, device family, compile config)."""
+    opts = dict(options or {})
+    hint = pop_option(opts, 'performance_hint', str, 'LATENCY').upper()
+    precision = pop_option(opts, 'inference_precision', str, 'f32').lower()
+    threads = pop_option(opts, 'num_threads', int, 0)
+    BackendBase._reject_unknown(opts, 'openvino')
+    if hint not in _HINTS:
+        raise ModelLoadError(f'openvino: performance_hint must be one of {_HINTS}')
+    if precision not in _PRECISIONS:
+        raise ModelLoadError(f'openvino: inference_precision must be one of {_PRECISIONS}')
+    core = ov.Core()
+    target = (device or 'CPU').upper()
+    family = target.replace(':', '.').split('.')[0]
+    if target not in core.available_devices and family not in ('AUTO', 'MULTI', 'HETERO'):
+        raise BackendUnavailableError(
+            f'openvino: device {target!r} not available; devices: {core.available_devices}'
+        )
+    config: dict[str, Any] = {'PERFORMANCE_HINT': hint}
+    if target.startswith('CPU'):
+        # f32 by default: CPUs with AMX/AVX512-BF16 would otherwise silently run bf16.
+        config['INFERENCE_PRECISION_HINT'] = precision
+        if threads:
+            config['INFERENCE_NUM_THREADS'] = threads
+    elif threads:
+        raise ModelLoadError('openvino: num_threads applies to the CPU device only')
+    return core, target, family, config
 
 
 class OpenVinoBackend(BackendBase):
@@ -59,42 +90,11 @@ class OpenVinoBackend(BackendBase):
     ) -> None:
         """Compile the model for the device; with a cache, import the exported blob instead."""
         path = require_model_file(model_path)
-        opts = dict(options or {})
-        hint = pop_option(opts, 'performance_hint', str, 'LATENCY').upper()
-        precision = pop_option(opts, 'inference_precision', str, 'f32').lower()
-        threads = pop_option(opts, 'num_threads', int, 0)
-        self._reject_unknown(opts, self.name)
-        if hint not in _HINTS:
-            raise ModelLoadError(f'openvino: performance_hint must be one of {_HINTS}')
-        if precision not in _PRECISIONS:
-            raise ModelLoadError(f'openvino: inference_precision must be one of {_PRECISIONS}')
-        core = ov.Core()
-        target = (device or 'CPU').upper()
-        family = target.replace(':', '.').split('.')[0]
-        if target not in core.available_devices and family not in ('AUTO', 'MULTI', 'HETERO'):
-            raise BackendUnavailableError(
-                f'openvino: device {target!r} not available; devices: {core.available_devices}'
-            )
-        config: dict[str, Any] = {'PERFORMANCE_HINT': hint}
-        if target.startswith('CPU'):
-            # f32 by default: CPUs with AMX/AVX512-BF16 would otherwise silently run bf16.
-            config['INFERENCE_PRECISION_HINT'] = precision
-            if threads:
-                config['INFERENCE_NUM_THREADS'] = threads
-        elif threads:
-            raise ModelLoadError('openvino: num_threads applies to the CPU device only')
+        core, target, family, config = _target(device, options)
         try:
             if cache is not None:
-                key = CacheKey(file_sha256(path, reuse=True), self.name, ov.get_version(), target,
-                               {k: str(v) for k, v in config.items()})
-
-                def build(out: Path) -> None:
-                    compiled = core.compile_model(core.read_model(str(path)), target, config)
-                    exported = compiled.export_model()  # bytes or BytesIO depending on the version
-                    data = exported.getvalue() if hasattr(exported, 'getvalue') else exported
-                    out.write_bytes(bytes(data))
-
-                blob, _ = cache.get_or_build(key, 'compiled.blob', build, progress=progress)
+                plan = self.compile_plan(path, device=device, options=options)
+                blob = ensure_compiled(cache, plan, model=str(path), progress=progress).artifact
                 compiled = core.import_model(blob.read_bytes(), target, config)
             else:
                 if progress is not None:
@@ -118,6 +118,26 @@ class OpenVinoBackend(BackendBase):
         self._info = BackendInfo(self.name, self.vendor, full_name, ov.get_version())
         if progress is not None:
             progress('openvino: model loaded', 1.0)
+
+    @classmethod
+    def compile_plan(cls, model_path: Path, *, device: str = '',
+                     options: Mapping[str, Any] | None = None) -> CompilePlan:
+        """Plan the device's compiled blob (export_model), loaded later with import_model."""
+        path = require_model_file(model_path)
+        core, target, _, config = _target(device, options)
+        key = CacheKey(file_sha256(path, reuse=True), cls.name, ov.get_version(), target,
+                       {k: str(v) for k, v in config.items()})
+
+        def build(out: Path, progress: ProgressFn | None) -> None:
+            try:
+                compiled = core.compile_model(core.read_model(str(path)), target, config)
+                exported = compiled.export_model()  # bytes or BytesIO depending on the version
+            except Exception as err:  # OpenVINO raises RuntimeError and friends
+                raise ModelLoadError(f'openvino: cannot compile {path}: {err}') from err
+            data = exported.getvalue() if hasattr(exported, 'getvalue') else exported
+            out.write_bytes(bytes(data))
+
+        return CompilePlan(key, 'compiled.blob', f'openvino {ov.get_version()}', build)
 
     def run(self, batch: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run one batch synchronously and return copies of the outputs in model order."""

@@ -15,6 +15,7 @@ __all__ = [
     'ENTRY_POINT_GROUP',
     'BackendStatus',
     'available_backends',
+    'backend_status',
     'create_backend',
 ]
 
@@ -86,14 +87,23 @@ def available_backends() -> dict[str, BackendStatus]:
     return {name: _status(name, target, load) for name, (target, load) in _targets().items()}
 
 
-def create_backend(name: str) -> Backend:
-    """Instantiate a backend by name; raise BackendUnavailableError with the reason."""
+def backend_status(name: str) -> BackendStatus:
+    """Return one backend's status; its class is set whenever it imports, even if unavailable.
+
+    Compiling ahead of time needs the class of a backend whose device is absent (a build
+    machine), so callers check ``cls`` rather than ``available`` for that.
+    """
     targets = _targets()
     if name not in targets:
         raise BackendUnavailableError(
             f'unknown backend {name!r}; known: {", ".join(sorted(targets))}'
         )
-    status = _status(name, *targets[name])
+    return _status(name, *targets[name])
+
+
+def create_backend(name: str) -> Backend:
+    """Instantiate a backend by name; raise BackendUnavailableError with the reason."""
+    status = backend_status(name)
     if not status.available or status.cls is None:
         raise BackendUnavailableError(f'backend {name!r} is unavailable: {status.reason}')
     try:

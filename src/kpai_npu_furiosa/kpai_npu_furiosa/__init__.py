@@ -1,0 +1,1 @@
+"""FuriosaAI RNGD backend plug-in for kpai_npu_bridge."""

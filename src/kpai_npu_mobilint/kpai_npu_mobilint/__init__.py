@@ -1,0 +1,1 @@
+"""Mobilint ARIES/REGULUS backend plug-in for kpai_npu_bridge."""
