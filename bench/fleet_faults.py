@@ -265,6 +265,7 @@ def main() -> int:
     ap.add_argument('--broker-down-s', type=float, default=5.0)
     ap.add_argument('--db-down-s', type=float, default=30.0)
     ap.add_argument('--limit-s', type=float, default=120.0)
+    ap.add_argument('--out', default=str(RESULTS), help='where to write the JSON results')
     args = ap.parse_args()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix='kpai-faults-') as tmp, PostgresServer() as pg:
@@ -315,8 +316,9 @@ def main() -> int:
               'targets': {'lost': 0}, 'details': out,
               'params': vars(args), 'store': 'postgresql (private, loopback)',
               'auth': 'per-robot MQTT identities with ACL'}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + '\n')
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + '\n')
     print(json.dumps({k: v for k, v in result.items() if k != 'details'}, indent=2))
     return 0 if lost == 0 else 1
 

@@ -291,6 +291,7 @@ class Demo:
                                clock_rate_hz=args.clock_rate)
         self.stop_requested = threading.Event()
         self.launcher: subprocess.Popen[bytes] | None = None
+        self.started_at = time.monotonic()
         self.dispatched: set[str] = set()
         self.stations: dict[str, tuple[float, float]] = {}
         self.rng = random.Random(args.seed)
@@ -328,6 +329,7 @@ class Demo:
         if self.args.overlay:
             cmd.append(f'overlay:={Path(self.args.overlay).resolve()}')
         env = dict(os.environ, KPAI_FLEET_TOKEN=self.token, KPAI_FLEET_PASSWORD=self.password)
+        self.started_at = time.monotonic()
         log = open(self.run_dir / 'launch.log', 'wb')  # noqa: SIM115 - owned by the child
         self.launcher = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env,
@@ -541,7 +543,9 @@ class Demo:
 
     def _print_urls(self) -> None:
         p = self.ports
-        print(f'[demo] fleet is up. Look here:\n'
+        up = time.monotonic() - self.started_at
+        print(f'[demo] fleet is up ({len(self.robots)} robots, {up:.0f} s after the launch). '
+              f'Look here:\n'
               f'  dashboard   http://127.0.0.1:{p["fleet"]}/  (user admin, password '
               f'{self.password})\n'
               f'  REST API    http://127.0.0.1:{p["fleet"]}/api/robots  (Authorization: Bearer '

@@ -1,0 +1,38 @@
+"""`make demo ROBOTS=4` on the reference machine: every advertised robot count starts and works.
+
+Four robots (37 processes, started in stages): the fleet must come up with every robot's nodes
+and each robot must complete a task with no collision (6 minutes at most; the run ends once
+each robot has finished one).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from kpai_testing import ManagedProcess, next_domain_id, ros_env
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_four_robots_start_and_each_completes_a_task(tmp_path: Path) -> None:
+    run_dir = tmp_path / 'run'
+    demo = ManagedProcess(
+        [sys.executable, '-m', 'kpai_bringup.demo', '--robots', '4', '--duration', '360',
+         '--until-tasks', '1', '--no-record', '--run-dir', str(run_dir)],
+        env=ros_env(next_domain_id()), name='demo-4')
+    try:
+        assert demo.proc.wait(timeout=700) == 0, demo.output()[-5000:]
+    finally:
+        demo.stop()
+    out = demo.output()
+    assert re.search(r'\[demo\] fleet is up', out), out[-3000:]
+    summary = json.loads((run_dir / 'summary.json').read_text())
+    robots = summary['robots']
+    assert set(robots) == {'robot1', 'robot2', 'robot3', 'robot4'}, out[-3000:]
+    for name, r in robots.items():
+        assert r['tasks_completed'] >= 1, f'{name} completed no task:\n{out[-3000:]}'
+    assert summary['collisions'] == 0, out[-3000:]
