@@ -200,6 +200,13 @@ def test_viewer_sees_but_cannot_write(fleet, browser):
 def test_korean_english_and_layout_at_desktop_and_phone_sizes(fleet, browser):
     b = browser
     failed = failed_task(fleet)
+    # for the pictures: robot2 on its way, and agv7's connection lost (the broker's last will)
+    r = httpx.post(fleet.base + '/api/tasks', headers={'Authorization': 'Bearer tok'},
+                   json={'pickup': 'rack_2', 'dropoff': 'dock_a', 'robot': 'robot2'})
+    assert r.status_code == 201, r.text
+    with fleet.bus.lock:
+        fleet.foreign[0].send('connection', {'connectionState': 'CONNECTIONBROKEN'})
+        fleet.bus.run()
     b.call('Network.setExtraHTTPHeaders', headers={'Accept-Language': 'ko-KR,ko;q=0.9,en;q=0.5'})
     view(b, 1366, 768)
     b.login(fleet.base, 'admin', 'op-pw')
@@ -210,6 +217,11 @@ def test_korean_english_and_layout_at_desktop_and_phone_sizes(fleet, browser):
     assert text(b, 'header h1') == 'KPAI 플릿'
     assert '로봇 4대' in text(b, '#summary')
     assert text(b, f'li.task[data-task="{failed}"] .pill') == '실패'
+    lost = '#alarms li.alarm[data-kind="connection_lost"]'
+    assert '연결 끊김' in str(js(b, f"document.querySelector('{lost}')?.innerText",
+                                 what='the connection alarm'))
+    js(b, '!!document.querySelector(\'#paths polyline[data-robot="robot2"]\')',
+       what="robot2's path")
     statuses = str(ev(b, '[...document.querySelectorAll("#tasks .pill")]'
                           '.map(e => e.textContent).join(" ")'))
     assert not any(w in statuses for w in ('failed', 'completed', 'cancelled'))
@@ -243,6 +255,9 @@ def test_korean_english_and_layout_at_desktop_and_phone_sizes(fleet, browser):
             no_overflow(b)
             ev(b, 'document.getElementById("panel-close").click()')
             no_overflow(b)
+    with fleet.bus.lock:
+        fleet.foreign[0].send('connection', {'connectionState': 'ONLINE'})
+        fleet.bus.run()
     for lang, png in shots.items():
         assert png.startswith(b'\x89PNG') and len(png) > 20_000
         if os.environ.get('KPAI_UPDATE_SCREENSHOT') == '1':

@@ -18,6 +18,11 @@ function t(key, params) {
   for (const [k, v] of Object.entries(params || {})) text = text.split(`{${k}}`).join(String(v));
   return text;
 }
+// plural forms by Intl.PluralRules: key.one, key.other... (Korean has only 'other')
+function tn(key, n, params) {
+  const form = `${key}.${new Intl.PluralRules(S.lang).select(n)}`;
+  return t(form in S.msgs ? form : `${key}.other`, Object.assign({n: num(n)}, params));
+}
 const num = (v, digits = 0) => new Intl.NumberFormat(S.lang, {maximumFractionDigits: digits,
   minimumFractionDigits: digits}).format(v);
 const pct = (v) => new Intl.NumberFormat(S.lang, {style: 'percent', maximumFractionDigits: 0})
@@ -284,7 +289,7 @@ function renderRobotList() {
     return `<li class="robot-card${S.selected === r.robot_id ? ' selected' : ''}" data-robot="${esc(r.robot_id)}">` +
       `<div class="row"><b class="grow">${esc(r.robot_id)}</b><span class="pill ${esc(state)}">${esc(stateLabel(state))}</span>` +
       `${battery(r)}</div><div class="row muted"><span>${esc(r.order_id || t('panel.noOrder'))}</span>` +
-      (errs.length ? `<span class="${worst}">${esc(t('robot.errors', {n: num(errs.length)}))}</span>` : '') +
+      (errs.length ? `<span class="${worst}">${esc(tn('robot.errors', errs.length))}</span>` : '') +
       '</div></li>';
   }).join('');
 }
@@ -481,7 +486,8 @@ function renderAlarms() {
   }
   $('alarms').innerHTML = S.alarms.map((a) => `<li class="alarm ${a.active ? 'active' : 'cleared'}" data-alarm="${a.id}" data-kind="${esc(a.kind)}">` +
     `<div class="row"><b class="grow">${esc(t('alarm.' + a.kind))}</b><span>${esc(a.robot_id || t('alarm.fleet'))}</span>` +
-    `<span class="muted">${esc(time(a.raised))}</span></div><div class="row"><span class="muted grow">${esc(a.detail)} · ` +
+    `<span class="muted">${esc(time(a.raised))}</span></div><div class="row"><span class="muted grow">` +
+    `${a.kind === 'fatal_error' ? esc(a.detail) + ' · ' : ''}` +
     `${esc(a.active ? t('alarms.active') : t('alarms.cleared', {time: time(a.cleared)}))}</span>` +
     (S.session.can_write ? `<button data-ack="${a.id}">${esc(t('alarms.ack'))}</button>` : '') + '</div></li>').join('');
 }
