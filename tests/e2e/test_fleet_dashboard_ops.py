@@ -118,6 +118,14 @@ def test_operator_task_completes_after_a_rejection_and_another_is_cancelled(flee
                       what='the order attempts'))
     assert 'Acme:agv7' in attempts and 'rejected' in attempts and 'stationType' in attempts
     assert 'completed' in attempts
+    # the KPIs count it (the window switch reloads them at once)
+    ev(b, '(() => { const s = document.getElementById("kpi-window"); s.value = "86400";'
+          's.dispatchEvent(new Event("change")); })()')
+    js(b, 'parseInt(document.querySelectorAll("#kpis .tile b")[3]?.textContent) >= 1',
+       what='the completed task in the KPIs')
+    assert ev(b, '[...document.querySelectorAll("#kpis .kbar")].some(r => +r.getAttribute('
+                 '"height") > 0)')
+    assert ev(b, 'document.querySelectorAll("#kpis .util li").length') == 4
     # another task to robot2, cancelled while it runs
     cancel = request_task(b, 'rack_2', 'dock_a', robot='robot2')
     js(b, f'{task_li(cancel)}?.dataset.status === "running"', what='the task running')

@@ -289,3 +289,50 @@ def test_every_message_key_the_page_uses_is_in_both_catalogues():
                              'OFFLINE'),
             'role.': ('operator', 'viewer')}.items():
         assert all(prefix + v in en for v in values), prefix
+
+
+def test_kpis_count_completed_tasks_times_and_busy_time():
+    from kpai_fleet.server.kpis import fleet_kpis, percentile
+
+    assert percentile([], 95) is None and percentile([5.0], 95) == 5.0
+    assert percentile([float(i) for i in range(1, 101)], 95) == pytest.approx(95.05)
+    now = 10_000.0
+    tasks = [{'created': now - 3000, 'updated': now - 2900, 'status': 'completed'},   # 100 s
+             {'created': now - 600, 'updated': now - 300, 'status': 'completed'},     # 300 s
+             {'created': now - 200, 'updated': now - 190, 'status': 'failed'},
+             {'created': now - 100, 'updated': now - 50, 'status': 'cancelled'},
+             {'created': now - 90, 'updated': now - 80, 'status': 'running'},
+             {'created': now - 9000, 'updated': now - 8000, 'status': 'completed'}]  # before
+    orders = [{'robot_id': 'r1', 'created': now - 4000, 'updated': now - 2900,
+               'status': 'completed'},                      # 700 s inside the hour
+              {'robot_id': 'r1', 'created': now - 600, 'updated': now - 300,
+               'status': 'completed'},                      # 300 s
+              {'robot_id': 'r2', 'created': now - 900, 'updated': now - 899,
+               'status': 'rejected'},                       # refused: not busy
+              {'robot_id': 'r2', 'created': now - 360, 'updated': now - 360,
+               'status': 'running'}]                        # open: busy until now
+    k = fleet_kpis(tasks, orders, ['r1', 'r2', 'r3'], now=now, window_s=3600.0)
+    assert k['tasks_completed'] == 2 and k['tasks_per_hour'] == pytest.approx(2.0)
+    assert (k['tasks_failed'], k['tasks_cancelled']) == (1, 1)
+    assert k['task_time_mean_s'] == pytest.approx(200.0)
+    assert k['task_time_p95_s'] == pytest.approx(290.0)
+    assert k['utilisation'] == pytest.approx({'r1': 1000 / 3600, 'r2': 360 / 3600, 'r3': 0.0})
+    assert sum(k['completed_per_bucket']) == 2 and k['completed_per_bucket'][-1] == 1
+    empty = fleet_kpis([], [], [], now=now, window_s=86400.0)
+    assert empty['task_time_mean_s'] is None and empty['tasks_per_hour'] == 0.0
+
+
+def test_kpis_api_on_the_simulated_fleet(fleet):
+    svc, bus, c = fleet
+    robot = SimKpai(bus, 'robot1', 6.0, 2.0, speed=20.0, handling_s=0.2)
+    bus.run()
+    out = c.post('/api/tasks', json={'pickup': 'rack_1', 'dropoff': 'outbound'},
+                 headers=AUTH).json()
+    bus.run()
+    drive(bus, [robot], 2.0)
+    assert svc.task(out['task_id'])['status'] == 'completed'
+    k = c.get('/api/kpis', headers=AUTH).json()
+    assert k['tasks_completed'] == 1 and k['tasks_per_hour'] == pytest.approx(1.0)
+    assert 0 < k['task_time_mean_s'] < 5 and k['utilisation']['robot1'] > 0
+    assert c.get('/api/kpis', params={'window_s': 10}, headers=AUTH).status_code == 422
+    assert c.get('/api/kpis').status_code == 401

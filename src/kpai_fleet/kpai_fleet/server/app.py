@@ -333,6 +333,14 @@ def create_app(svc: FleetService) -> Any:
             raise HTTPException(404, f'no robot {robot_id!r}')
         return out
 
+    @app.get('/api/kpis')
+    def kpis(request: Request, window_s: float = 3600.0) -> dict[str, Any]:
+        """Fleet KPIs of the last window_s seconds: tasks/h, task time mean/p95, utilisation."""
+        require_read(request)
+        if not 60.0 <= window_s <= 7 * 86400.0:
+            raise HTTPException(422, 'window_s must be within [60, 604800]')
+        return svc.kpis(window_s)
+
     @app.get('/api/alarms')
     def alarms(request: Request) -> list[dict[str, Any]]:
         """List the alarms not yet acknowledged (active or cleared), newest first."""

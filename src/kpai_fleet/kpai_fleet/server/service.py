@@ -39,6 +39,7 @@ from kpai_fleet.server.ingest import (
     order_action_ids,
     summarize_state,
 )
+from kpai_fleet.server.kpis import fleet_kpis
 from kpai_fleet.server.store import Store, open_store
 from kpai_fleet.vda5050.factsheet import Factsheet
 from kpai_fleet.vda5050.models import BlockingType, Connection, Message, State, parse_message
@@ -419,6 +420,13 @@ class FleetService:
         """Update the alarms from the live view and the store; return those still listed."""
         self.alarm_book.update(conditions(self.view.snapshot(), self.store.available))
         return self.alarm_book.listed()
+
+    def kpis(self, window_s: float, now: float | None = None) -> dict[str, Any]:
+        """Return the fleet KPIs of the last window_s seconds (see kpis.fleet_kpis)."""
+        now = time.time() if now is None else now
+        since = now - window_s
+        return fleet_kpis(self.store.task_times(since), self.store.order_times(since),
+                          list(self.view.robots), now=now, window_s=window_s)
 
     def task(self, task_id: str) -> dict[str, Any] | None:
         """Return a task with its orders (each dispatch attempt, with its status and reason)."""

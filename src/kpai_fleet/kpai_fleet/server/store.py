@@ -618,6 +618,21 @@ class Store:
         rows = self._execute(sql + ' ORDER BY t.created DESC LIMIT ?', params)
         return [dict(zip((*_TASK_KEYS, 'robot_id'), r, strict=True)) for r in rows]
 
+    def task_times(self, since: float) -> list[dict[str, Any]]:
+        """Return id, created, updated and status of the tasks updated since `since`."""
+        rows = self._execute('SELECT task_id, created, updated, status FROM tasks '
+                             'WHERE updated >= ?', (since,))
+        return [dict(zip(('task_id', 'created', 'updated', 'status'), r, strict=True))
+                for r in rows]
+
+    def order_times(self, since: float) -> list[dict[str, Any]]:
+        """Return robot, created, updated and status of the orders that may overlap since..now
+        (updated since then, or still open)."""
+        rows = self._execute("SELECT robot_id, created, updated, status FROM orders WHERE "
+                             "updated >= ? OR status IN ('dispatched', 'running')", (since,))
+        return [dict(zip(('robot_id', 'created', 'updated', 'status'), r, strict=True))
+                for r in rows]
+
     def factsheets(self) -> dict[str, str]:
         """Return the stored factsheet payload of every robot."""
         return {r[0]: r[1] for r in self._execute('SELECT robot_id, payload FROM factsheets')}

@@ -504,6 +504,35 @@ async function ackAlarm(id) {
   refreshAlarms();
 }
 
+// -- KPIs ---------------------------------------------------------------------------------
+function renderKpis() {
+  const k = S.kpis;
+  if (!k) return;
+  const tile = (key, value) => `<div class="tile"><b>${value}</b><span>${esc(t(key))}</span></div>`;
+  const secs = (v) => (v === null || v === undefined ? '–' : esc(duration(v)));
+  const max = Math.max(1, ...k.completed_per_bucket);
+  const n = k.completed_per_bucket.length;
+  // completed tasks per bucket, oldest left; the bar height is relative to the busiest bucket
+  const bars = k.completed_per_bucket.map((c, i) => `<rect x="${i * 10 + 1}" y="${30 - 28 * c / max}" width="8" ` +
+    `height="${28 * c / max}" class="kbar"><title>${esc(time(k.since + i * k.bucket_s))}: ${esc(num(c))}</title></rect>`).join('');
+  const util = Object.entries(k.utilisation).map(([rid, u]) => `<li><span class="grow">${esc(rid)}</span>` +
+    `<span class="bar"><span style="width:${(u * 100).toFixed(1)}%"></span></span> ${esc(pct(u * 100))}</li>`).join('');
+  $('kpis').innerHTML = '<div class="tiles">' +
+    tile('kpi.tasksPerHour', esc(num(k.tasks_per_hour, 1))) + tile('kpi.meanTime', secs(k.task_time_mean_s)) +
+    tile('kpi.p95Time', secs(k.task_time_p95_s)) +
+    tile('kpi.done', `${esc(num(k.tasks_completed))} / <span class="err">${esc(num(k.tasks_failed))}</span>`) + '</div>' +
+    `<p class="muted">${esc(t('kpi.chart'))}</p><svg class="kchart" viewBox="0 0 ${n * 10} 31" preserveAspectRatio="none" ` +
+    `role="img" aria-label="${esc(t('kpi.chart'))}"><line x1="0" y1="30.5" x2="${n * 10}" y2="30.5" class="kaxis"/>${bars}</svg>` +
+    `<p class="muted">${esc(t('kpi.utilisation'))}</p><ul class="util">${util}</ul>`;
+}
+
+async function refreshKpis() {
+  try {
+    S.kpis = await api(`/api/kpis?window_s=${$('kpi-window').value}`);
+    renderKpis();
+  } catch (e) { /* next round */ }
+}
+
 // -- wiring -------------------------------------------------------------------------------
 function renderAll() {
   renderSummary();
@@ -513,6 +542,7 @@ function renderAll() {
   renderPanel();
   renderTasks();
   renderAlarms();
+  renderKpis();
   const who = S.session.via === 'public' ? t('role.public')
     : t('role.' + S.session.role, {user: S.session.user});
   $('who').textContent = who;
@@ -579,6 +609,9 @@ async function main() {
   refreshAlarms();
   setInterval(refreshTasks, 2000);
   setInterval(refreshAlarms, 2000);
+  refreshKpis();
+  setInterval(refreshKpis, 10000);
+  $('kpi-window').onchange = refreshKpis;
 }
 
 main().catch((e) => { $('status').textContent = e.message; $('status').className = 'status down'; });
