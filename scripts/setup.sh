@@ -65,8 +65,10 @@ fi
 
 # --- Debian packages -------------------------------------------------------------------------
 # mosquitto: MQTT broker (fleet); postgresql: fleet store tests; chromium: dashboard tests;
-# libegl1 + Mesa (libegl-mesa0, libgl1-mesa-dri) + libopengl0: headless MuJoCo rendering.
-DEBS=(mosquitto postgresql chromium libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0)
+# libegl1 + Mesa (libegl-mesa0, libgl1-mesa-dri) + libopengl0: headless MuJoCo rendering;
+# fonts-noto-cjk: Korean glyphs in the dashboard screenshots.
+DEBS=(mosquitto postgresql chromium libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0
+      fonts-noto-cjk)
 need_debs=()
 if command -v dpkg-query >/dev/null; then
   for deb in "${DEBS[@]}"; do

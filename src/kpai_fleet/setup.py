@@ -19,7 +19,7 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={'kpai_fleet.server': ['static/*']},
+    package_data={'kpai_fleet.server': ['static/*', 'static/i18n/*']},
     include_package_data=True,
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),

@@ -63,8 +63,8 @@ def _check_dashboard(tmp_path: Path, endpoints: dict[str, str]) -> None:
         wait_until(lambda: browser.eval(names) == '["robot1","robot2"]', timeout=60,
                    what='both robots on the dashboard')
         wait_until(lambda: 'robot2' in str(browser.eval(
-            'document.querySelector("#fleet tbody").innerText')), timeout=30,
-            what='the fleet table')
+            'document.getElementById("robot-list").innerText')), timeout=30,
+            what='the robot list')
         png = browser.screenshot()
         assert png.startswith(b'\x89PNG') and len(png) > 10_000
         (tmp_path / 'dashboard.png').write_bytes(png)

@@ -94,9 +94,15 @@ def test_dashboard_shows_moving_robots(tmp_path):
             assert {r[0] for r in first} == {'robot1', 'robot2'}
             moved = {a[0]: b[1] - a[1] for a, b in zip(first, second, strict=True)}
             assert all(d > 0.3 for d in moved.values()), f'robots did not move: {first} {second}'
-            text = browser.eval('document.querySelector("#fleet tbody").innerText')
-            assert 'robot1' in text and 'robot2' in text and 'onnxruntime' in text
-            assert 'PROTECTIVE_STOP' not in text and 'WARNING' in text and 'fallback' in text
+            text = browser.eval('document.getElementById("robot-list").innerText')
+            assert 'robot1' in text and 'robot2' in text
+            # robot2's panel: perception on the CPU fallback, safety WARNING (not a stop)
+            browser.eval('document.querySelector(\'#robot-list [data-robot="robot2"]\').click()')
+            panel = wait_until(lambda: browser.eval(
+                'document.getElementById("panel-body").innerText'), timeout=5,
+                what="robot2's panel")
+            assert 'onnxruntime' in panel and 'kpai.npuFallback' in panel
+            assert 'PROTECTIVE_STOP' not in panel and 'WARNING' in panel
             assert browser.eval('document.getElementById("status").textContent') == 'live'
             png = base64.b64decode(browser.call('Page.captureScreenshot', format='png')['data'])
             assert png.startswith(b'\x89PNG') and len(png) > 10_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import time
 from collections.abc import AsyncIterator
@@ -22,26 +23,31 @@ from fastapi.responses import (
 )
 
 from kpai_fleet.errors import DispatchError, StoreError, ValidationRejected
-from kpai_fleet.server.auth import SessionSigner, check_bearer
+from kpai_fleet.server.access import CSRF_HEADER, Access, AccessDenied, Principal
+from kpai_fleet.server.auth import SessionSigner
 from kpai_fleet.server.http_guard import HttpGuard
-from kpai_fleet.server.service import FleetService
+from kpai_fleet.server.service import INSTANT_KINDS, FleetService
 from kpai_fleet.vda5050.guard import check_json_bytes
 
 __all__ = ['create_app']
 
 STATIC = Path(__file__).with_name('static')
+I18N = STATIC / 'i18n'
+LANGUAGES = ('en', 'ko')
 COOKIE = 'kpai_session'
 LOGIN_MAX_BYTES = 4096
 TASK_MAX_BYTES = 64 * 1024
 
-LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>KPAI fleet login</title>
-<style>body{{font-family:sans-serif;background:#10151c;color:#dde;display:flex;
-justify-content:center;margin-top:15vh}}form{{background:#1b2330;padding:2em;border-radius:8px}}
-input{{display:block;margin:.5em 0 1em;padding:.4em;width:16em}}.err{{color:#f77}}</style>
-</head><body><form method="post" action="/login"><h2>KPAI fleet</h2>{error}
-<label>User<input name="user" autocomplete="username"></label>
-<label>Password<input name="password" type="password" autocomplete="current-password"></label>
-<button type="submit">Log in</button></form></body></html>"""
+LOGIN_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<style>body{{font-family:system-ui,'Noto Sans CJK KR',sans-serif;background:#10151c;color:#dde;
+display:flex;justify-content:center;margin:15vh 0 0}}form{{background:#1b2330;padding:2em;
+border-radius:8px;max-width:90vw}}input{{display:block;margin:.5em 0 1em;padding:.4em;
+width:16em;max-width:100%}}.err{{color:#f77}}</style>
+</head><body><form method="post" action="/login"><h2>{title}</h2>{error}
+<label>{user}<input name="user" autocomplete="username"></label>
+<label>{password}<input name="password" type="password" autocomplete="current-password"></label>
+<button type="submit">{submit}</button></form></body></html>"""
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -54,6 +60,29 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise HTTPException(413, f'request body over {limit} bytes')
         chunks.append(chunk)
     return b''.join(chunks)
+
+
+def load_catalogues() -> dict[str, dict[str, str]]:
+    """Read the dashboard's message catalogues (static/i18n/<lang>.json)."""
+    return {lang: json.loads((I18N / f'{lang}.json').read_text(encoding='utf-8'))
+            for lang in LANGUAGES}
+
+
+def pick_language(accept: str | None) -> str:
+    """Return the first supported language of an Accept-Language header (by q), else 'en'."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept or '').split(',')):
+        tag, _, params = part.strip().partition(';')
+        q = 1.0
+        if params.strip().startswith('q='):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = tag.strip().lower().split('-')[0]
+        if lang in LANGUAGES and q > 0:
+            ranked.append((-q, i, lang))
+    return min(ranked)[2] if ranked else 'en'
 
 
 def allowed_hosts(configured: tuple[str, ...], bind_host: str) -> tuple[str, ...]:
@@ -71,39 +100,55 @@ def create_app(svc: FleetService) -> Any:
     if cfg.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origins),
                            allow_methods=['GET', 'POST'], allow_headers=['Authorization'])
+    access = Access(cfg, signer)
+    catalogues = load_catalogues()
+
+    def login_page(request: Request, error: bool = False) -> str:
+        lang = pick_language(request.headers.get('accept-language'))
+        msgs = catalogues[lang]
+        return LOGIN_PAGE.format(
+            lang=lang, title=html.escape(msgs['login.title']),
+            user=html.escape(msgs['login.user']),
+            password=html.escape(msgs['login.password']),
+            submit=html.escape(msgs['login.submit']),
+            error=f'<p class="err">{html.escape(msgs["login.error"])}</p>' if error else '')
+
+    def who(request: Request) -> Principal | None:
+        return access.principal(request.cookies.get(COOKIE),
+                                request.headers.get('authorization'))
 
     def can_read(request: Request) -> bool:
-        if cfg.public_read:
-            return True
-        return bool(signer.verify(request.cookies.get(COOKIE))) or check_bearer(
-            request.headers.get('authorization'), cfg.api_token)
+        return who(request) is not None
 
-    def require_read(request: Request) -> None:
-        if not can_read(request):
+    def require_read(request: Request) -> Principal:
+        found = who(request)
+        if found is None:
             svc.auth_failures += 1
             raise HTTPException(401, 'log in or send a bearer token')
+        return found
 
-    def require_write(request: Request) -> None:
-        if not cfg.api_token:
-            raise HTTPException(403, 'API writes are disabled: configure api_token')
-        if not check_bearer(request.headers.get('authorization'), cfg.api_token):
-            svc.auth_failures += 1
-            raise HTTPException(401, 'a valid bearer token is required')
+    def require_write(request: Request) -> Principal:
+        """Return the operator (token or session + CSRF token) or raise 401/403."""
+        try:
+            return access.check_write(who(request), request.headers.get('authorization'),
+                                      request.headers.get(CSRF_HEADER))
+        except AccessDenied as err:
+            if err.status == 401:
+                svc.auth_failures += 1
+            raise HTTPException(err.status, err.detail) from None
 
     @app.get('/login', response_class=HTMLResponse)
-    def login_form() -> str:
-        return LOGIN_PAGE.format(error='')
+    def login_form(request: Request) -> str:
+        return login_page(request)
 
     @app.post('/login')
     async def login(request: Request) -> Response:
         form = parse_qs((await read_body(request, LOGIN_MAX_BYTES)).decode(errors='replace'))
         user = form.get('user', [''])[0]
         password = form.get('password', [''])[0]
-        if user != cfg.dashboard_user or not signer.check_password(password,
-                                                                   cfg.dashboard_password):
+        if access.login(user, password) is None:
             svc.auth_failures += 1
-            return HTMLResponse(LOGIN_PAGE.format(
-                error='<p class="err">Wrong user or password</p>'), status_code=401)
+            return HTMLResponse(login_page(request, error=True), status_code=401)
         resp = RedirectResponse('/', status_code=303)
         resp.set_cookie(COOKIE, signer.issue(user), max_age=cfg.session_max_age_s,
                         httponly=True, samesite='strict')
@@ -120,6 +165,24 @@ def create_app(svc: FleetService) -> Any:
         if not can_read(request):
             return RedirectResponse('/login', status_code=303)
         return FileResponse(STATIC / 'index.html')
+
+    @app.get('/api/session')
+    def session(request: Request) -> dict[str, Any]:
+        """Return who is logged in, the role, the CSRF token for writes, the language."""
+        found = require_read(request)
+        return {'user': found.user, 'role': found.role, 'via': found.via,
+                'can_write': found.role == 'operator',
+                'csrf': signer.csrf_token(found.cookie) if found.via == 'session' else '',
+                'csrf_header': CSRF_HEADER,
+                'lang': pick_language(request.headers.get('accept-language')),
+                'languages': list(LANGUAGES)}
+
+    @app.get('/static/i18n/{name}')
+    def catalogue(name: str, request: Request) -> Response:
+        require_read(request)
+        if name not in {f'{lang}.json' for lang in LANGUAGES}:
+            raise HTTPException(404, 'no such catalogue')
+        return FileResponse(I18N / name, media_type='application/json')
 
     @app.get('/static/{name}')
     def static(name: str, request: Request) -> Response:
@@ -242,6 +305,55 @@ def create_app(svc: FleetService) -> Any:
             return await asyncio.to_thread(svc.dispatch, body)
         except DispatchError as err:
             raise HTTPException(409, str(err)) from None
+
+    @app.post('/api/tasks/{task_id}/cancel')
+    async def cancel_task(task_id: str, request: Request) -> dict[str, Any]:
+        """Cancel a task: cancelOrder to the vehicle that has its order; the task `cancelled`."""
+        user = require_write(request).user
+        try:
+            out = await asyncio.to_thread(svc.cancel_task, task_id, user)
+        except DispatchError as err:
+            raise HTTPException(409, str(err)) from None
+        if out is None:
+            raise HTTPException(404, f'no task {task_id!r}')
+        return out
+
+    @app.post('/api/robots/{robot_id}/actions/{kind}')
+    async def robot_action(robot_id: str, kind: str, request: Request) -> dict[str, Any]:
+        """Send an instant action: pause (startPause), resume (stopPause), cancel (cancelOrder)."""
+        user = require_write(request).user
+        if kind not in INSTANT_KINDS:
+            known = ', '.join(INSTANT_KINDS)
+            raise HTTPException(404, f'unknown action {kind!r} (known: {known})')
+        try:
+            out = await asyncio.to_thread(svc.instant_action, robot_id, kind, user)
+        except DispatchError as err:
+            raise HTTPException(409, str(err)) from None
+        if out is None:
+            raise HTTPException(404, f'no robot {robot_id!r}')
+        return out
+
+    @app.get('/api/kpis')
+    def kpis(request: Request, window_s: float = 3600.0) -> dict[str, Any]:
+        """Fleet KPIs of the last window_s seconds: tasks/h, task time mean/p95, utilisation."""
+        require_read(request)
+        if not 60.0 <= window_s <= 7 * 86400.0:
+            raise HTTPException(422, 'window_s must be within [60, 604800]')
+        return svc.kpis(window_s)
+
+    @app.get('/api/alarms')
+    def alarms(request: Request) -> list[dict[str, Any]]:
+        """List the alarms not yet acknowledged (active or cleared), newest first."""
+        require_read(request)
+        return svc.alarms()
+
+    @app.post('/api/alarms/{alarm_id}/ack')
+    def ack_alarm(alarm_id: int, request: Request) -> dict[str, Any]:
+        """Acknowledge an alarm (it leaves the list)."""
+        user = require_write(request).user
+        if not svc.alarm_book.acknowledge(alarm_id, user):
+            raise HTTPException(404, f'no unacknowledged alarm {alarm_id}')
+        return {'id': alarm_id, 'acked_by': user}
 
     @app.get('/api/stream')
     async def stream(request: Request) -> StreamingResponse:

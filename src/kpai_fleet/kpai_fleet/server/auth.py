@@ -54,6 +54,19 @@ class SessionSigner:
             return None
         return user
 
+    def csrf_token(self, cookie: str) -> str:
+        """Return the CSRF token bound to a session cookie (sent back in a header on writes).
+
+        A page of another origin can make the browser send the cookie but cannot read this
+        token (same-origin policy), so it cannot forge the header.
+        """
+        return self._sign(f'csrf|{cookie}')
+
+    def check_csrf(self, cookie: str, token: str | None) -> bool:
+        """Return True if token is the CSRF token of the session cookie."""
+        return bool(token) and hmac.compare_digest(
+            str(token).encode('utf-8', 'surrogateescape'), self.csrf_token(cookie).encode())
+
     @staticmethod
     def check_password(given: str, expected: str) -> bool:
         """Compare passwords in constant time (an empty expected password never matches)."""

@@ -21,6 +21,7 @@ __all__ = ['ServerConfig', 'load_config']
 ENV_OVERRIDES = {
     'KPAI_FLEET_TOKEN': 'api_token',
     'KPAI_FLEET_PASSWORD': 'dashboard_password',
+    'KPAI_FLEET_VIEWER_PASSWORD': 'viewer_password',
     'KPAI_FLEET_DB': 'db_url',
     'KPAI_FLEET_BROKER': 'broker_url',
     'KPAI_FLEET_MQTT_PASSWORD': 'mqtt_password',
@@ -47,9 +48,11 @@ class ServerConfig:
     host: str = '127.0.0.1'
     port: int = 8080
     api_token: str = field(default='', repr=False)
-    dashboard_user: str = 'admin'
+    dashboard_user: str = 'admin'      # the operator: sees the fleet and acts on it
     # empty: `kpai-fleet serve` makes one up and prints it
     dashboard_password: str = field(default='', repr=False)
+    viewer_user: str = 'viewer'        # read-only dashboard login (cannot submit or cancel)
+    viewer_password: str = field(default='', repr=False)  # empty: no viewer login
     public_read: bool = False      # true: reads need no login (kiosk screens on a closed network)
     session_secret: str = field(default='', repr=False)
     session_max_age_s: int = 12 * 3600
@@ -100,6 +103,9 @@ class ServerConfig:
             raise ConfigError(f'bounds {self.bounds} must be finite [xmin, ymin, xmax, ymax]')
         if self.map_yaml and not Path(self.map_yaml).is_file():
             raise ConfigError(f'map_yaml {self.map_yaml} does not exist')
+        if self.viewer_user == self.dashboard_user:
+            raise ConfigError(f'viewer_user {self.viewer_user!r} must differ from '
+                              'dashboard_user')
         if '*' in self.cors_origins:
             raise ConfigError('cors_origins must list explicit origins, not *')
         return self

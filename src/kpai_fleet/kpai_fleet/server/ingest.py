@@ -152,6 +152,10 @@ def summarize_state(robot_id: str, st: State, received: float) -> dict[str, Any]
         'driving': st.driving, 'paused': bool(st.paused),
         'idle': not released and not running,
         'nodes_remaining': [n.node_id for n in released],
+        # the planned path: the order's nodes still ahead that carry a position
+        'path': [{'id': n.node_id, 'x': n.node_position.x, 'y': n.node_position.y,
+                  'released': n.released}
+                 for n in st.node_states if n.node_position is not None],
         'actions': [{'id': a.action_id, 'type': a.action_type, 'status': a.action_status.value}
                     for a in st.action_states],
         'errors': [{'type': e.error_type, 'level': e.error_level.value,

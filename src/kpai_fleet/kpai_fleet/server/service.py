@@ -18,6 +18,7 @@ import yaml
 from kpai_fleet.errors import ConfigError, DispatchError, FleetError, ValidationRejected
 from kpai_fleet.faults import FaultLog
 from kpai_fleet.mqtt_link import MqttLink
+from kpai_fleet.server.alarms import AlarmBook, conditions
 from kpai_fleet.server.config import ServerConfig
 from kpai_fleet.server.dispatch import (
     Place,
@@ -38,9 +39,10 @@ from kpai_fleet.server.ingest import (
     order_action_ids,
     summarize_state,
 )
+from kpai_fleet.server.kpis import fleet_kpis
 from kpai_fleet.server.store import Store, open_store
 from kpai_fleet.vda5050.factsheet import Factsheet
-from kpai_fleet.vda5050.models import Connection, Message, State, parse_message
+from kpai_fleet.vda5050.models import BlockingType, Connection, Message, State, parse_message
 
 __all__ = ['FleetService', 'load_map_meta']
 
@@ -48,6 +50,11 @@ ACTIVE = ('dispatched', 'running')
 MAX_LOST_RETRIES = 3  # a task whose order a vehicle lost is offered again this often
 LOST_RETRY_S = 120.0  # and for this long, until a vehicle is free to take it
 FACTSHEET_REQUEST_EVERY_S = 30.0
+PRIORITIES = range(0, 11)  # a task's priority: higher first when tasks wait for a vehicle
+DEFAULT_PRIORITY = 5
+FINISHED = ('completed', 'failed', 'cancelled')
+# dashboard instant actions (VDA 5050 6.10): name in the API -> actionType
+INSTANT_KINDS = {'pause': 'startPause', 'resume': 'stopPause', 'cancel': 'cancelOrder'}
 
 
 @dataclass
@@ -59,6 +66,7 @@ class _Task:
     refused: dict[str, str] = field(default_factory=dict)
     lost: int = 0  # orders of it that a vehicle lost (a node restarted)
     attempts: int = 0  # orders made of it so far
+    priority: int = DEFAULT_PRIORITY
 
 
 def _lost(reason: str) -> bool:
@@ -113,6 +121,7 @@ class FleetService:
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         self._waiting: dict[str, tuple[float, str]] = {}  # task id -> (give up at, reason)
+        self.alarm_book = AlarmBook()
         self._restore()
         self.link = MqttLink(
             cfg.broker_url, cfg.client_id, username=cfg.mqtt_username,
@@ -189,7 +198,10 @@ class FleetService:
         """Offer the tasks whose order a vehicle lost again; fail those waiting too long."""
         now = time.time() if now is None else now
         with self._dispatch_lock:
-            for task_id, (give_up, reason) in list(self._waiting.items()):
+            # the highest priority first, then the oldest (the earliest to give up)
+            order = sorted(self._waiting.items(), key=lambda kv: (
+                -self._tasks[kv[0]].priority if kv[0] in self._tasks else 0, kv[1][0]))
+            for task_id, (give_up, reason) in order:
                 try:
                     self._offer(task_id)
                 except DispatchError as err:
@@ -293,7 +305,13 @@ class FleetService:
         robot = body.get('robot') or ''
         if not isinstance(robot, str):
             raise DispatchError('robot must be a robot id')
-        return _Task(TransportTask(pickup, dropoff, load_s, unload_s, load_type), robot)
+        priority = body.get('priority', DEFAULT_PRIORITY)
+        if isinstance(priority, bool) or not isinstance(priority, int) or (
+                priority not in PRIORITIES):
+            raise DispatchError(f'priority must be an integer within [{PRIORITIES[0]}, '
+                                f'{PRIORITIES[-1]}]')
+        return _Task(TransportTask(pickup, dropoff, load_s, unload_s, load_type), robot,
+                     priority=priority)
 
     def _offer(self, task_id: str) -> dict[str, Any]:
         """Send task task_id to the best robot that can do it; DispatchError when none can."""
@@ -339,6 +357,77 @@ class FleetService:
         return {'task_id': task_id, 'order_id': order_id, 'robot_id': robot_id,
                 'status': 'dispatched', 'topic': topic, 'not_chosen': choice.not_chosen}
 
+    def cancel_task(self, task_id: str, user: str) -> dict[str, Any] | None:
+        """Cancel a task: cancelOrder to its vehicle if an order is out; None if unknown.
+
+        DispatchError when the task has already finished. The task is `cancelled` at once;
+        its order's own status follows from the vehicle's states (VDA 5050: `cancelled` once
+        the vehicle has dropped it).
+        """
+        with self._dispatch_lock:
+            rows = self.store.tasks(limit=1, task_id=task_id)
+            if not rows:
+                return None
+            row = rows[0]
+            if row['status'] in FINISHED:
+                raise DispatchError(f'task {task_id} is already {row["status"]}')
+            self._waiting.pop(task_id, None)
+            self._tasks.pop(task_id, None)
+            order_id = row['order_id'] or ''
+            robot_id = ''
+            if order_id and self.ingest.order_states.get(order_id) in ACTIVE:
+                robot_id = next((o['robot_id'] for o in self.store.orders(
+                    limit=1000, task_id=task_id) if o['order_id'] == order_id), '')
+            reason = f'cancelled by {user}'
+            self.store.upsert_task(task_id, 'cancelled', reason=reason, order_id=order_id)
+        if robot_id:
+            self._cancel_order(order_id, robot_id)
+        return {'task_id': task_id, 'status': 'cancelled', 'reason': reason,
+                'order_id': order_id, 'cancel_sent_to': robot_id}
+
+    def instant_action(self, robot_id: str, kind: str, user: str) -> dict[str, Any] | None:
+        """Send pause, resume or cancel (of its order) to a robot; None if it is unknown.
+
+        Cancelling the order of a task cancels the task. DispatchError for an unknown kind or
+        a robot without an order to cancel.
+        """
+        if kind not in INSTANT_KINDS:
+            raise DispatchError(f'unknown action {kind!r} (known: {", ".join(INSTANT_KINDS)})')
+        robot = self.view.robots.get(robot_id)
+        if robot is None:
+            return None
+        robot = dict(robot)
+        action_type = INSTANT_KINDS[kind]
+        if action_type == 'cancelOrder':
+            order_id = robot.get('order_id') or ''
+            if not order_id or (robot.get('idle') and not robot.get('nodes_remaining')):
+                raise DispatchError(f'{robot_id} has no order to cancel')
+            task_id = self._order_task.get(order_id)
+            if task_id and task_id in self._tasks:
+                out = self.cancel_task(task_id, user) or {}
+                return {'robot_id': robot_id, 'action': action_type, 'order_id': order_id,
+                        'task_id': task_id, 'task_status': out.get('status')}
+            self._cancel_order(order_id, robot_id)
+            return {'robot_id': robot_id, 'action': action_type, 'order_id': order_id}
+        action_id = f'{kind}-{uuid.uuid4().hex[:10]}'
+        msg = build_instant(robot, action_type, action_id,
+                            header_id=next(self._instant_headers[robot_id]), now=time.time(),
+                            blocking_type=BlockingType.HARD)
+        self._publish_instant(robot_id, msg, msg.to_json())
+        return {'robot_id': robot_id, 'action': action_type, 'action_id': action_id}
+
+    def alarms(self) -> list[dict[str, Any]]:
+        """Update the alarms from the live view and the store; return those still listed."""
+        self.alarm_book.update(conditions(self.view.snapshot(), self.store.available))
+        return self.alarm_book.listed()
+
+    def kpis(self, window_s: float, now: float | None = None) -> dict[str, Any]:
+        """Return the fleet KPIs of the last window_s seconds (see kpis.fleet_kpis)."""
+        now = time.time() if now is None else now
+        since = now - window_s
+        return fleet_kpis(self.store.task_times(since), self.store.order_times(since),
+                          list(self.view.robots), now=now, window_s=window_s)
+
     def task(self, task_id: str) -> dict[str, Any] | None:
         """Return a task with its orders (each dispatch attempt, with its status and reason)."""
         rows = self.store.tasks(limit=1, task_id=task_id)
@@ -369,10 +458,12 @@ class FleetService:
 def _task_to_json(t: _Task) -> str:
     return json.dumps({'pickup': asdict(t.task.pickup), 'dropoff': asdict(t.task.dropoff),
                        'load_s': t.task.load_s, 'unload_s': t.task.unload_s,
-                       'load_type': t.task.load_type, 'robot': t.robot})
+                       'load_type': t.task.load_type, 'robot': t.robot,
+                       'priority': t.priority})
 
 
 def _task_from_json(text: str) -> _Task:
     d = json.loads(text)
     return _Task(TransportTask(Place(**d['pickup']), Place(**d['dropoff']), float(d['load_s']),
-                               float(d['unload_s']), str(d['load_type'])), str(d['robot']))
+                               float(d['unload_s']), str(d['load_type'])), str(d['robot']),
+                 priority=int(d.get('priority', DEFAULT_PRIORITY)))

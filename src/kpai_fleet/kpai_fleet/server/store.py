@@ -606,14 +606,32 @@ class Store:
         return [dict(zip(_ORDER_KEYS, r, strict=True)) for r in rows]
 
     def tasks(self, limit: int = 200, *, task_id: str | None = None) -> list[dict[str, Any]]:
-        """Return the newest tasks (or the one task_id), newest first."""
-        sql = f'SELECT {", ".join(_TASK_KEYS)} FROM tasks'
+        """Return the newest tasks (or the one task_id), newest first, with the robot of
+        their current order (`robot_id`, '' before any)."""
+        cols = ', '.join(f't.{k}' for k in _TASK_KEYS)
+        sql = (f"SELECT {cols}, COALESCE(o.robot_id, '') FROM tasks t "
+               'LEFT JOIN orders o ON o.order_id = t.order_id')
         params: tuple[Any, ...] = (limit,)
         if task_id is not None:
-            sql += ' WHERE task_id = ?'
+            sql += ' WHERE t.task_id = ?'
             params = (task_id, limit)
-        rows = self._execute(sql + ' ORDER BY created DESC LIMIT ?', params)
-        return [dict(zip(_TASK_KEYS, r, strict=True)) for r in rows]
+        rows = self._execute(sql + ' ORDER BY t.created DESC LIMIT ?', params)
+        return [dict(zip((*_TASK_KEYS, 'robot_id'), r, strict=True)) for r in rows]
+
+    def task_times(self, since: float) -> list[dict[str, Any]]:
+        """Return id, created, updated and status of the tasks updated since `since`."""
+        rows = self._execute('SELECT task_id, created, updated, status FROM tasks '
+                             'WHERE updated >= ?', (since,))
+        return [dict(zip(('task_id', 'created', 'updated', 'status'), r, strict=True))
+                for r in rows]
+
+    def order_times(self, since: float) -> list[dict[str, Any]]:
+        """Return robot, created, updated and status of the orders that may overlap since..now
+        (updated since then, or still open)."""
+        rows = self._execute("SELECT robot_id, created, updated, status FROM orders WHERE "
+                             "updated >= ? OR status IN ('dispatched', 'running')", (since,))
+        return [dict(zip(('robot_id', 'created', 'updated', 'status'), r, strict=True))
+                for r in rows]
 
     def factsheets(self) -> dict[str, str]:
         """Return the stored factsheet payload of every robot."""
