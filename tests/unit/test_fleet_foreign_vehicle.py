@@ -307,8 +307,8 @@ def test_an_order_lost_by_a_restarted_agent_is_offered_again(fleet):
     assert client.get(f'/api/tasks/{task_id}').json()['status'] == 'completed'
 
 
-def test_a_mission_lost_with_its_executor_fails_the_order_and_is_offered_again(fleet):
-    svc, bus, client = fleet
+def _lose_the_mission(bus: Bus, client: TestClient) -> tuple[AgentCore, str]:
+    """Give robot1 a task, then lose its mission as a restarted executor does."""
     core = add_kpai(bus, 'robot1', 0.0, 0.0)
     r = client.post('/api/tasks', json={'pickup': 'rack_1', 'dropoff': 'outbound'},
                     headers=AUTH)
@@ -319,36 +319,36 @@ def test_a_mission_lost_with_its_executor_fails_the_order_and_is_offered_again(f
     # what the node does when the executor instance that had the goal is gone
     core.on_result(cmd.mission_id, False, False, 'mission lost: the mission executor restarted')
     core.publish_state()
+    return core, r.json()['task_id']
+
+
+def test_a_mission_lost_with_its_executor_fails_the_order_and_is_offered_again(fleet):
+    svc, bus, client = fleet
+    core, task_id = _lose_the_mission(bus, client)
     bus.run()  # the server cancels the failed order; the vehicle is busy until it is cleared
-    task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
+    task = client.get(f'/api/tasks/{task_id}').json()
     assert task['status'] == 'waiting' and 'mission lost' in task['reason']
     core.publish_state()
     bus.run()
     svc.retry_waiting()  # the server's 1 s timer
     bus.run()
-    task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
+    task = client.get(f'/api/tasks/{task_id}').json()
     lost = min(task['orders'], key=lambda o: o['order_id'])
     assert lost['status'] == 'failed' and 'mission lost' in lost['reason']
     assert task['status'] == 'dispatched' and task['order_id'] != lost['order_id']
     run_kpai(bus, core)
-    assert client.get(f'/api/tasks/{r.json()["task_id"]}').json()['status'] == 'completed'
+    assert client.get(f'/api/tasks/{task_id}').json()['status'] == 'completed'
 
 
 def test_a_lost_task_without_a_free_vehicle_fails_after_waiting(fleet):
     svc, bus, client = fleet
-    core = add_kpai(bus, 'robot1', 0.0, 0.0)
-    r = client.post('/api/tasks', json={'pickup': 'rack_1', 'dropoff': 'outbound'},
-                    headers=AUTH)
-    bus.run()
-    (cmd,) = core.take_commands()
-    core.on_result(cmd.mission_id, False, False, 'mission lost: the mission executor restarted')
-    core.publish_state()
+    _core, task_id = _lose_the_mission(bus, client)
     del bus.vehicles['uagv/v2/KPAI/robot1/']  # and the vehicle never clears it
     bus.run()
     svc.retry_waiting(now=time.time() + 10.0)
-    assert client.get(f'/api/tasks/{r.json()["task_id"]}').json()['status'] == 'waiting'
+    assert client.get(f'/api/tasks/{task_id}').json()['status'] == 'waiting'
     svc.retry_waiting(now=time.time() + 1000.0)
-    task = client.get(f'/api/tasks/{r.json()["task_id"]}').json()
+    task = client.get(f'/api/tasks/{task_id}').json()
     assert task['status'] == 'failed' and 'no robot available' in task['reason']
 
 
