@@ -8,6 +8,7 @@ from typing import Any
 
 from lifecycle_msgs.srv import GetState
 from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.srv import GetParameters
 from rclpy.node import Node
 
 from kpai_fleet.node_health import NodeHealth, NodeWatch
@@ -44,6 +45,11 @@ class Heartbeat:
         self._on_health = on_health
         self._clients = {n: node.create_client(GetState, f'{n}/get_state')
                          for n in self.watch.lifecycle}
+        # a node's parameter service, found by DDS endpoint discovery: a loaded machine can
+        # leave a node out of the graph's name list (ros_discovery_info) for minutes while
+        # its endpoints are long matched
+        self._probes = {n: node.create_client(GetParameters, f'{n}/get_parameters')
+                        for n in self.watch.watched}
         self._states: dict[str, str] = {}
         self._asked: dict[str, Any] = {}
         self._timer: Any = None
@@ -62,6 +68,7 @@ class Heartbeat:
     def _check(self) -> None:
         present = {name for name, ns in self._node.get_node_names_and_namespaces()
                    if ns.rstrip('/') == self._ns}
+        present |= {name for name, probe in self._probes.items() if probe.service_is_ready()}
         for name, client in self._clients.items():
             future = self._asked.get(name)
             if future is not None and future.done():
