@@ -237,9 +237,10 @@ def test_staged_start_waits_for_a_busy_starter(tmp_path: Path) -> None:
     """--max-starting 1: the second process starts once the first one's busy start is over."""
     busy = tmp_path / 'busy.py'
     # about 1 s of full CPU (a node importing), then idle; prints when the busy phase ended
-    busy.write_text('import time\nt = time.process_time()\n'
+    busy.write_text('import signal, time\nt = time.process_time()\n'
                     'while time.process_time() - t < 1.0:\n    pass\n'
-                    "print('busy done', time.monotonic(), flush=True)\ntime.sleep(30)\n")
+                    "print('busy done', time.monotonic(), flush=True)\n"
+                    'signal.pause()  # idle until the launcher stops it\n')
     second = tmp_path / 'second.py'
     second.write_text("import time\nprint('second up', time.monotonic(), flush=True)\n")
     path = launch_file(tmp_path, f"""
