@@ -262,12 +262,21 @@ fi
 unset _kpai_nounset
 case ":$PATH:" in *":$KPAI_ROOT/bin:"*) ;; *) export PATH="$KPAI_ROOT/bin:$PATH" ;; esac
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
-# Fast DDS LARGE_DATA transports unless you chose transports yourself. Cameras over 0.5 MB a
-# frame (640x480 rgb8 and up) with best-effort QoS: see src/kpai_bringup/config/fastdds_localhost.xml
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+# LOCALHOST discovery of rmw_fastrtps reaches only 32 processes (a 4-robot demo starts ~45):
+# unless you chose a profile or static peers, the stack's profile does it for up to 64
+# (src/kpai_bringup/config/fastdds_localhost_discovery.xml; kpai_bringup.middleware does the same)
+if [ "$RMW_IMPLEMENTATION" = rmw_fastrtps_cpp ] && [ "$ROS_AUTOMATIC_DISCOVERY_RANGE" = LOCALHOST ] \
+    && [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ] && [ -z "${ROS_STATIC_PEERS:-}" ]; then
+  export FASTDDS_DEFAULT_PROFILES_FILE="$KPAI_ROOT/src/kpai_bringup/config/fastdds_localhost_discovery.xml"
+  export ROS_AUTOMATIC_DISCOVERY_RANGE=SYSTEM_DEFAULT
+  unset FASTDDS_BUILTIN_TRANSPORTS  # it would replace the profile's transports
+fi
+# Otherwise Fast DDS LARGE_DATA transports unless you chose transports yourself. Cameras over
+# 0.5 MB a frame (640x480 rgb8 and up), best-effort: see src/kpai_bringup/config/fastdds_localhost.xml
 if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ] && [ -z "${FASTDDS_BUILTIN_TRANSPORTS:-}" ]; then
   export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
 fi
-export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 export PYTHONUNBUFFERED=1
 export KPAI_ENV=1

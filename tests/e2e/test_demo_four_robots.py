@@ -4,17 +4,14 @@ Four robots (37 processes, started in stages): the fleet must come up with every
 and each robot must complete a task with no collision (6 minutes at most; the run ends once
 each robot has finished one).
 
-Known failure, so opt-in (KPAI_RUN_FOUR_ROBOTS=1): robot4's nodes, started last, do not
-discover each other (its fleet agent never sees its mission executor's action server or
-parameter services, while both see the older nodes). The likely cause is the number of DDS
-participants on one host (about 36 here) against Fast DDS's initial-peers range with
-ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST; see issue 20's note.
+This failed until the stack carried LOCALHOST discovery out with its own Fast DDS profile:
+rmw_fastrtps's LOCALHOST reaches participant ids 0..31 only, and robot4's nodes, started
+last (ids over 32), never found each other (tests/ros/test_discovery_many_processes.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -25,9 +22,6 @@ from kpai_testing import ManagedProcess, next_domain_id, ros_env
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(os.environ.get('KPAI_RUN_FOUR_ROBOTS') != '1',
-                    reason='known failure (robot4 nodes do not discover each other); '
-                    'KPAI_RUN_FOUR_ROBOTS=1 runs it')
 def test_four_robots_start_and_each_completes_a_task(tmp_path: Path) -> None:
     run_dir = tmp_path / 'run'
     demo = ManagedProcess(

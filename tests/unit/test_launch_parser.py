@@ -272,10 +272,26 @@ def test_set_env_unset_env_and_process_env(tmp_path: Path) -> None:
 def test_middleware_defaults_unless_user_set(tmp_path: Path) -> None:
     path = write(tmp_path, 'launch:\n  - executable: {cmd: echo x}\n')
     env = evaluate_launch_file(path, {}, env=ENV, param_dir=str(tmp_path)).processes[0].env
-    assert env['FASTDDS_BUILTIN_TRANSPORTS'] == 'LARGE_DATA'
-    assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in env
-    assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+    # LOCALHOST by the stack's Fast DDS profile (rmw's own LOCALHOST reaches 32 processes)
+    assert Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).name == 'fastdds_localhost_discovery.xml'
+    assert Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).is_file()
+    assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'SYSTEM_DEFAULT'
+    assert 'FASTDDS_BUILTIN_TRANSPORTS' not in env
     assert env['RMW_IMPLEMENTATION'] == 'rmw_fastrtps_cpp'
+    for user in (dict(ENV, ROS_STATIC_PEERS='10.0.0.2'),
+                 dict(ENV, RMW_IMPLEMENTATION='rmw_cyclonedds_cpp')):
+        env = evaluate_launch_file(path, {}, env=user, param_dir=str(tmp_path)).processes[0].env
+        assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+        assert env['FASTDDS_BUILTIN_TRANSPORTS'] == 'LARGE_DATA'
+        assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in env
+    # a shell that sourced env.sh (profile and SYSTEM_DEFAULT) and then asked for LOCALHOST
+    sourced = dict(ENV, FASTDDS_DEFAULT_PROFILES_FILE='/x/fastdds_localhost_discovery.xml',
+                   ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+                   FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA')
+    env = evaluate_launch_file(path, {}, env=sourced, param_dir=str(tmp_path)).processes[0].env
+    assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'SYSTEM_DEFAULT'
+    assert env['FASTDDS_DEFAULT_PROFILES_FILE'] == '/x/fastdds_localhost_discovery.xml'
+    assert 'FASTDDS_BUILTIN_TRANSPORTS' not in env  # it would replace the profile's transports
     user = dict(ENV, ROS_AUTOMATIC_DISCOVERY_RANGE='SUBNET',
                 FASTDDS_DEFAULT_PROFILES_FILE='/p.xml')
     env = evaluate_launch_file(path, {}, env=user, param_dir=str(tmp_path)).processes[0].env

@@ -133,6 +133,9 @@ class Monitor:
         def cb(msg: Any) -> None:
             with self._lock:
                 r.collisions += 1
+            print(f'[demo] collision: {msg.robot} hit {msg.other} at {msg.impact_speed:.2f} m/s '
+                  f'(x={msg.position.x:.2f}, y={msg.position.y:.2f}, '
+                  f't={msg.header.stamp.sec} s sim time)', flush=True)
         return cb
 
     def _stats(self, msg: Any) -> None:
@@ -423,6 +426,12 @@ class Demo:
         self.tally.tasks_dispatched = len(ours)
         self.tally.tasks_completed = len(done)
         self.tally.tasks_failed = sum(t['status'] == 'failed' for t in ours)
+        for t in ours:
+            if t['status'] == 'failed' and t['task_id'] not in self.tally.failures:
+                reason = str(t.get('reason') or 'no reason given')
+                self.tally.failures[t['task_id']] = reason
+                print(f'[demo] task {t["task_id"]} failed on {t.get("robot_id") or "-"}: '
+                      f'{reason}', flush=True)
         for name in self.robots:
             self.tally.robot(name).tasks_completed = sum(t.get('robot_id') == name
                                                          for t in done)

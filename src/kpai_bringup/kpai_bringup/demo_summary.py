@@ -76,6 +76,7 @@ class DemoTally:
     odom_rate_hz: float = math.nan
     clock_rate_hz: float = math.nan
     chaos: dict[str, Any] | None = None  # ChaosTally.to_dict() of a chaos run
+    failures: dict[str, str] = field(default_factory=dict)  # failed task id -> reason
 
     def robot(self, name: str) -> RobotTally:
         """Return (creating on first use) the tally of robot name."""
@@ -104,6 +105,7 @@ class DemoTally:
             'tasks_dispatched': self.tasks_dispatched,
             'tasks_completed': self.tasks_completed,
             'tasks_failed': self.tasks_failed,
+            'failure_reasons': dict(Counter(self.failures.values()).most_common()),
             'chaos': self.chaos,
             'distance_m': round(sum(r.distance_m for r in self.robots.values()), 2),
             'detections_per_class': dict(sorted(detections.items())),
@@ -187,6 +189,9 @@ def format_summary(data: dict[str, object]) -> str:
         lines.append(f"  {name}: {r['tasks_completed']} tasks, {r['distance_m']} m driven, "
                      f"{r['safety_stops']} safety stops, "
                      f"{r['collisions']} collisions, detections: {det}")
+    reasons = data.get('failure_reasons')
+    if isinstance(reasons, dict) and reasons:
+        lines.append('failed tasks: ' + '; '.join(f'{n} x {why}' for why, n in reasons.items()))
     per_class = data['detections_per_class']
     assert isinstance(per_class, dict)
     lines.append('detections per class: '

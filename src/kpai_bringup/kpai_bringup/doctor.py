@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .middleware import LOCALHOST_PROFILE_NAME
+
 __all__ = ['Check', 'run_checks', 'main']
 
 OK, WARN, FAIL = 'ok', 'warn', 'FAIL'
@@ -91,6 +93,8 @@ def _middleware() -> Check:
     if profile and not Path(profile).is_file():
         return Check('middleware', FAIL, detail + f' ({profile} does not exist)',
                      'make setup, then . ./env.sh')
+    if Path(profile).name == LOCALHOST_PROFILE_NAME and rng == 'SYSTEM_DEFAULT':
+        return Check('middleware', OK, detail + ' (localhost only, up to 64 processes)')
     if not profile and transports != 'LARGE_DATA':
         return Check('middleware', WARN, detail,
                      'camera images are lost with the default transports; '
