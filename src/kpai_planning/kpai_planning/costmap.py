@@ -176,6 +176,28 @@ class Costmap:
             seen |= (along > 0.0) & (along <= reach[k]) & (across <= half)
         self._marks[rows[seen], cols[seen]] = -np.inf
 
+    def clear_footprint(self, x: float, y: float) -> None:
+        """Clear scan marks within the robot radius of (x, y), where the robot itself stands.
+
+        As Nav2's obstacle layer does with footprint_clearing_enabled: whatever a scan saw
+        there (a person brushing past, an echo of the robot's own body) cannot be inside the
+        robot, and left marked it makes the start of every plan "occupied".
+        """
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return
+        res, r = self.resolution, self.params.robot_radius
+        row, col = self.grid.world_to_cell(x, y)
+        n = int(math.ceil(r / res)) + 1
+        r0, r1 = max(int(row) - n, 0), min(int(row) + n + 1, self.shape[0])
+        c0, c1 = max(int(col) - n, 0), min(int(col) + n + 1, self.shape[1])
+        if r0 >= r1 or c0 >= c1:
+            return
+        rows, cols = np.mgrid[r0:r1, c0:c1]
+        cx, cy = self.grid.cell_to_world(rows, cols)
+        inside = np.hypot(cx - x, cy - y) <= r
+        block = self._marks[r0:r1, c0:c1]
+        block[inside] = -np.inf
+
     def _set_marks(self, xs: np.ndarray, ys: np.ndarray, value: float) -> None:
         rows, cols = self.grid.world_to_cell(xs, ys)
         ok = self.grid.in_bounds(rows, cols)

@@ -196,6 +196,7 @@ class Navigator:
         else:
             if self.planner is None or self.costmap is None:
                 return self._fail(FailureCode.NO_PATH, 'no map received yet')
+            self.costmap.clear_footprint(pose[0], pose[1])
             self.costmap.update(now)
             try:
                 plan = self.planner.plan((pose[0], pose[1]), (gx, gy), gyaw)

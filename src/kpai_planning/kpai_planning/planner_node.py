@@ -77,6 +77,7 @@ class GlobalPlanner(Node):
                 self.get_logger().warning('cannot plan yet: waiting for map and odometry',
                                           throttle_duration_sec=5.0)
             return
+        self.costmap.clear_footprint(pose[0], pose[1])
         self.costmap.update(self._now())
         try:
             plan = self.planner.plan((pose[0], pose[1]), self.goal[:2], self.goal[2])
