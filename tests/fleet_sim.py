@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fleet_foreign_agv import ForeignAgv
 from kpai_fleet.agent_core import AgentConfig, AgentCore, CancelMission, SetPause, StartMission
+from kpai_fleet.live_share import encode_thumbnail
 from kpai_fleet.node_health import NodeHealth
 from kpai_fleet.server.config import ServerConfig, load_config
 from kpai_fleet.server.service import FleetService
+from kpai_fleet.vda5050.kpai_ext import TrackedObject
 from kpai_fleet.vda5050.order_mapping import MissionStep
 from kpai_fleet.vda5050.state_builder import InferenceHealth, SafetyHealth
 
@@ -65,7 +68,7 @@ class Bus:
             while self.queue:
                 dest, topic, payload = self.queue.popleft()
                 if dest == 'server':
-                    self.refused += not self.svc.ingest.handle(topic, payload)
+                    self.refused += not self.svc._on_message(topic, payload)
                     continue
                 for prefix, receive in self.vehicles.items():
                     if topic.startswith(prefix):
@@ -95,6 +98,8 @@ class SimKpai:
     core: AgentCore = field(init=False)
     mission: _Mission | None = None
     paused: bool = False
+    frames_encoded: int = 0  # camera thumbnails made (only while the server holds a lease)
+    track_person: bool = True  # a person walks beside the robot (its tracked objects)
 
     def __post_init__(self) -> None:
         self.core = AgentCore(AgentConfig(serial_number=self.serial), self.bus.vehicle_publish)
@@ -113,6 +118,22 @@ class SimKpai:
                                          fps=14.8, latency_p99_ms=38.5, stamp=now)
         snap.nodes = self.nodes
         self.core.publish_state()
+
+    def live(self, now: float | None = None) -> None:
+        """Share a camera thumbnail while leased and the tracked objects, as the agent does."""
+        now = time.monotonic() if now is None else now
+        snap = self.core.snapshot
+        if self.core.camera.due(now):
+            self.frames_encoded += 1
+            self.core.publish_camera(encode_thumbnail(_camera_frame(
+                self.frames_encoded), max_width=self.core.camera.request.max_width), now)
+        if self.track_person:
+            a = now * 0.5
+            self.core.update_objects([
+                TrackedObject(1, 'person', snap.x + 1.5 * math.cos(a), snap.y + 1.5 * math.sin(a),
+                              score=0.9),
+                TrackedObject(2, 'pallet', snap.x + 2.0, snap.y - 1.0, score=0.8)], now)
+        self.core.publish_objects_if_due(now)
 
     def tick(self, dt: float) -> None:
         """Take the agent's commands and advance the running mission by dt seconds."""
@@ -158,6 +179,15 @@ class SimKpai:
         m.waited += dt
         need = step.duration_s if self.handling_s is None else self.handling_s
         return m.waited >= need
+
+
+def _camera_frame(n: int, w: int = 640, h: int = 480) -> np.ndarray:
+    """A synthetic annotated camera image: a floor, a green box that moves with n."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[h // 2:] = (60, 60, 70)
+    x = 40 + (n * 37) % (w - 160)
+    img[180:400, x:x + 100] = (40, 200, 60)
+    return img
 
 
 class LiveFleet:
@@ -218,6 +248,7 @@ class LiveFleet:
                 self.bus.run()
                 for v in self.kpai:
                     v.tick(self.period_s)
+                    v.live()
                 now = time.monotonic()
                 if now - last_state >= self.state_every_s:
                     last_state = now

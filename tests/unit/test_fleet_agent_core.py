@@ -41,7 +41,9 @@ def instant(kind, aid):
 
 def test_topics_will_and_connect(agent):
     core, sink = agent
-    assert core.subscriptions() == ((ORDER_T, 1), (IA_T, 1))
+    # the KPAI camera lease request (QoS 0) beside VDA 5050's order and instantActions
+    assert core.subscriptions() == ((ORDER_T, 1), (IA_T, 1),
+                                    (ORDER_T.replace('/order', '/kpaiCameraRequest'), 0))
     topic, payload, qos, retain = core.will()
     assert topic.endswith('/connection') and qos == 1 and retain
     assert json.loads(payload)['connectionState'] == 'CONNECTIONBROKEN'

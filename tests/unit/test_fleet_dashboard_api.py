@@ -272,7 +272,7 @@ def test_every_message_key_the_page_uses_is_in_both_catalogues():
     assert all(v.strip() for v in [*en.values(), *ko.values()])
     html = (STATIC / 'index.html').read_text()
     js = (STATIC / 'app.js').read_text()
-    used = set(re.findall(r'data-i18n(?:-title)?="([^"]+)"', html))
+    used = set(re.findall(r'data-i18n(?:-title|-alt)?="([^"]+)"', html))
     used |= set(re.findall(r"\bt\('([a-zA-Z.]+)'", js))
     used |= {k + '.other' for k in re.findall(r"\btn\('([a-zA-Z.]+)'", js)}
     missing = sorted(k for k in used if k not in en and not k.endswith('.'))

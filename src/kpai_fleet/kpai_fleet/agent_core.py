@@ -13,10 +13,19 @@ from pathlib import Path
 
 from kpai_fleet.errors import ConfigError, ValidationRejected
 from kpai_fleet.faults import FaultLog, exception_kind
+from kpai_fleet.live_share import CameraLease, ObjectsThrottle
 from kpai_fleet.mqtt_link import parse_broker_url
 from kpai_fleet.vda5050.actions import ActionRejected, check_action
 from kpai_fleet.vda5050.factsheet import ActionScope
 from kpai_fleet.vda5050.guard import check_json_bytes
+from kpai_fleet.vda5050.kpai_ext import (
+    CAMERA,
+    CAMERA_REQUEST,
+    OBJECTS,
+    TrackedObject,
+    build_objects,
+    parse_camera_request,
+)
 from kpai_fleet.vda5050.models import (
     MAX_PAYLOAD_BYTES,
     Action,
@@ -80,6 +89,7 @@ class AgentConfig:
     state_period_s: float = 1.0
     min_state_interval_s: float = 0.1
     visualization_period_s: float = 0.2
+    objects_period_s: float = 1.0
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     buffer_limit: int = 10000
 
@@ -96,6 +106,8 @@ class AgentConfig:
             raise ConfigError('visualization_period_s must be in (0, state_period_s]')
         if not 0 <= self.min_state_interval_s < self.state_period_s:
             raise ConfigError('min_state_interval_s must be in [0, state_period_s)')
+        if not 0.2 <= self.objects_period_s <= 10.0:
+            raise ConfigError('objects_period_s must be in [0.2, 10]')
         if self.max_payload_bytes < 1024 or self.buffer_limit < 1:
             raise ConfigError('max_payload_bytes >= 1024 and buffer_limit >= 1 required')
         return self
@@ -178,6 +190,8 @@ class AgentCore:
         self._dirty = True
         self._last_state = 0.0
         self._last_vis = 0.0
+        self.camera = CameraLease()
+        self.objects = ObjectsThrottle(cfg.objects_period_s)
 
     # -- topics ----------------------------------------------------------------------------
     def topic(self, kind: str) -> str:
@@ -186,7 +200,8 @@ class AgentCore:
 
     def subscriptions(self) -> tuple[tuple[str, int], ...]:
         """Topics the agent subscribes to (QoS 1)."""
-        return ((self.topic('order'), 1), (self.topic('instantActions'), 1))
+        return ((self.topic('order'), 1), (self.topic('instantActions'), 1),
+                (self.topic(CAMERA_REQUEST), 0))
 
     def will(self) -> tuple[str, bytes, int, bool]:
         """The MQTT last will: connection CONNECTIONBROKEN, retained."""
@@ -249,6 +264,9 @@ class AgentCore:
         unexpected failure is counted by exception type and reported as kpai.messageFailed.
         """
         kind = topic.rsplit('/', 1)[-1]
+        if kind == CAMERA_REQUEST:
+            self._camera_request(payload)
+            return
         with self._lock:
             self.counts['received'] += 1
             try:
@@ -260,6 +278,41 @@ class AgentCore:
                 self.tracker.add_error('kpai.messageFailed',
                                        f'{kind} could not be handled ({name})', topic=kind[:64])
                 self._dirty = True
+
+    def _camera_request(self, payload: bytes, now: float | None = None) -> None:
+        """Renew the camera lease (a KPAI topic: a bad request is counted, not a VDA error)."""
+        with self._lock:
+            try:
+                req = parse_camera_request(payload)
+            except ValidationRejected as rej:
+                self.counts['camera_request_rejected'] += 1
+                self.faults.record('rejected', f'{CAMERA_REQUEST}: {rej.reason}')
+                return
+            self.counts['camera_request'] += 1
+            self.camera.renew(req, time.monotonic() if now is None else now)
+
+    def publish_camera(self, jpeg: bytes, now: float | None = None) -> None:
+        """Publish one thumbnail (QoS 0: a lost one is replaced a second later)."""
+        with self._lock:
+            self.camera.mark_sent(time.monotonic() if now is None else now)
+            self._publish(self.topic(CAMERA), jpeg, 0, False)
+
+    def publish_objects_if_due(self, now: float | None = None) -> bool:
+        """Publish the tracked objects when their period has elapsed; return True if sent."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            objs = self.objects.take(now)
+            if objs is None:
+                return False
+            stamp = str(self.headers.header(OBJECTS)['timestamp'])
+            self._publish(self.topic(OBJECTS), build_objects(
+                objs, map_id=self.cfg.map_id, timestamp=stamp), 0, False)
+            return True
+
+    def update_objects(self, objects: list[TrackedObject], now: float | None = None) -> None:
+        """Newest tracked objects in the map frame."""
+        with self._lock:
+            self.objects.update(objects, time.monotonic() if now is None else now)
 
     def _handle(self, kind: str, topic: str, payload: bytes) -> None:
         try:

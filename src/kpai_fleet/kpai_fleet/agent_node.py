@@ -32,6 +32,7 @@ from kpai_fleet.agent_core import (
     StartMission,
     load_password,
 )
+from kpai_fleet.agent_live import LiveShare
 from kpai_fleet.errors import ConfigError
 from kpai_fleet.executor_watch import LOST_MESSAGE, ExecutorWatch
 from kpai_fleet.faults import FaultLog
@@ -69,6 +70,11 @@ _PARAMS: dict[str, tuple[Any, str]] = {
                                 'goal or a set_paused request; then the goal is followed by '
                                 'its id and set_paused is asked again, up to 3 times (DDS can '
                                 'drop an answer right after discovery), > 0'),
+    'camera_topic': ('camera/image_annotated', 'image shared as a thumbnail while the fleet '
+                     'server holds a camera lease (a dashboard shows it); empty: never'),
+    'objects_topic': ('tracked_objects', 'kpai_msgs/TrackArray in map_frame shared with the '
+                      'fleet (kpaiObjects); empty: off'),
+    'objects_period_s': (1.0, 'tracked objects are sent this often, in [0.2, 10]'),
     'autostart': (True, 'configure and activate on start'),
 }
 
@@ -105,6 +111,7 @@ class FleetAgentNode(LifecycleNode):
         self._map_odom: tuple[float, float, float] | None = None
         self._timer: Any = None
         self._subs: list[Any] = []
+        self.live: LiveShare | None = None
         self.heartbeat = Heartbeat(self, self._on_node_health)
         if self.get_parameter('autostart').value:
             self._auto = self.create_timer(0.01, self._autostart)
@@ -128,7 +135,8 @@ class FleetAgentNode(LifecycleNode):
             interface_name=v['interface_name'], map_id=v['map_id'],
             state_period_s=float(v['state_period_s']),
             min_state_interval_s=float(v['min_state_interval_s']),
-            visualization_period_s=float(v['visualization_period_s'])).validate()
+            visualization_period_s=float(v['visualization_period_s']),
+            objects_period_s=float(v['objects_period_s'])).validate()
 
     def _on_set(self, params: list[Parameter]) -> SetParametersResult:
         for p in params:
@@ -183,6 +191,10 @@ class FleetAgentNode(LifecycleNode):
             self.create_subscription(TFMessage, '/tf_static', self._on_tf, QoSProfile(
                 depth=50, durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)),
         ]
+        assert self.core is not None
+        self.live = LiveShare(self, self.core, image_topic=str(self.get_parameter(
+            'camera_topic').value), objects_topic=str(self.get_parameter('objects_topic').value),
+            map_frame=self._map_frame)
         self.link.start()
         self._timer = self.create_timer(0.1, self._tick)
         self.heartbeat.start()
@@ -212,6 +224,9 @@ class FleetAgentNode(LifecycleNode):
         for s in self._subs:
             self.destroy_subscription(s)
         self._subs = []
+        if self.live is not None:
+            self.live.close()
+            self.live = None
         if self.link is not None and self.core is not None:
             self.link.stop(final=(self.core.topic('connection'),
                                   self.core.connection_message(ConnectionState.OFFLINE)))
@@ -253,6 +268,8 @@ class FleetAgentNode(LifecycleNode):
             elif isinstance(cmd, SetPause):
                 self._set_pause(cmd)
         core.tick()
+        if self.live is not None:
+            self.live.tick()
 
     # -- ROS inputs ------------------------------------------------------------------------
     def _on_node_health(self, health: NodeHealth) -> None:

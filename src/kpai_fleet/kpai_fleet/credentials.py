@@ -31,8 +31,10 @@ __all__ = ['SECRETS_ENV', 'SERVER_USER', 'VEHICLE_TOPICS_IN', 'VEHICLE_TOPICS_OU
 SECRETS_ENV = 'KPAI_FLEET_SECRETS'
 SERVER_USER = 'kpai-fleet-server'
 # what a vehicle may publish (its own topics only) and read (its own commands only)
-VEHICLE_TOPICS_OUT = ('state', 'connection', 'visualization', 'factsheet')
-VEHICLE_TOPICS_IN = ('order', 'instantActions')
+# (kpai...: the stack's live topics beside VDA 5050's, see vda5050/kpai_ext.py)
+VEHICLE_TOPICS_OUT = ('state', 'connection', 'visualization', 'factsheet', 'kpaiCamera',
+                      'kpaiObjects')
+VEHICLE_TOPICS_IN = ('order', 'instantActions', 'kpaiCameraRequest')
 _ITERATIONS = 1000
 _NAME = re.compile(r'[A-Za-z0-9_.\-]{1,64}')
 # VDA 5050 allows ':' in manufacturer and serialNumber; never '/', '+', '#' or spaces
@@ -85,7 +87,8 @@ class Identity:
         if self.role == 'server':
             lines += [f'topic read {interface}/v2/#',
                       f'topic write {interface}/v2/+/+/order',
-                      f'topic write {interface}/v2/+/+/instantActions']
+                      f'topic write {interface}/v2/+/+/instantActions',
+                      f'topic write {interface}/v2/+/+/kpaiCameraRequest']
         else:
             base = f'{interface}/v2/{self.manufacturer}/{self.serial_number}'
             lines += [f'topic write {base}/{t}' for t in VEHICLE_TOPICS_OUT]

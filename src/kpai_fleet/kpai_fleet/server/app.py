@@ -255,6 +255,28 @@ def create_app(svc: FleetService) -> Any:
             raise HTTPException(404, f'no task {task_id!r}')
         return found
 
+    @app.get('/api/robots/{robot_id}/camera.jpg')
+    def camera(robot_id: str, request: Request) -> Response:
+        """Return the robot's newest annotated camera thumbnail; asking renews its lease.
+
+        404 for an unknown robot, 204 while no thumbnail younger than a few seconds is here
+        (the first one comes about a second after the first request).
+        """
+        require_read(request)
+        known, thumb = svc.camera_image(robot_id)
+        if not known:
+            raise HTTPException(404, f'no robot {robot_id!r}')
+        headers = {'Cache-Control': 'no-store'}
+        if thumb is None:
+            return Response(status_code=204, headers=headers)
+        return Response(thumb.jpeg, media_type='image/jpeg', headers=headers)
+
+    @app.get('/api/objects')
+    def tracked_objects(request: Request) -> Response:
+        """List the people and objects the robots track now (map frame, aged out)."""
+        require_read(request)
+        return fast_json(svc.tracked.snapshot())
+
     @app.get('/api/robots/{robot_id}/factsheet')
     def factsheet(robot_id: str, request: Request) -> Response:
         """Return the latest factsheet the robot sent."""
@@ -361,13 +383,14 @@ def create_app(svc: FleetService) -> Any:
         period = 1.0 / cfg.stream_hz
 
         async def events() -> AsyncIterator[bytes]:
-            seen: tuple[int, bool] = (-1, True)
+            seen: tuple[int, bool, int] = (-1, True, -1)
             last_beat = time.monotonic()
             while not await request.is_disconnected():
-                now = (svc.view.version, svc.store.available)
+                now = (svc.view.version, svc.store.available, svc.tracked.version)
                 if now != seen:
                     seen = now
                     data = json.dumps({'robots': svc.view.snapshot(), 'time': time.time(),
+                                       'objects': svc.tracked.snapshot(),
                                        'store_available': now[1],
                                        'store': 'available' if now[1]
                                        else 'store unavailable'})

@@ -77,6 +77,7 @@ class ServerConfig:
     store_queue_rows: int = 20000        # rows waiting in memory for the database
     spool_path: str = ''                 # on-disk spool beyond that ('': next to the db)
     spool_max_mb: int = 256
+    objects_max_age_s: float = 3.0       # tracked objects not renewed by then leave the map
 
     def validate(self) -> ServerConfig:
         """Return self if every value is usable; raise ConfigError naming the bad one."""
@@ -94,7 +95,8 @@ class ServerConfig:
                   ('load_type', bool(self.load_type)),
                   ('fault_log_interval_s', self.fault_log_interval_s >= 0),
                   ('store_queue_rows', self.store_queue_rows >= 1),
-                  ('spool_max_mb', self.spool_max_mb >= 1)]
+                  ('spool_max_mb', self.spool_max_mb >= 1),
+                  ('objects_max_age_s', 0 < self.objects_max_age_s <= 60)]
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f'{name}={getattr(self, name)!r} is out of range')

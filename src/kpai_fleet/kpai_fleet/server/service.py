@@ -40,9 +40,18 @@ from kpai_fleet.server.ingest import (
     summarize_state,
 )
 from kpai_fleet.server.kpis import fleet_kpis
+from kpai_fleet.server.live import CameraHub, TrackedObjects
 from kpai_fleet.server.store import Store, open_store
 from kpai_fleet.vda5050.factsheet import Factsheet
+from kpai_fleet.vda5050.kpai_ext import (
+    CAMERA,
+    CAMERA_REQUEST,
+    KPAI_AGV_TOPICS,
+    CameraRequest,
+    build_camera_request,
+)
 from kpai_fleet.vda5050.models import BlockingType, Connection, Message, State, parse_message
+from kpai_fleet.vda5050.topics import parse_topic
 
 __all__ = ['FleetService', 'load_map_meta']
 
@@ -122,6 +131,8 @@ class FleetService:
         self._timer: threading.Thread | None = None
         self._waiting: dict[str, tuple[float, str]] = {}  # task id -> (give up at, reason)
         self.alarm_book = AlarmBook()
+        self.camera = CameraHub(self._send_camera_request)
+        self.tracked = TrackedObjects(max_age_s=cfg.objects_max_age_s)
         self._restore()
         self.link = MqttLink(
             cfg.broker_url, cfg.client_id, username=cfg.mqtt_username,
@@ -211,8 +222,49 @@ class FleetService:
                     self.store.upsert_task(task_id, 'failed', reason=f'{reason}; {err}')
                 self._waiting.pop(task_id, None)
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
-        self.ingest.handle(topic, payload)
+    def _on_message(self, topic: str, payload: bytes) -> bool:
+        """Handle one MQTT message; return False if it was rejected or failed."""
+        if topic.rsplit('/', 1)[-1] in KPAI_AGV_TOPICS:
+            return self._live_message(topic, payload)
+        return self.ingest.handle(topic, payload)
+
+    def _live_message(self, topic: str, payload: bytes) -> bool:
+        """Take a thumbnail or tracked objects (KPAI topics); never raises."""
+        counts = self.ingest.counts
+        robot_id = '?'
+        try:
+            addr = parse_topic(topic)
+            robot_id = addr.robot_id
+            if self.ingest.allowed is not None and robot_id not in self.ingest.allowed:
+                raise ValidationRejected(f'unknown robot {robot_id!r}')
+            if addr.kind == CAMERA:
+                self.camera.accept(robot_id, payload)
+            else:
+                self.tracked.accept(robot_id, payload)
+            counts[addr.kind] += 1
+            return True
+        except ValidationRejected as rej:
+            counts['rejected_live'] += 1
+            self.faults.record('rejected:live', f'{robot_id}: {rej.reason}')
+        except Exception as err:  # noqa: BLE001 - no message may stop the handler
+            counts['failed'] += 1
+            self.faults.record(type(err).__name__, f'{topic[:200]}: live topic failed')
+        return False
+
+    def _send_camera_request(self, robot_id: str, req: CameraRequest) -> None:
+        robot = self.view.robots.get(robot_id) or {}
+        mfr, serial = robot.get('manufacturer'), robot.get('serial_number')
+        if not mfr or not serial:
+            return
+        topic = f'{self.cfg.interface}/v2/{mfr}/{serial}/{CAMERA_REQUEST}'
+        self.link.publish(topic, build_camera_request(req), qos=0, buffer=False)
+
+    def camera_image(self, robot_id: str) -> tuple[bool, Any]:
+        """Renew robot_id's camera lease; return (robot known, newest thumbnail or None)."""
+        if robot_id not in self.view.robots:
+            return False, None
+        self.camera.want(robot_id)
+        return True, self.camera.latest(robot_id)
 
     def _publish_instant(self, robot_id: str, msg: Message, payload: bytes) -> None:
         topic = f'{self.cfg.interface}/v2/{msg.manufacturer}/{msg.serial_number}/instantActions'
@@ -450,7 +502,7 @@ class FleetService:
         m = self.ingest.metrics()
         m.update(uptime_s=time.time() - self.started, robots=len(self.view.robots),
                  auth_failures=self.auth_failures, timer_errors=self.timer_errors,
-                 health=self.health(),
+                 health=self.health(), camera=self.camera.status(),
                  mqtt=self.link.status())
         return m
 

@@ -9,7 +9,10 @@ const S = {
   lang: 'en', msgs: {}, session: {role: 'viewer', can_write: false, csrf: ''},
   robots: [], selected: null, stations: {}, home: [-5, -5, 25, 15], vb: null,
   expanded: new Set(), tasks: [], alarms: [], streamState: 'status.connecting',
+  objects: [], camera: {timer: null, url: '', robot: null, busy: false},
 };
+const OBJECT_MAX_AGE_S = 3;   // tracked objects older than this leave the map
+const CAMERA_POLL_MS = 1000;  // the thumbnail rate; polling renews the robot's camera lease
 
 // -- i18n ---------------------------------------------------------------------------------
 function t(key, params) {
@@ -39,6 +42,7 @@ function applyI18n() {
   document.documentElement.lang = S.lang;
   document.title = t('app.title');
   for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
+  for (const e of document.querySelectorAll('[data-i18n-alt]')) e.alt = t(e.dataset.i18nAlt);
   for (const e of document.querySelectorAll('[data-i18n-title]')) {
     e.title = t(e.dataset.i18nTitle);
     e.setAttribute('aria-label', e.title);
@@ -267,6 +271,23 @@ function drawRobots() {
   for (const g of document.querySelectorAll('g.robot')) if (!seen.has(g.dataset.robot)) g.remove();
 }
 
+// tracked people and objects: a dot with the class label; people stand out
+function drawObjects() {
+  const now = Date.now() / 1000;
+  S.objects = S.objects.filter((o) => now - o.seen <= OBJECT_MAX_AGE_S);
+  const g = $('objects');
+  g.replaceChildren();
+  for (const o of S.objects) {
+    const person = o.classId === 'person';
+    const dot = el('g', {class: `tracked ${person ? 'person' : 'object'}`, 'data-robot': o.robot_id,
+      'data-class': o.classId, transform: `translate(${o.x.toFixed(2)},${o.y.toFixed(2)})`}, g);
+    el('circle', {r: person ? 0.25 : 0.2}, dot);
+    const label = el('text', {x: 0.3, y: 0.1, transform: 'scale(1,-1)', class: 'object-label'}, dot);
+    const name = t('class.' + o.classId);
+    label.textContent = name === 'class.' + o.classId ? o.classId : name;
+  }
+}
+
 // -- robots -------------------------------------------------------------------------------
 function stateLabel(state) {
   return t('robot.state.' + state);
@@ -301,7 +322,50 @@ function renderSummary() {
 }
 
 // -- robot panel --------------------------------------------------------------------------
+// -- camera thumbnail: polled only while the panel is open (each poll renews the lease) ------
+async function pollCamera() {
+  const c = S.camera;
+  if (!c.robot || c.busy || document.hidden) return;
+  c.busy = true;
+  const robot = c.robot;
+  try {
+    const res = await fetch(`/api/robots/${encodeURIComponent(robot)}/camera.jpg`, {cache: 'no-store'});
+    if (robot !== c.robot) return;
+    if (res.status === 200) {
+      const url = URL.createObjectURL(await res.blob());
+      const img = $('camera-img');
+      img.onload = () => { if (c.url && c.url !== url) URL.revokeObjectURL(c.url); c.url = url; };
+      img.src = url;
+      img.hidden = false;
+      $('camera-note').textContent = '';
+    } else if (res.status === 204) {
+      $('camera-note').textContent = t(c.url ? 'panel.cameraStale' : 'panel.cameraWaiting');
+    }
+  } catch (e) { /* next round */ } finally { c.busy = false; }
+}
+
+function startCamera(id) {
+  stopCamera();
+  S.camera.robot = id;
+  $('camera-note').textContent = t('panel.cameraWaiting');
+  pollCamera();
+  S.camera.timer = setInterval(pollCamera, CAMERA_POLL_MS);
+}
+
+function stopCamera() {
+  const c = S.camera;
+  if (c.timer) clearInterval(c.timer);
+  c.timer = null;
+  c.robot = null;
+  const img = $('camera-img');
+  img.hidden = true;
+  img.removeAttribute('src');
+  if (c.url) URL.revokeObjectURL(c.url);
+  c.url = '';
+}
+
 function openPanel(id) {
+  if (S.selected !== id) startCamera(id);
   S.selected = id;
   $('panel').hidden = false;
   $('panel-msg').textContent = '';
@@ -311,6 +375,7 @@ function openPanel(id) {
 }
 
 function closePanel() {
+  stopCamera();
   S.selected = null;
   $('panel').hidden = true;
   drawRobots();
@@ -556,8 +621,12 @@ function connect() {
     S.streamState = stored ? 'status.live' : 'status.storeDown';
     $('status').className = stored ? 'status live' : 'status down';
     S.robots = data.robots;
+    // objects carry their age at the server; `seen` is when they were fresh in local time
+    const now = Date.now() / 1000;
+    S.objects = (data.objects || []).map((o) => Object.assign(o, {seen: now - (o.age_s || 0)}));
     renderSummary();
     drawRobots();
+    drawObjects();
     renderRobotList();
     fillRobotSelect();
     renderPanel();
@@ -609,6 +678,7 @@ async function main() {
   refreshAlarms();
   setInterval(refreshTasks, 2000);
   setInterval(refreshAlarms, 2000);
+  setInterval(drawObjects, 1000);  // ages objects out when no new message comes
   refreshKpis();
   setInterval(refreshKpis, 10000);
   $('kpi-window').onchange = refreshKpis;
