@@ -114,7 +114,7 @@ def test_ingest_bad_traffic_and_server_restart(graph, open_broker, tmp_path, req
     if store == 'postgres':  # module-scoped database: start from empty tables
         import psycopg
         with psycopg.connect(db, autocommit=True) as c:
-            c.execute('DROP TABLE IF EXISTS states, events, robots, orders')
+            c.execute('DROP TABLE IF EXISTS states, events, robots, orders, samples, alarms')
     srv = Server(graph, broker, db, tmp_path)
     pub = MqttLink(broker.url, 'test-robots')
     pub.start()
@@ -232,6 +232,36 @@ def test_task_round_trip_through_agent_and_executor(graph, broker, tmp_path):
         assert r3.status_code == 201
     finally:
         server.close()
+
+
+def test_postgres_keeps_kpi_samples_and_alarm_acknowledgements(postgres):
+    import psycopg
+    from kpai_fleet.server.alarms import AlarmBook
+    from kpai_fleet.server.rows import SampleRow
+    from kpai_fleet.server.store import Store
+
+    with psycopg.connect(postgres.url, autocommit=True) as c:  # as a database before them
+        c.execute('DROP TABLE IF EXISTS samples, alarms')
+    store = Store(postgres.url, spool_path='')
+    try:
+        store.submit_sample(SampleRow('r1', 5.0, 'safety_stop', 1.0))
+        store.flush()
+        assert store.samples('safety_stop', 0.0) == [{'robot_id': 'r1', 'ts': 5.0, 'value': 1.0}]
+        book = AlarmBook(persist=store.save_alarm)
+        book.update({('r1', 'fatal_error', 'x'): 'x', ('r2', 'connection_lost', ''): 'lost'})
+        first = book.listed()[-1]['id']
+        assert book.acknowledge(first, 'admin')
+    finally:
+        store.close()
+    store = Store(postgres.url, spool_path='')  # a restart
+    try:
+        again = AlarmBook()
+        again.restore(store.listed_alarms(), store.alarm_max_id())
+        again.update({('r1', 'fatal_error', 'x'): 'x', ('r2', 'connection_lost', ''): 'lost'})
+        assert [a['robot_id'] for a in again.listed()] == ['r2']
+        assert store.apply_retention(now=1e12) >= 1
+    finally:
+        store.close()
 
 
 def test_broker_password_file_rejects_wrong_credentials():

@@ -12,7 +12,7 @@ from typing import Any
 
 from kpai_fleet.errors import ValidationRejected
 from kpai_fleet.faults import FaultLog, exception_kind
-from kpai_fleet.server.rows import EventRow, StateRow
+from kpai_fleet.server.rows import EventRow, SampleRow, StateRow
 from kpai_fleet.server.store import Store
 from kpai_fleet.vda5050.factsheet import Factsheet
 from kpai_fleet.vda5050.models import (
@@ -51,6 +51,8 @@ LOST_MARKERS = (LOST_PREFIX, 'mission lost')
 REJECTION_ERRORS = frozenset({'orderError', 'validationError', 'orderUpdateError'})
 
 ErrorKey = tuple[str, str, tuple[tuple[str, str], ...]]
+# the KPI series: one latency point per robot this often (a state comes every second)
+LATENCY_SAMPLE_EVERY_S = 30.0
 
 
 def _error_key(e: ErrorEntry) -> ErrorKey:
@@ -276,6 +278,8 @@ class Ingest:
         self._last_errors: dict[str, frozenset[ErrorKey]] = {}
         self._shown_order: dict[str, str] = {}  # the order each robot's state last showed
         self._stale_cancelled: set[str] = set()
+        self._violating: dict[str, bool] = {}     # protective field violated in the last state
+        self._latency_sampled: dict[str, float] = {}
         self._errors_seen: dict[str, frozenset[tuple[str, str]]] = {}
         self._recent: dict[str, deque[tuple[int, str]]] = {}
         self._reject_budget = reject_events_per_s
@@ -390,6 +394,7 @@ class Ingest:
                 self.store.submit_event(EventRow(robot_id, now, 'error', level,
                                                  f'{kind}: {text}'))
             self._errors_seen[robot_id] = errs
+        self._sample_kpis(robot_id, st, now)
         self._watch_orders(robot_id, st, now, now)
         self._last_errors[robot_id] = frozenset(_error_key(e) for e in st.errors)
         shown = self._shown_order.get(robot_id)
@@ -414,6 +419,27 @@ class Ingest:
             self._stale_cancelled.add(st.order_id)
             if self.on_stale_order is not None:
                 self.on_stale_order(st.order_id, robot_id)
+
+    def _sample_kpis(self, robot_id: str, st: State, now: float) -> None:
+        """Record a safety stop when one begins, and the inference latency now and then."""
+        violating = bool(st.safety_state.field_violation)
+        if violating and not self._violating.get(robot_id, False):
+            self.store.submit_sample(SampleRow(robot_id, now, 'safety_stop', 1.0))
+        self._violating[robot_id] = violating
+        if now - self._latency_sampled.get(robot_id, -math.inf) < LATENCY_SAMPLE_EVERY_S:
+            return
+        for i in st.information or ():
+            if i.info_type != 'kpai.perception':
+                continue
+            refs = _refs(i.info_references)
+            try:
+                latency = float(refs.get('latencyP99Ms', 'nan'))
+            except ValueError:
+                return
+            if math.isfinite(latency) and 0 < latency < 1e6 and refs.get('stale') != 'True':
+                self._latency_sampled[robot_id] = now
+                self.store.submit_sample(SampleRow(robot_id, now, 'inference_p99_ms', latency))
+            return
 
     # -- order lifecycle -------------------------------------------------------------------
     def watch_order(self, order: Order, robot_id: str, action_ids: frozenset[str],

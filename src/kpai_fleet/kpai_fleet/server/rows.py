@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ['Batch', 'ConnectionRow', 'EventRow', 'OrderUpdate', 'StateRow', 'decode_row',
-           'encode_row', 'singles']
+__all__ = ['Batch', 'ConnectionRow', 'EventRow', 'OrderUpdate', 'SampleRow', 'StateRow',
+           'decode_row', 'encode_row', 'singles']
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,16 @@ class OrderUpdate:
     reason: str = ''  # why it was rejected or failed ('' keeps the stored one)
 
 
+@dataclass(frozen=True)
+class SampleRow:
+    """One point of a robot's KPI series (a safety stop began, an inference latency)."""
+
+    robot_id: str
+    ts: float      # server receive time
+    kind: str      # 'safety_stop' (value 1) or 'inference_p99_ms'
+    value: float
+
+
 @dataclass
 class Batch:
     """Rows written in one transaction."""
@@ -71,9 +81,11 @@ class Batch:
     events: list[EventRow] = field(default_factory=list)
     connections: list[ConnectionRow] = field(default_factory=list)
     orders: list[OrderUpdate] = field(default_factory=list)
+    samples: list[SampleRow] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.states) + len(self.events) + len(self.connections) + len(self.orders)
+        return (len(self.states) + len(self.events) + len(self.connections) + len(self.orders)
+                + len(self.samples))
 
     def add(self, row: Any) -> None:
         """Append a row to the list of its kind."""
@@ -83,6 +95,8 @@ class Batch:
             self.events.append(row)
         elif isinstance(row, ConnectionRow):
             self.connections.append(row)
+        elif isinstance(row, SampleRow):
+            self.samples.append(row)
         else:
             self.orders.append(row)
 
@@ -91,11 +105,13 @@ def singles(batch: Batch) -> list[Batch]:
     """Split a batch into one-row batches."""
     return ([Batch(states=[r]) for r in batch.states] + [Batch(events=[e]) for e in batch.events]
             + [Batch(connections=[c]) for c in batch.connections]
-            + [Batch(orders=[o]) for o in batch.orders])
+            + [Batch(orders=[o]) for o in batch.orders]
+            + [Batch(samples=[m]) for m in batch.samples])
 
 
 _KINDS: dict[str, type[Any]] = {'state': StateRow, 'event': EventRow,
-                                'connection': ConnectionRow, 'order': OrderUpdate}
+                                'connection': ConnectionRow, 'order': OrderUpdate,
+                                'sample': SampleRow}
 _NAMES = {cls: name for name, cls in _KINDS.items()}
 
 

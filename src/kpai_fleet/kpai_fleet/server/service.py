@@ -130,7 +130,7 @@ class FleetService:
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         self._waiting: dict[str, tuple[float, str]] = {}  # task id -> (give up at, reason)
-        self.alarm_book = AlarmBook()
+        self.alarm_book = AlarmBook(persist=self._save_alarm)
         self.camera = CameraHub(self._send_camera_request)
         self.tracked = TrackedObjects(max_age_s=cfg.objects_max_age_s)
         self._restore()
@@ -140,8 +140,15 @@ class FleetService:
             subscriptions=((f'{cfg.interface}/v2/+/+/#', 1),), on_message=self._on_message,
             faults=self.faults)
 
+    def _save_alarm(self, alarm: dict[str, Any]) -> None:
+        if not self.store.available:  # no wait on a database that is away: retried later
+            raise FleetError('store unavailable')
+        self.store.save_alarm(alarm)
+
     def _restore(self) -> None:
         """Rebuild the live view, factsheets, open orders and tasks after a restart."""
+        self.alarm_book.restore(self.store.listed_alarms(self.alarm_book.keep),
+                                self.store.alarm_max_id())
         for r in self.store.robots():
             st = self.store.latest_state(r['robot_id'])
             summary: dict[str, Any] = {'robot_id': r['robot_id']}
@@ -478,7 +485,9 @@ class FleetService:
         now = time.time() if now is None else now
         since = now - window_s
         return fleet_kpis(self.store.task_times(since), self.store.order_times(since),
-                          list(self.view.robots), now=now, window_s=window_s)
+                          list(self.view.robots), now=now, window_s=window_s,
+                          safety_stops=self.store.samples('safety_stop', since),
+                          latency=self.store.samples('inference_p99_ms', since))
 
     def task(self, task_id: str) -> dict[str, Any] | None:
         """Return a task with its orders (each dispatch attempt, with its status and reason)."""

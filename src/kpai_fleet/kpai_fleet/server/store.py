@@ -17,6 +17,7 @@ from kpai_fleet.server.rows import (
     ConnectionRow,
     EventRow,
     OrderUpdate,
+    SampleRow,
     StateRow,
     decode_row,
     encode_row,
@@ -55,21 +56,28 @@ _DDL_COMMON = [
     'body TEXT)',
     'CREATE TABLE IF NOT EXISTS factsheets (robot_id TEXT PRIMARY KEY, '
     'received DOUBLE PRECISION, payload TEXT)',
+    # alarms as the dashboard lists them: an acknowledgement survives a restart
+    'CREATE TABLE IF NOT EXISTS alarms (id BIGINT PRIMARY KEY, robot_id TEXT, kind TEXT, '
+    "detail TEXT, key_detail TEXT DEFAULT '', raised DOUBLE PRECISION, "
+    "cleared DOUBLE PRECISION, acked DOUBLE PRECISION, acked_by TEXT DEFAULT '')",
     'CREATE INDEX IF NOT EXISTS states_robot_ts ON states (robot_id, ts)',
     'CREATE INDEX IF NOT EXISTS states_ts ON states (ts)',
     'CREATE INDEX IF NOT EXISTS states_robot_received ON states (robot_id, received)',
     'CREATE INDEX IF NOT EXISTS states_received ON states (received)',
     'CREATE INDEX IF NOT EXISTS events_ts ON events (ts)',
+    'CREATE INDEX IF NOT EXISTS samples_kind_ts ON samples (kind, ts)',
 ]
 _COLS_STATES = ('robot_id TEXT NOT NULL, ts DOUBLE PRECISION, received DOUBLE PRECISION, '
                 'header_id BIGINT, order_id TEXT, x DOUBLE PRECISION, y DOUBLE PRECISION, '
                 'theta DOUBLE PRECISION, battery DOUBLE PRECISION, driving INTEGER, '
                 'payload TEXT')
 _COLS_EVENTS = 'robot_id TEXT, ts DOUBLE PRECISION, kind TEXT, level TEXT, detail TEXT'
+_COLS_SAMPLES = 'robot_id TEXT, ts DOUBLE PRECISION, kind TEXT, value DOUBLE PRECISION'
 
 _INSERT_STATE = ('INSERT INTO states (robot_id, ts, received, header_id, order_id, x, y, theta, '
                  'battery, driving, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
 _INSERT_EVENT = 'INSERT INTO events (robot_id, ts, kind, level, detail) VALUES (?, ?, ?, ?, ?)'
+_INSERT_SAMPLE = 'INSERT INTO samples (robot_id, ts, kind, value) VALUES (?, ?, ?, ?)'
 _UPSERT_ROBOT = (
     'INSERT INTO robots (robot_id, manufacturer, serial_number, first_seen, last_seen, '
     'header_id, order_id, x, y, theta, battery, driving, n_errors, state_json) '
@@ -100,6 +108,13 @@ _UPSERT_FACTSHEET = (
     'INSERT INTO factsheets (robot_id, received, payload) VALUES (?, ?, ?) '
     'ON CONFLICT (robot_id) DO UPDATE SET received = excluded.received, '
     'payload = excluded.payload')
+_UPSERT_ALARM = (
+    'INSERT INTO alarms (id, robot_id, kind, detail, key_detail, raised, cleared, acked, '
+    'acked_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET '
+    'detail = excluded.detail, cleared = excluded.cleared, acked = excluded.acked, '
+    'acked_by = excluded.acked_by')
+ALARM_KEYS = ('id', 'robot_id', 'kind', 'detail', 'key_detail', 'raised', 'cleared', 'acked',
+              'acked_by')
 _ORDER_KEYS = ('order_id', 'robot_id', 'created', 'updated', 'status', 'task', 'task_id',
                'reason')
 _TASK_KEYS = ('task_id', 'created', 'updated', 'status', 'reason', 'order_id', 'body')
@@ -191,7 +206,10 @@ class Store:
         serial = 'BIGSERIAL PRIMARY KEY' if self.dialect == 'postgres' else (
             'INTEGER PRIMARY KEY AUTOINCREMENT')
         ddl = [f'CREATE TABLE IF NOT EXISTS states (id {serial}, {_COLS_STATES})',
-               f'CREATE TABLE IF NOT EXISTS events (id {serial}, {_COLS_EVENTS})', *_DDL_COMMON]
+               f'CREATE TABLE IF NOT EXISTS events (id {serial}, {_COLS_EVENTS})',
+               # tables added after the first release come into older databases this way too
+               f'CREATE TABLE IF NOT EXISTS samples (id {serial}, {_COLS_SAMPLES})',
+               *_DDL_COMMON]
         cur = self._write_conn.cursor()
         for stmt in ddl:
             cur.execute(stmt)
@@ -254,6 +272,10 @@ class Store:
                      reason: str = '') -> None:
         """Queue an order status change (written with the next batch, retried like states)."""
         self._put(OrderUpdate(order_id, robot_id, status, ts, reason))
+
+    def submit_sample(self, row: SampleRow) -> None:
+        """Queue a KPI sample (safety stop, inference latency) for the next batch."""
+        self._put(row)
 
     def _put(self, row: Any) -> None:
         with self._room:
@@ -411,7 +433,8 @@ class Store:
 
     def _spill(self, batch: Batch) -> None:
         """Keep a batch the database could not take before shutdown in the spool."""
-        rows = [*batch.states, *batch.events, *batch.connections, *batch.orders]
+        rows = [*batch.states, *batch.events, *batch.connections, *batch.orders,
+                *batch.samples]
         with self._room:
             for r in rows:
                 if self._spool is None or not self._spool.append(encode_row(r)):
@@ -475,6 +498,9 @@ class Store:
                 cur.executemany(self._sql(_UPSERT_CONNECTION), [
                     (c.robot_id, c.manufacturer, c.serial_number, c.ts, c.ts, c.state)
                     for c in batch.connections])
+            if batch.samples:
+                cur.executemany(self._sql(_INSERT_SAMPLE), [
+                    (m.robot_id, m.ts, m.kind, m.value) for m in batch.samples])
             if batch.orders:
                 cur.executemany(self._sql(_UPSERT_ORDER), [
                     (o.order_id, o.robot_id, o.ts, o.ts, o.status, '', '', '', o.reason)
@@ -501,6 +527,8 @@ class Store:
                 cur.execute(self._sql('DELETE FROM states WHERE received < ?'), (cutoff,))
                 n = cur.rowcount or 0
                 cur.execute(self._sql('DELETE FROM events WHERE ts < ?'), (cutoff,))
+                n += cur.rowcount or 0
+                cur.execute(self._sql('DELETE FROM samples WHERE ts < ?'), (cutoff,))
                 n += cur.rowcount or 0
                 self._write_conn.commit()
             except Exception:
@@ -530,6 +558,21 @@ class Store:
         """Store the latest factsheet of a robot; synchronous."""
         ts = time.time() if now is None else now
         self._execute(_UPSERT_FACTSHEET, (robot_id, ts, payload), commit=True)
+
+    def save_alarm(self, alarm: dict[str, Any]) -> None:
+        """Insert or update an alarm (its clearing and acknowledgement); synchronous."""
+        self._execute(_UPSERT_ALARM, tuple(alarm.get(k) for k in ALARM_KEYS), commit=True)
+
+    def listed_alarms(self, keep: int = 1000) -> list[dict[str, Any]]:
+        """Return the newest `keep` alarms still listed (not acknowledged) or still active,
+        oldest first."""
+        rows = self._execute(f'SELECT {", ".join(ALARM_KEYS)} FROM alarms WHERE acked IS NULL '
+                             'OR cleared IS NULL ORDER BY id DESC LIMIT ?', (keep,))
+        return [dict(zip(ALARM_KEYS, r, strict=True)) for r in reversed(rows)]
+
+    def alarm_max_id(self) -> int:
+        """Return the highest stored alarm id (0 when none): new alarms count on from it."""
+        return int(self._execute('SELECT COALESCE(MAX(id), 0) FROM alarms')[0][0])
 
     # -- reading ---------------------------------------------------------------------------
     def _execute(self, sql: str, params: Sequence[Any] = (), *, commit: bool = False
@@ -632,6 +675,12 @@ class Store:
                              "updated >= ? OR status IN ('dispatched', 'running')", (since,))
         return [dict(zip(('robot_id', 'created', 'updated', 'status'), r, strict=True))
                 for r in rows]
+
+    def samples(self, kind: str, since: float) -> list[dict[str, Any]]:
+        """Return robot, time and value of the KPI samples of kind since `since`, oldest first."""
+        rows = self._execute('SELECT robot_id, ts, value FROM samples WHERE kind = ? AND '
+                             'ts >= ? ORDER BY ts', (kind, since))
+        return [dict(zip(('robot_id', 'ts', 'value'), r, strict=True)) for r in rows]
 
     def factsheets(self) -> dict[str, str]:
         """Return the stored factsheet payload of every robot."""

@@ -582,12 +582,28 @@ function renderKpis() {
     `height="${28 * c / max}" class="kbar"><title>${esc(time(k.since + i * k.bucket_s))}: ${esc(num(c))}</title></rect>`).join('');
   const util = Object.entries(k.utilisation).map(([rid, u]) => `<li><span class="grow">${esc(rid)}</span>` +
     `<span class="bar"><span style="width:${(u * 100).toFixed(1)}%"></span></span> ${esc(pct(u * 100))}</li>`).join('');
+  const stops = k.safety_stops_per_bucket || [];
+  const smax = Math.max(1, ...stops);
+  const stopBars = stops.map((c, i) => `<rect x="${i * 10 + 1}" y="${30 - 28 * c / smax}" width="8" ` +
+    `height="${28 * c / smax}" class="kbar stop"><title>${esc(time(k.since + i * k.bucket_s))}: ${esc(num(c))}</title></rect>`).join('');
+  // latency: a line through the buckets that have samples, dots on each
+  const lat = k.latency_ms_per_bucket || [];
+  const lmax = Math.max(1, ...lat.filter((v) => v !== null));
+  const pts = lat.map((v, i) => (v === null ? null : [i * 10 + 5, 30 - 28 * v / lmax])).filter((q) => q);
+  const latLine = (pts.length > 1 ? `<polyline class="kline" points="${pts.map((q) => q.map((c) => c.toFixed(1)).join(',')).join(' ')}"/>` : '') +
+    lat.map((v, i) => (v === null ? '' : `<circle cx="${i * 10 + 5}" cy="${(30 - 28 * v / lmax).toFixed(1)}" r="1.2" class="kdot">` +
+      `<title>${esc(time(k.since + i * k.bucket_s))}: ${esc(num(v, 1))} ms</title></circle>`)).join('');
+  const chart = (label, inner) => `<p class="muted">${esc(t(label))}</p><svg class="kchart" viewBox="0 0 ${n * 10} 31" ` +
+    `preserveAspectRatio="none" role="img" aria-label="${esc(t(label))}"><line x1="0" y1="30.5" x2="${n * 10}" y2="30.5" class="kaxis"/>${inner}</svg>`;
+  const ms = (v) => (v === null || v === undefined ? '–' : `${esc(num(v, 0))} ms`);
   $('kpis').innerHTML = '<div class="tiles">' +
     tile('kpi.tasksPerHour', esc(num(k.tasks_per_hour, 1))) + tile('kpi.meanTime', secs(k.task_time_mean_s)) +
     tile('kpi.p95Time', secs(k.task_time_p95_s)) +
-    tile('kpi.done', `${esc(num(k.tasks_completed))} / <span class="err">${esc(num(k.tasks_failed))}</span>`) + '</div>' +
-    `<p class="muted">${esc(t('kpi.chart'))}</p><svg class="kchart" viewBox="0 0 ${n * 10} 31" preserveAspectRatio="none" ` +
-    `role="img" aria-label="${esc(t('kpi.chart'))}"><line x1="0" y1="30.5" x2="${n * 10}" y2="30.5" class="kaxis"/>${bars}</svg>` +
+    tile('kpi.done', `${esc(num(k.tasks_completed))} / <span class="err">${esc(num(k.tasks_failed))}</span>`) +
+    tile('kpi.stopsPerHour', esc(num(k.safety_stops_per_hour ?? 0, 1))) +
+    tile('kpi.latencyP95', ms(k.latency_ms_p95)) + '</div>' +
+    chart('kpi.chart', bars) + chart('kpi.stopsChart', stopBars) +
+    chart('kpi.latencyChart', pts.length ? latLine : '') +
     `<p class="muted">${esc(t('kpi.utilisation'))}</p><ul class="util">${util}</ul>`;
 }
 
