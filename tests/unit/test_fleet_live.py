@@ -230,3 +230,21 @@ def test_acl_lets_each_vehicle_use_only_its_own_live_topics():
     assert 'topic write uagv/v2/+/+/kpaiCameraRequest' in s
     assert not any(line.endswith(('kpaiCamera', 'kpaiObjects')) and 'write' in line
                    for line in s)
+
+
+def test_safety_fields_at_standstill_travel_in_the_factsheet(fleet):
+    from kpai_fleet.vda5050.state_builder import FIELD_SETS, field_envelopes
+
+    prot, warn = field_envelopes(0.3, 1.0)
+    assert (prot.set, warn.set) == FIELD_SETS
+    # the protective field reaches 0.35 + 0.3 m ahead, the warning field 1 m further
+    assert max(p.x for p in prot.polygon_points) == pytest.approx(0.65)
+    assert max(p.x for p in warn.polygon_points) == pytest.approx(1.65)
+    assert max(p.y for p in warn.polygon_points) == pytest.approx(1.55)
+    svc, bus, c = fleet
+    SimKpai(bus, 'robot1', 1.0, 1.0)
+    bus.run()
+    fields = next(r for r in c.get('/api/robots', headers=AUTH).json()
+                  if r['robot_id'] == 'robot1')['factsheet']['fields']
+    assert set(fields) == {'protectiveField', 'warningField'}
+    assert len(fields['protectiveField']) == 20 and fields['protectiveField'][0] == [0.65, 0.25]

@@ -44,6 +44,7 @@ from kpai_fleet.vda5050.state_builder import (
     build_factsheet,
     build_state,
     build_visualization,
+    field_envelopes,
 )
 from kpai_fleet.vda5050.topics import TopicAddress
 
@@ -90,6 +91,9 @@ class AgentConfig:
     min_state_interval_s: float = 0.1
     visualization_period_s: float = 0.2
     objects_period_s: float = 1.0
+    # the safety monitor's standstill fields (its protective/warning_clearance), for the map
+    protective_clearance: float = 0.3
+    warning_clearance: float = 1.0
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     buffer_limit: int = 10000
 
@@ -106,6 +110,8 @@ class AgentConfig:
             raise ConfigError('visualization_period_s must be in (0, state_period_s]')
         if not 0 <= self.min_state_interval_s < self.state_period_s:
             raise ConfigError('min_state_interval_s must be in [0, state_period_s)')
+        if not (0 <= self.protective_clearance <= 10 and 0 <= self.warning_clearance <= 10):
+            raise ConfigError('protective_clearance and warning_clearance must be in [0, 10] m')
         if not 0.2 <= self.objects_period_s <= 10.0:
             raise ConfigError('objects_period_s must be in [0.2, 10]')
         if self.max_payload_bytes < 1024 or self.buffer_limit < 1:
@@ -228,7 +234,9 @@ class AgentCore:
         return build_factsheet(self.headers, msg_len=cfg.max_payload_bytes,
                                min_state_interval_s=cfg.min_state_interval_s,
                                state_interval_s=cfg.state_period_s,
-                               visualization_interval_s=cfg.visualization_period_s).to_json()
+                               visualization_interval_s=cfg.visualization_period_s,
+                               envelopes=field_envelopes(cfg.protective_clearance,
+                                                         cfg.warning_clearance)).to_json()
 
     def mark_changed(self) -> None:
         """Something reported in the state changed: publish soon."""

@@ -75,6 +75,9 @@ _PARAMS: dict[str, tuple[Any, str]] = {
     'objects_topic': ('tracked_objects', 'kpai_msgs/TrackArray in map_frame shared with the '
                       'fleet (kpaiObjects); empty: off'),
     'objects_period_s': (1.0, 'tracked objects are sent this often, in [0.2, 10]'),
+    'protective_clearance': (0.3, "the safety monitor's protective_clearance (m): the "
+                             'standstill field in the factsheet, drawn on the fleet map'),
+    'warning_clearance': (1.0, "the safety monitor's warning_clearance (m), likewise"),
     'autostart': (True, 'configure and activate on start'),
 }
 
@@ -136,7 +139,9 @@ class FleetAgentNode(LifecycleNode):
             state_period_s=float(v['state_period_s']),
             min_state_interval_s=float(v['min_state_interval_s']),
             visualization_period_s=float(v['visualization_period_s']),
-            objects_period_s=float(v['objects_period_s'])).validate()
+            objects_period_s=float(v['objects_period_s']),
+            protective_clearance=float(v['protective_clearance']),
+            warning_clearance=float(v['warning_clearance'])).validate()
 
     def _on_set(self, params: list[Parameter]) -> SetParametersResult:
         for p in params:

@@ -26,6 +26,7 @@ from kpai_fleet.vda5050.models import (
     parse_message,
     parse_timestamp,
 )
+from kpai_fleet.vda5050.state_builder import FIELD_SETS
 from kpai_fleet.vda5050.topics import AGV_TOPICS, MASTER_TOPICS, parse_topic
 
 __all__ = ['INSTANT_ACTION_TYPES', 'REJECTION_ERRORS', 'FleetView', 'Ingest', 'OrderWatch',
@@ -169,9 +170,13 @@ def summarize_state(robot_id: str, st: State, received: float) -> dict[str, Any]
 
 def factsheet_summary(fs: Factsheet) -> dict[str, Any]:
     """Reduce a factsheet to what the API list shows: series, version, declared actions."""
+    envelopes = fs.agv_geometry.envelopes2d or []
+    fields = {e.set.removeprefix('kpai.'): [[p.x, p.y] for p in e.polygon_points[:64]]
+              for e in envelopes if e.set in FIELD_SETS}
     return {'series_name': fs.type_specification.series_name, 'version': fs.version,
             'agv_class': fs.type_specification.agv_class,
-            'actions': sorted(a.action_type for a in fs.protocol_features.agv_actions)}
+            'actions': sorted(a.action_type for a in fs.protocol_features.agv_actions),
+            'fields': fields}
 
 
 def _category(reason: str) -> str:

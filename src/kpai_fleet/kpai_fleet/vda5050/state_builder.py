@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from kpai_fleet.node_health import NodeHealth
 from kpai_fleet.vda5050.factsheet import (
     AgvGeometry,
+    Envelope2d,
     LoadSpecification,
     MaxStringLens,
     OptionalParameter,
     PhysicalParameters,
+    PolygonPoint,
     ProtocolFeatures,
     ProtocolLimits,
     Timing,
@@ -39,8 +41,13 @@ from kpai_fleet.vda5050.models import (
 )
 from kpai_fleet.vda5050.order_tracker import OrderTracker
 
-__all__ = ['HeaderSource', 'InferenceHealth', 'RobotSnapshot', 'SafetyHealth',
-           'build_connection', 'build_factsheet', 'build_state', 'build_visualization']
+__all__ = ['FIELD_SETS', 'HeaderSource', 'InferenceHealth', 'RobotSnapshot', 'SafetyHealth',
+           'build_connection', 'build_factsheet', 'build_state', 'build_visualization',
+           'field_envelopes']
+
+# the factsheet's envelopes2d sets that carry the safety fields at standstill
+FIELD_SETS = ('kpai.protectiveField', 'kpai.warningField')
+AGV_LENGTH, AGV_WIDTH = 0.7, 0.5
 
 SAFETY_NAMES = ('CLEAR', 'WARNING', 'PROTECTIVE_STOP', 'FAULT')
 
@@ -224,9 +231,35 @@ def build_connection(headers: HeaderSource, state: ConnectionState,
                       connection_state=state)
 
 
+def _rounded_rect(length: float, width: float, margin: float, arc_points: int = 4
+                  ) -> list[PolygonPoint]:
+    """The outline of a length x width rectangle (centred) grown by margin, corners rounded."""
+    out = []
+    for cx, cy, start in ((length / 2, width / 2, 0.0), (-length / 2, width / 2, 90.0),
+                          (-length / 2, -width / 2, 180.0), (length / 2, -width / 2, 270.0)):
+        for k in range(arc_points + 1):
+            a = math.radians(start + 90.0 * k / arc_points)
+            out.append(PolygonPoint(x=round(cx + margin * math.cos(a), 3),
+                                    y=round(cy + margin * math.sin(a), 3)))
+    return out
+
+
+def field_envelopes(protective_clearance: float, warning_clearance: float, *,
+                    length: float = AGV_LENGTH, width: float = AGV_WIDTH) -> list[Envelope2d]:
+    """Return the protective and warning fields at standstill as VDA 5050 2D envelopes.
+
+    The safety monitor grows them with speed; a fleet map shows the standstill extent.
+    """
+    margins = (protective_clearance, protective_clearance + warning_clearance)
+    return [Envelope2d(set=name, polygon_points=_rounded_rect(length, width, m),
+                       description='safety field at standstill (vehicle frame, m)')
+            for name, m in zip(FIELD_SETS, margins, strict=True)]
+
+
 def build_factsheet(headers: HeaderSource, *, max_speed: float = 1.0,
                     msg_len: int = MAX_PAYLOAD_BYTES, min_state_interval_s: float = 0.1,
                     state_interval_s: float = 1.0, visualization_interval_s: float = 0.2,
+                    envelopes: list[Envelope2d] | None = None,
                     now: float | None = None) -> Factsheet:
     """Describe the KPAI differential-drive AMR and the protocol subset this agent supports."""
     from kpai_fleet.vda5050.order_mapping import KPAI_ACTIONS
@@ -239,7 +272,7 @@ def build_factsheet(headers: HeaderSource, *, max_speed: float = 1.0,
             navigation_types=['AUTONOMOUS']),
         physical_parameters=PhysicalParameters(
             speed_min=0.0, speed_max=max_speed, acceleration_max=1.0, deceleration_max=1.5,
-            height_min=0.3, height_max=0.4, width=0.5, length=0.7),
+            height_min=0.3, height_max=0.4, width=AGV_WIDTH, length=AGV_LENGTH),
         protocol_limits=ProtocolLimits(
             max_string_lens=MaxStringLens(msg_len=msg_len, id_numerical_only=False),
             max_array_lens={'order.nodes': 1000, 'order.edges': 999},
@@ -250,5 +283,5 @@ def build_factsheet(headers: HeaderSource, *, max_speed: float = 1.0,
             optional_parameters=[OptionalParameter(
                 parameter='order.nodes.nodePosition.theta', support='SUPPORTED')],
             agv_actions=list(KPAI_ACTIONS.values())),
-        agv_geometry=AgvGeometry(),
+        agv_geometry=AgvGeometry(envelopes2d=envelopes or None),
         load_specification=LoadSpecification(load_positions=['top']))

@@ -223,6 +223,24 @@ function robotGlyph(id) {
   return g;
 }
 
+// the safety fields at standstill (from the factsheet), under the robot body, turning with it
+function drawFields(g, fields) {
+  const sig = JSON.stringify(fields);
+  if (g.dataset.fields === sig) return;
+  g.dataset.fields = sig;
+  const head = g.querySelector('g.heading');
+  for (const old of head.querySelectorAll('.field')) old.remove();
+  const shapes = [['warningField', 'warning'], ['protectiveField', 'protective']]
+    .filter(([name]) => Array.isArray(fields[name]))
+    .map(([name, cls]) => {
+      const p = document.createElementNS(SVGNS, 'polygon');
+      p.setAttribute('points', fields[name].map((q) => q.join(',')).join(' '));
+      p.setAttribute('class', `field ${cls}`);
+      return p;
+    });
+  head.prepend(...shapes);
+}
+
 function pose(r) {
   // prefer the faster visualization pose when it is newer than the stored state
   if (r.live && (r.received === undefined || r.live.received >= r.received)) return r.live;
@@ -249,6 +267,8 @@ function drawRobots() {
     g.classList.toggle('paused', !!r.paused);
     g.classList.toggle('fault', fatal(r) || state === 'CONNECTIONBROKEN' || state === 'OFFLINE');
     g.classList.toggle('selected', S.selected === r.robot_id);
+    g.classList.toggle('violated', !!r.field_violation);
+    drawFields(g, (r.factsheet || {}).fields || {});
     if (p.x === null || p.x === undefined) continue;
     const deg = (p.theta || 0) * 180 / Math.PI;
     g.setAttribute('transform', `translate(${p.x.toFixed(3)},${p.y.toFixed(3)})`);
