@@ -71,9 +71,22 @@ def ev(b: Browser, expr: str) -> object:
 def js(b: Browser, expr: str, timeout: float = 20.0, what: str = '') -> object:
     """Wait until the expression is truthy in the page; return its value.
 
-    (A DOM node comes back as {}, which is falsy here: test nodes with !!.)
+    (A DOM node comes back as {}, which is falsy here: test nodes with !!.) An expression that
+    throws counts as not yet (right after a navigation the document may not exist yet); the
+    last error is named on a timeout.
     """
-    return wait_until(lambda: ev(b, expr), timeout=timeout, what=what or expr)
+    last: list[str] = []
+
+    def value() -> object:
+        try:
+            return ev(b, expr)
+        except AssertionError as err:
+            last[:] = [str(err)]
+            return None
+    try:
+        return wait_until(value, timeout=timeout, what=what or expr)
+    except TimeoutError as err:
+        raise TimeoutError(f'{err}; last error: {last[0] if last else "none"}') from None
 
 
 def text(b: Browser, selector: str) -> str:
@@ -180,6 +193,50 @@ def test_robot_panel_pause_resume_errors_and_alarms(fleet, browser):
     assert ev(b, 'document.getElementById("panel").hidden') is True
 
 
+def test_camera_thumbnail_while_the_panel_is_open_tracked_objects_and_fields(fleet, browser):
+    import time
+
+    b = browser
+    robots = {v.serial: v for v in fleet.kpai}
+    # no panel open anywhere (earlier tests' leases run out): no robot makes a thumbnail
+    wait_until(lambda: not any(v.core.camera.active(time.monotonic()) for v in fleet.kpai),
+               timeout=15, what='no camera lease')
+    before = {name: v.frames_encoded for name, v in robots.items()}
+    view(b, 1366, 768)
+    b.login(fleet.base, 'viewer', 'view-pw')  # reading is enough to watch the camera
+    js(b, 'document.querySelectorAll("g.robot").length === 4', what='four robots on the map')
+    # tracked people and objects with their class labels, safety fields around the robots
+    js(b, 'document.querySelectorAll(\'#objects g.tracked.person[data-robot="robot1"]\')'
+          '.length === 1', what="robot1's tracked person on the map")
+    labels = str(ev(b, '[...document.querySelectorAll("#objects text")]'
+                        '.map(e => e.textContent).join(" ")'))
+    assert 'person' in labels and 'pallet' in labels
+    assert ev(b, 'document.querySelectorAll(\'g.robot[data-robot="robot1"] .field\').length') == 2
+    assert ev(b, 'document.querySelectorAll(\'g.robot[data-robot="agv7"] .field\').length') == 0
+    ev(b, 'document.querySelector(\'#robot-list [data-robot="robot1"]\').click()')
+    width = js(b, 'document.getElementById("camera-img").naturalWidth', timeout=15,
+               what="robot1's camera thumbnail loaded")
+    assert width == 320 and ev(b, 'document.getElementById("camera-img").naturalHeight') == 240
+    assert robots['robot1'].frames_encoded > before['robot1']
+    # the thumbnail keeps coming (about 1 Hz): a newer image replaces it
+    first = ev(b, 'document.getElementById("camera-img").src')
+    js(b, f'document.getElementById("camera-img").src !== {json.dumps(first)} && '
+          'document.getElementById("camera-img").naturalWidth > 0', timeout=10,
+       what='the next thumbnail')
+    ev(b, 'document.getElementById("panel-close").click()')
+    assert ev(b, 'document.getElementById("camera-img").hidden') is True
+    # the panel closed: the lease runs out and robot1 stops; the others never started
+    wait_until(lambda: not robots['robot1'].core.camera.active(time.monotonic()), timeout=15,
+               what="robot1's lease to end")
+    assert all(robots[n].frames_encoded == before[n] for n in ('robot2', 'robot3'))
+    assert fleet.svc.camera.watched() == []
+    # the map ages the objects out when their robot stops sending them
+    robots['robot1'].track_person = False
+    js(b, 'document.querySelectorAll(\'#objects g.tracked[data-robot="robot1"]\').length === 0',
+       timeout=10, what="robot1's objects aged out")
+    robots['robot1'].track_person = True
+
+
 def test_viewer_sees_but_cannot_write(fleet, browser):
     b = browser
     failed = failed_task(fleet)
@@ -238,12 +295,20 @@ def test_korean_english_and_layout_at_desktop_and_phone_sizes(fleet, browser):
     ev(b, 'document.querySelector("[data-expand]").click()')
     js(b, '!!document.querySelector(".attempts")', what='the attempts')
     no_overflow(b)
+    # for the pictures: robot2's panel with its camera, tracked objects on the map
+    ev(b, 'document.querySelector(\'#robot-list [data-robot="robot2"]\').click()')
+    js(b, 'document.getElementById("camera-img").naturalWidth > 0', timeout=15,
+       what="robot2's camera thumbnail")
+    js(b, 'document.querySelectorAll("#objects g.tracked").length >= 4', what='tracked objects')
     shots = {'ko': b.screenshot()}
     ev(b, '(() => { const s = document.getElementById("lang"); s.value = "en";'
            's.dispatchEvent(new Event("change")); })()')
     js(b, 'document.documentElement.lang === "en"', what='English')
     js(b, 'document.querySelector("#task-box h2").textContent === "Tasks"')
     assert text(b, '#task-submit') == 'Request' and '4 robots' in text(b, '#summary')
+    labels = str(ev(b, '[...document.querySelectorAll("#objects text")].map(e => e.textContent)'
+                        '.join(" ")'))
+    assert 'person' in labels and '사람' not in labels  # the map's labels switched too
     js(b, '!!document.querySelector(".attempts")', what='the attempts')
     no_overflow(b)
     shots['en'] = b.screenshot()

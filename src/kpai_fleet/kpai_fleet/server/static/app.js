@@ -638,6 +638,7 @@ async function refreshKpis() {
 function renderAll() {
   renderSummary();
   drawRobots();
+  drawObjects();
   renderRobotList();
   fillRobotSelect();
   renderPanel();
