@@ -225,6 +225,11 @@ def test_camera_thumbnail_while_the_panel_is_open_tracked_objects_and_fields(fle
        what='the next thumbnail')
     ev(b, 'document.getElementById("panel-close").click()')
     assert ev(b, 'document.getElementById("camera-img").hidden') is True
+    # another maker's vehicle has no KPAI camera: said so, no lease asked for
+    ev(b, 'document.querySelector(\'#robot-list [data-robot="Acme:agv7"]\').click()')
+    js(b, 'document.getElementById("camera-note").textContent.startsWith("none")',
+       what="agv7's panel without a camera")
+    ev(b, 'document.getElementById("panel-close").click()')
     # the panel closed: the lease runs out and robot1 stops; the others never started
     wait_until(lambda: not robots['robot1'].core.camera.active(time.monotonic()), timeout=15,
                what="robot1's lease to end")

@@ -209,6 +209,15 @@ def test_thumbnail_only_while_someone_looks(fleet):
     assert svc.metrics()['camera']['accepted'] == 1
 
 
+def test_no_camera_request_to_another_makers_vehicle(fleet):
+    svc, bus, c = fleet
+    svc.view.patch('Acme:agv7', manufacturer='Acme', serial_number='agv7')
+    sent = []
+    svc.link.publish = lambda topic, payload, **kw: sent.append(topic) or True
+    r = c.get('/api/robots/Acme:agv7/camera.jpg', headers=AUTH)
+    assert r.status_code == 404 and not sent
+
+
 def test_objects_reach_the_api_and_the_stream(fleet):
     svc, bus, c = fleet
     robot = SimKpai(bus, 'robot1', 5.0, 5.0)

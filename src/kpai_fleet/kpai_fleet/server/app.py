@@ -259,13 +259,14 @@ def create_app(svc: FleetService) -> Any:
     def camera(robot_id: str, request: Request) -> Response:
         """Return the robot's newest annotated camera thumbnail; asking renews its lease.
 
-        404 for an unknown robot, 204 while no thumbnail younger than a few seconds is here
-        (the first one comes about a second after the first request).
+        404 for an unknown robot or one without the KPAI camera topics, 204 while no thumbnail
+        younger than a few seconds is here (the first one comes about a second after the first
+        request).
         """
         require_read(request)
-        known, thumb = svc.camera_image(robot_id)
-        if not known:
-            raise HTTPException(404, f'no robot {robot_id!r}')
+        has_camera, thumb = svc.camera_image(robot_id)
+        if not has_camera:
+            raise HTTPException(404, f'no KPAI robot {robot_id!r} (no camera to share)')
         headers = {'Cache-Control': 'no-store'}
         if thumb is None:
             return Response(status_code=204, headers=headers)

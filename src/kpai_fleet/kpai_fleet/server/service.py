@@ -267,8 +267,12 @@ class FleetService:
         self.link.publish(topic, build_camera_request(req), qos=0, buffer=False)
 
     def camera_image(self, robot_id: str) -> tuple[bool, Any]:
-        """Renew robot_id's camera lease; return (robot known, newest thumbnail or None)."""
-        if robot_id not in self.view.robots:
+        """Renew robot_id's camera lease; return (robot has a camera, newest thumbnail or None).
+
+        Only KPAI vehicles get the (KPAI) camera request: other makers' vehicles do not know it.
+        """
+        robot = self.view.robots.get(robot_id)
+        if robot is None or robot.get('manufacturer') != 'KPAI':
             return False, None
         self.camera.want(robot_id)
         return True, self.camera.latest(robot_id)

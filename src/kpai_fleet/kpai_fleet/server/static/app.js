@@ -360,6 +360,10 @@ async function pollCamera() {
       $('camera-note').textContent = '';
     } else if (res.status === 204) {
       $('camera-note').textContent = t(c.url ? 'panel.cameraStale' : 'panel.cameraWaiting');
+    } else if (res.status === 404) {  // another maker's vehicle: no camera to share
+      $('camera-note').textContent = t('panel.noCamera');
+      if (c.timer) clearInterval(c.timer);
+      c.timer = null;
     }
   } catch (e) { /* next round */ } finally { c.busy = false; }
 }
