@@ -257,3 +257,19 @@ def test_safety_fields_at_standstill_travel_in_the_factsheet(fleet):
                   if r['robot_id'] == 'robot1')['factsheet']['fields']
     assert set(fields) == {'protectiveField', 'warningField'}
     assert len(fields['protectiveField']) == 20 and fields['protectiveField'][0] == [0.65, 0.25]
+
+
+def test_the_agents_field_clearances_follow_the_safety_monitors():
+    from pathlib import Path
+
+    import yaml
+
+    src = Path(__file__).resolve().parents[2] / 'src'
+    agent = yaml.safe_load((src / 'kpai_fleet/config/fleet_agent.yaml').read_text())
+    perception = yaml.safe_load((src / 'kpai_perception/config/perception.yaml').read_text())
+    monitor = next(v['ros__parameters'] for v in perception.values()
+                   if 'protective_clearance' in v.get('ros__parameters', {}))
+    params = agent['/**/fleet_agent']['ros__parameters']
+    for name in ('protective_clearance', 'warning_clearance'):
+        assert params[name] == monitor[name], name
+    assert AgentConfig().protective_clearance == params['protective_clearance']
