@@ -12,6 +12,12 @@ already be installed (setup installs them as root; their time is not part of thi
 
 Run:  python bench/demo.py [--seconds 60] [--keep] [--warm-caches]
 Writes bench/results/demo.json and prints the figures.
+
+Robot counts (the 4-robot issue's figures): `python bench/demo.py --robots 1,2,3,4 [--seconds 60]`
+runs the demo of this workspace (no clone; `. ./env.sh` first) once per count and reports, for
+each, the time from the launch to the fleet being up (every robot online with all its nodes),
+the real-time factor, peak memory, tasks and collisions. Target: fleet up within 120 s for 4
+robots on 2 cores. Writes bench/results/demo_robots.json.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ RESULTS = ROOT / 'bench' / 'results' / 'demo.json'
 TARGET_STARTUP_S = 300.0
 TARGET_RTF = 0.9
 TARGET_MEMORY_MIB = 4096.0
+RESULTS_ROBOTS = ROOT / 'bench' / 'results' / 'demo_robots.json'
+TARGET_FLEET_UP_4_S = 120.0
+FLEET_UP = re.compile(r'\[demo\] fleet is up \((\d+) robots, (\d+) s after the launch\)')
 MARKS = {
     'python_packages_s': re.compile(r'^fix_rosidl_exports:'),
     'setup_s': re.compile(r'^\[setup\] env\.sh written'),
@@ -83,6 +92,67 @@ def run_demo(workdir: Path, seconds: float, warm: bool) -> tuple[dict[str, float
     return marks, run_dir
 
 
+def run_count(robots: int, seconds: float, workdir: Path) -> dict[str, Any]:
+    """Run this workspace's demo with robots robots; return its start-up and run figures."""
+    run_dir = workdir / f'robots-{robots}'
+    cmd = [sys.executable, '-m', 'kpai_bringup.demo', '--robots', str(robots), '--duration',
+           f'{seconds:g}', '--no-record', '--run-dir', str(run_dir)]
+    print(f'[bench] {robots} robot(s): {" ".join(cmd[1:])}', flush=True)
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdout is not None
+    fleet_up: float | None = None
+    for line in proc.stdout:
+        line = line.rstrip()
+        print(f'{time.monotonic() - start:7.1f}  {line}', flush=True)
+        found = FLEET_UP.search(line)
+        if found:
+            fleet_up = float(found.group(2))
+    code = proc.wait()
+    summary_file = run_dir / 'summary.json'
+    summary: dict[str, Any] = (json.loads(summary_file.read_text())
+                               if summary_file.exists() else {})
+    return {
+        'robots': robots, 'exit_code': code, 'fleet_up_s': fleet_up,
+        'real_time_factor': summary.get('real_time_factor'),
+        'peak_memory_mib': summary.get('peak_memory_mib'),
+        'tasks_completed': summary.get('tasks_completed'),
+        'tasks_per_robot': {n: r['tasks_completed']
+                            for n, r in summary.get('robots', {}).items()},
+        'collisions': summary.get('collisions'),
+        'demo_seconds': seconds,
+    }
+
+
+def main_counts(counts: list[int], seconds: float) -> int:
+    """Run the demo for each robot count; write and print the figures."""
+    workdir = Path(tempfile.mkdtemp(prefix='kpai-bench-robots-'))
+    try:
+        runs = [run_count(n, seconds, workdir) for n in counts]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    four = next((r for r in runs if r['robots'] == 4), None)
+    result = {
+        'commit': subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
+                                 capture_output=True, text=True).stdout.strip(),
+        'cores': os.cpu_count(),
+        'runs': runs,
+        'targets': {'fleet_up_s_4_robots': TARGET_FLEET_UP_4_S},
+        'met': {'fleet_up_s_4_robots': bool(four and four['fleet_up_s'] is not None
+                                            and four['fleet_up_s'] <= TARGET_FLEET_UP_4_S)},
+    }
+    RESULTS_ROBOTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_ROBOTS.write_text(json.dumps(result, indent=2) + '\n')
+    print('\nrobots  fleet up (s)  real-time factor  peak memory (MiB)  tasks  collisions  exit')
+    for r in runs:
+        print(f'{r["robots"]:6d}  {r["fleet_up_s"]!s:>12}  {r["real_time_factor"]!s:>16}  '
+              f'{r["peak_memory_mib"]!s:>17}  {r["tasks_completed"]!s:>5}  '
+              f'{r["collisions"]!s:>10}  {r["exit_code"]:4d}')
+    print(f'written to {RESULTS_ROBOTS.relative_to(ROOT)}')
+    return 0 if all(r['exit_code'] == 0 for r in runs) else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--seconds', type=float, default=60.0,
@@ -91,9 +161,20 @@ def main() -> int:
     parser.add_argument('--warm-caches', action='store_true',
                         help='use your uv and NPU caches (default: empty ones, as on a new '
                              'machine)')
+    parser.add_argument('--robots', default='',
+                        help='comma-separated robot counts (e.g. 1,2,3,4): run this '
+                             "workspace's demo once per count instead of a fresh clone")
     args = parser.parse_args()
     if args.seconds < 10:
         parser.error('--seconds must be >= 10')
+    if args.robots:
+        try:
+            counts = [int(c) for c in args.robots.split(',')]
+        except ValueError:
+            parser.error(f'--robots must be comma-separated integers, got {args.robots!r}')
+        if not counts or any(not 1 <= c <= 4 for c in counts):
+            parser.error('--robots: counts must be in 1..4')
+        return main_counts(counts, args.seconds)
     if subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=ROOT,
                       capture_output=True, text=True, check=True).stdout.strip():
         print('note: uncommitted changes are not part of the clone', file=sys.stderr)

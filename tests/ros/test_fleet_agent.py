@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
 import threading
 import time
 
@@ -46,7 +47,7 @@ class MissionServer:
 
     def __init__(self, domain_id: int, ns: str = '/robot1', step_s: float = 0.3,
                  drop_goal_answers: int = 0, drop_pause_answers: int = 0,
-                 accept: bool = True) -> None:
+                 accept: bool = True, cancel_wind_down_s: float = 0.0) -> None:
         import rclpy
         from nav_msgs.msg import Odometry
         from rclpy.action import ActionServer, CancelResponse
@@ -70,6 +71,7 @@ class MissionServer:
         self.busy = False
         self.rejected = 0
         self.accept = accept
+        self.cancel_wind_down_s = cancel_wind_down_s  # busy this long after a cancel request
         # like kpai_planning's executor: one mission at a time, a second goal is rejected
         self._server = ActionServer(self.node, ExecuteMission, 'execute_mission', self._execute,
                                     goal_callback=self._on_goal,
@@ -137,6 +139,7 @@ class MissionServer:
             end = time.monotonic() + (step.duration_s if step.type == 2 else self.step_s)
             while time.monotonic() < end or self.paused:
                 if handle.is_cancel_requested:
+                    time.sleep(self.cancel_wind_down_s)  # braking, as a real executor does
                     handle.canceled()
                     result.error_code = self.ExecuteMission.Result.CANCELED
                     result.message, result.steps_completed = 'canceled', i
@@ -420,6 +423,46 @@ def test_goal_unknown_to_the_executor_fails_the_order(graph, broker):
         wait_with_logs(graph, obs, failed, timeout=20,
                        what='order failed with the lost-goal reason')
         assert server.rejected == 1 and server.goals == []
+    finally:
+        obs.link.stop()
+        server.close()
+
+
+def test_restarted_agent_waits_for_the_cancelled_stale_goal_before_its_first(graph, broker):
+    """kill -9 of the agent mid-mission: the new agent cancels the goal it does not know and
+    sends the next order's goal only once that goal has ended (the executor winds down 6 s
+    and rejects goals meanwhile). Sent on the cancel's answer alone, the goal was rejected and
+    the re-offered order failed ('mission executor rejected the goal'; seen in a chaos demo)."""
+    server = MissionServer(graph.domain_id, cancel_wind_down_s=6.0)
+    obs = Observer(broker, client_id='test-observer-stale')
+    try:
+        first = graph.start_node('kpai_fleet', 'fleet_agent', '-r', '__ns:=/robot1', '-p',
+                                 f'broker_url:={broker.url}',
+                                 *agent_mqtt_params(broker, 'robot1'), *WATCH_TEST_EXECUTOR,
+                                 name='fleet_agent_first')
+        wait_until(lambda: obs.of('state'), timeout=20, what='first state')
+        nodes = [node('S', 0, 0, 0), node('P', 2, 2, 0, [action('p1', 'pick', duration=60.0)])]
+        obs.send('order', {'orderId': 'long', 'orderUpdateId': 0, 'nodes': nodes,
+                           'edges': [edge(1, 'S', 'P')]}, header_id=2)
+        wait_until(lambda: server.busy and len(server.goals) == 1, timeout=20,
+                   what='the long mission running')
+        first.stop(sig=signal.SIGKILL)
+        seen = len(obs.of('connection'))
+        start_agent(graph, broker)
+        wait_until(lambda: len(obs.of('connection')) > seen
+                   and obs.of('connection')[-1]['connectionState'] == 'ONLINE',
+                   timeout=20, what='the new agent online')
+        nodes = [node('S', 0, 0, 0), node('Q', 2, 1, 0, [action('p2', 'pick', duration=0.3)])]
+        obs.send('order', {'orderId': 'next', 'orderUpdateId': 0, 'nodes': nodes,
+                           'edges': [edge(1, 'S', 'Q')]}, header_id=3)
+
+        def finished():
+            st = obs.last_state()
+            return st.get('orderId') == 'next' and not st['nodeStates'] and [
+                a['actionStatus'] for a in st['actionStates']] == ['FINISHED']
+        wait_with_logs(graph, obs, finished, timeout=30, what='the next order finished')
+        assert server.rejected == 0
+        assert [g.mission_id.split('#')[0] for g in server.goals][-1].startswith('next')
     finally:
         obs.link.stop()
         server.close()
