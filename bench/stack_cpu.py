@@ -10,8 +10,9 @@ node, or an infrastructure process: sim, fleet server, broker, launcher, the dem
   this figure stays comparable where cpu_pct does not;
 - the node's entities in the ROS graph (subscriptions, services and clients are what the
   executor waits on each turn; publishers for reference). Timers are not in the ROS graph.
-With --py-spy ROBOT/NODE it then profiles that node with py-spy for --py-spy-seconds and
-reports its top functions and the share of samples in callbacks vs rclpy's executor.
+With --py-spy ROBOT/NODE[,...] it then profiles those nodes (at the same time) with py-spy for
+--py-spy-seconds and reports their top functions and the share of samples in the nodes'
+callbacks vs rclpy's executor (wait-set building, taking messages, dispatching).
 
 Run:  python bench/stack_cpu.py [--window 20] [--robots 2] [--py-spy robot1/mission_executor]
 Writes bench/results/stack_cpu.json and prints a table.
@@ -190,6 +191,37 @@ def profile(pid: int, seconds: float, rate: int, out: Path) -> dict[str, Any]:
     }
 
 
+def profile_nodes(root: int, targets: list[str], seconds: float, rate: int,
+                  run_dir: Path) -> list[dict[str, Any]]:
+    """py-spy the ROBOT/NODE targets at the same time; return one summary each."""
+    tree = read_tree(root)
+    out: list[dict[str, Any]] = []
+    jobs: list[tuple[dict[str, Any], threading.Thread]] = []
+    for target in targets:
+        robot, _, node = target.rpartition('/')
+        procs = [s for s in tree if f'__node:={node}' in s.argv
+                 and (f'__ns:=/{robot}' in s.argv) == bool(robot)]
+        entry: dict[str, Any] = {'target': target}
+        out.append(entry)
+        if not procs:
+            entry['error'] = 'no such node process'
+            continue
+        # the latest started runs the node (a wheels' re-exec parent would be the other one)
+        pid = max(procs, key=lambda s: s.stat.starttime).stat.pid
+        entry['pid'] = pid
+        raw = run_dir / f'py-spy-{target.replace("/", "-")}.txt'
+        job = threading.Thread(target=lambda e=entry, p=pid, r=raw: e.update(
+            profile(p, seconds, rate, r)))
+        jobs.append((entry, job))
+    print(f'[bench] py-spy on {", ".join(e["target"] for e, _ in jobs)} for {seconds:g} s',
+          flush=True)
+    for _, job in jobs:
+        job.start()
+    for _, job in jobs:
+        job.join()
+    return out
+
+
 def per_node(account: CpuAccount, wall: float, sim: float,
              entities: dict[tuple[str, str], dict[str, int]],
              alive: dict[tuple[int, int], object]) -> list[dict[str, Any]]:
@@ -240,15 +272,15 @@ def print_table(rows: list[dict[str, Any]], result: dict[str, Any]) -> None:
           f'{result["real_time_factor"]}); per robot: '
           + ', '.join(f'{k} {v["cpu_pct"]} % ({v["cpu_s_per_sim_s"]} s/sim s)'
                       for k, v in result['per_robot'].items()))
-    prof = result.get('py_spy')
-    if prof and 'top_functions' in prof:
+    for prof in result.get('py_spy', []):
+        if 'top_functions' not in prof:
+            print(f'\npy-spy {prof["target"]}: {prof.get("error")}')
+            continue
         print(f'\npy-spy {prof["target"]}: {prof["samples"]} samples, active '
               f'{prof["active_fraction"]}, share {prof["share"]}')
-        for f in prof['top_functions']:
+        for f in prof['top_functions'][:10]:
             print(f'  {f["self_share"]:6.1%} self {f["inclusive_share"]:6.1%} incl  '
                   f'{f["function"]}')
-    elif prof:
-        print(f'\npy-spy: {prof.get("error")}')
 
 
 def main() -> int:
@@ -257,9 +289,9 @@ def main() -> int:
     p.add_argument('--window', type=float, default=20.0, help='sampling window, s (default 20)')
     p.add_argument('--settle', type=float, default=10.0,
                    help='s to wait after the fleet is up before sampling (default 10)')
-    p.add_argument('--py-spy', dest='py_spy', default='', metavar='ROBOT/NODE',
-                   help='profile this node with py-spy after the window (e.g. '
-                        'robot1/mission_executor)')
+    p.add_argument('--py-spy', dest='py_spy', default='', metavar='ROBOT/NODE[,...]',
+                   help='profile these nodes with py-spy after the window, all at once (e.g. '
+                        'robot1/mission_executor,robot1/npu_bridge)')
     p.add_argument('--py-spy-seconds', type=float, default=10.0)
     p.add_argument('--py-spy-rate', type=int, default=100)
     p.add_argument('--domain', type=int, default=0,
@@ -335,25 +367,15 @@ def main() -> int:
                      'cpu_s_per_sim_s: CPU seconds per simulated second (comparable on a '
                      'shared machine). graph.wait_set = subscriptions + services + clients '
                      '(what the executor waits on, besides timers and guard conditions, which '
-                     'the ROS graph does not show). A node process of the PyPI wheels runs '
-                     'under a re-exec parent that is counted with it (processes).',
+                     'the ROS graph does not show). processes: how many processes had the '
+                     'label in the window (a respawn or a re-exec parent adds one). py_spy: '
+                     'samples of threads not sleeping, so on a loaded machine they include '
+                     'time runnable but waiting for a core (active_fraction above the '
+                     'cpu_pct/100 of the same node); shares are of those samples.',
         }
         if args.py_spy:
-            robot, _, node = args.py_spy.rpartition('/')
-            targets = [s for s in read_tree(demo.proc.pid)
-                       if any(a == f'__node:={node}' for a in s.argv)
-                       and any(a == f'__ns:=/{robot}' for a in s.argv) == bool(robot)]
-            if not targets:
-                result['py_spy'] = {'target': args.py_spy, 'error': 'no such node process'}
-            else:
-                # the deepest process (highest pid of the pair) runs the node; the other one
-                # is the wheels' re-exec parent
-                pid = max(targets, key=lambda s: s.stat.starttime).stat.pid
-                print(f'[bench] py-spy on {args.py_spy} (pid {pid}) for '
-                      f'{args.py_spy_seconds:g} s', flush=True)
-                raw = run_dir / 'py-spy.txt'
-                result['py_spy'] = {'target': args.py_spy, **profile(
-                    pid, args.py_spy_seconds, args.py_spy_rate, raw)}
+            result['py_spy'] = profile_nodes(demo.proc.pid, args.py_spy.split(','),
+                                             args.py_spy_seconds, args.py_spy_rate, run_dir)
     finally:
         code = demo.stop()
         watch.close()
