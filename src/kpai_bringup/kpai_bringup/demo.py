@@ -36,6 +36,7 @@ from .chaos import (
     NodeProc,
     robot_node_processes,
 )
+from .demo_estimate import estimate
 from .demo_summary import DemoTally, format_summary, process_tree_memory_bytes
 from .demo_tasks import choose_task
 
@@ -445,6 +446,10 @@ class Demo:
     def run(self) -> int:
         print(f'[demo] starting the simulated fleet ({len(self.robots)} robots); '
               f'all output goes to {self.run_dir / "launch.log"}', flush=True)
+        cores = os.cpu_count() or 1
+        rates = (self.args.camera_rate, self.args.odom_rate, self.args.clock_rate)
+        print('[demo] ' + estimate(len(self.robots), cores, rates).message(len(self.robots),
+                                                                          cores), flush=True)
         # the monitor first: if it cannot start (rclpy), no fleet is left running without us
         monitor = Monitor(self.robots, self.tally)
         fleet = FleetClient(self.ports['fleet'], self.token)

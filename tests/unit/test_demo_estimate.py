@@ -1,0 +1,26 @@
+"""The demo's up-front estimate of the CPU it needs and the real-time factor."""
+
+from __future__ import annotations
+
+import pytest
+from kpai_bringup.demo_estimate import DEFAULT_RATES, estimate
+
+
+def test_more_robots_need_more_cores_and_slow_down_on_two() -> None:
+    figures = [estimate(n, 2, DEFAULT_RATES) for n in (1, 2, 3, 4)]
+    needs = [f.cores_needed for f in figures]
+    assert needs == sorted(needs) and needs[0] > 0
+    rtfs = [f.real_time_factor for f in figures]
+    assert rtfs[0] == 1.0 and rtfs[1] == 1.0
+    assert rtfs[3] == pytest.approx(0.91, abs=0.01)  # the 4-robot measurement it is built on
+    assert 'slower than the wall clock' in figures[3].message(4, 2)
+    assert '(real time)' in figures[0].message(1, 2)
+
+
+def test_more_cores_give_real_time_and_other_rates_are_not_guessed() -> None:
+    assert estimate(4, 4, DEFAULT_RATES).real_time_factor == 1.0
+    other = estimate(2, 2, (10.0, 20.0, 25.0))
+    assert other.real_time_factor is None
+    assert 'no real-time factor is estimated' in other.message(2, 2)
+    with pytest.raises(ValueError):
+        estimate(0, 2, DEFAULT_RATES)
