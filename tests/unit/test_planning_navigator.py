@@ -170,7 +170,8 @@ def test_goal_blocked_for_too_long_fails_and_static_goal_fails_at_once() -> None
 def test_a_scan_hit_inside_the_robot_does_not_make_the_start_occupied() -> None:
     """Footprint clearing (Nav2's footprint_clearing_enabled): a person brushing the robot's
     side left a mark 0.2 m from its centre, which made every plan's start "occupied": each new
-    order failed at once (a chaos demo run failed 52 tasks of one robot in a row)."""
+    order failed at once (a likely cause of a CI chaos run where one robot, stopped with a
+    person beside it, failed 52 tasks in a row; the run's logs were not kept)."""
     nav = Navigator(costmap_params=CostmapParams(robot_radius=0.3, inflation_radius=0.8,
                                                  obstacle_decay_s=1000.0))
     nav.set_map(_room())
