@@ -37,6 +37,19 @@ def test_safety_stops_count_transitions() -> None:
     assert r.safety_stops == 2
 
 
+def test_collisions_while_moving_are_told_apart() -> None:
+    r = RobotTally()
+    for speed in [0.0, 0.03, 0.4, -0.2, float('nan')]:
+        r.add_collision(speed)
+    assert r.collisions == 5
+    assert r.collisions_moving == 3  # 0.4, -0.2 and an unknown speed (counted, to be safe)
+    t = DemoTally()
+    t.robots['robot1'] = r
+    data = t.to_dict()
+    assert data['collisions'] == 5 and data['collisions_moving'] == 3
+    assert 'collisions: 5 (3 with the robot moving)' in format_summary(data)
+
+
 def test_summary_dict_and_text() -> None:
     t = DemoTally(tasks_dispatched=3, tasks_completed=2, sim_time_s=50, wall_time_s=55)
     t.robot('robot1').add_detections(['person', 'pallet', 'person'])

@@ -133,7 +133,7 @@ class Monitor:
     def _collision(self, r: Any) -> Callable[[Any], None]:
         def cb(msg: Any) -> None:
             with self._lock:
-                r.collisions += 1
+                r.add_collision(float(msg.impact_speed))
             print(f'[demo] collision: {msg.robot} hit {msg.other} at {msg.impact_speed:.2f} m/s '
                   f'(x={msg.position.x:.2f}, y={msg.position.y:.2f}, '
                   f't={msg.header.stamp.sec} s sim time)', flush=True)

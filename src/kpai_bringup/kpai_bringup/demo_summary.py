@@ -22,6 +22,9 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+MOVING_SPEED = 0.05  # m/s: a robot slower than this at contact was standing
+
+
 @dataclass
 class RobotTally:
     """What one robot did during the demo."""
@@ -30,7 +33,8 @@ class RobotTally:
     last_xy: tuple[float, float] | None = None
     safety_stops: int = 0
     in_stop: bool = False
-    collisions: int = 0
+    collisions: int = 0  # every contact of the robot's body with something else
+    collisions_moving: int = 0  # those at an impact speed over MOVING_SPEED: the robot drove
     tasks_completed: int = 0
     detections: Counter[str] = field(default_factory=Counter)
     frames_with_detections: int = 0
@@ -50,6 +54,13 @@ class RobotTally:
         if protective_stop and not self.in_stop:
             self.safety_stops += 1
         self.in_stop = protective_stop
+
+    def add_collision(self, impact_speed: float) -> None:
+        """Count a contact; one at the robot's own speed over MOVING_SPEED counts as driven
+        into (a person walking into a robot that stands still does not)."""
+        self.collisions += 1
+        if not (math.isfinite(impact_speed) and abs(impact_speed) <= MOVING_SPEED):
+            self.collisions_moving += 1
 
     def add_detections(self, labels: list[str]) -> None:
         """Count detections per class of one frame."""
@@ -98,6 +109,7 @@ class DemoTally:
                     'tasks_completed': r.tasks_completed,
                     'safety_stops': r.safety_stops,
                     'collisions': r.collisions,
+                    'collisions_moving': r.collisions_moving,
                     'detections': dict(r.detections),
                 }
                 for name, r in sorted(self.robots.items())
@@ -115,6 +127,7 @@ class DemoTally:
             'inference_latency_p99_ms': _round(max(self.inference_p99_ms, default=math.nan)),
             'safety_stops': sum(r.safety_stops for r in self.robots.values()),
             'collisions': sum(r.collisions for r in self.robots.values()),
+            'collisions_moving': sum(r.collisions_moving for r in self.robots.values()),
             'messages_recorded': self.messages_recorded,
             'recording': self.recording_path,
             'real_time_factor': _round(self.real_time_factor),
@@ -198,7 +211,8 @@ def format_summary(data: dict[str, object]) -> str:
                  + (', '.join(f'{k}={v}' for k, v in per_class.items()) or 'none'))
     lines.append(f"inference latency: p50 {data['inference_latency_p50_ms']} ms, "
                  f"p99 <= {data['inference_latency_p99_ms']} ms (highest window)")
-    lines.append(f"safety stops: {data['safety_stops']}, collisions: {data['collisions']}")
+    lines.append(f"safety stops: {data['safety_stops']}, collisions: {data['collisions']} "
+                 f"({data.get('collisions_moving', '-')} with the robot moving)")
     lines.append(f"simulation real-time factor: {data['real_time_factor']} "
                  f"(cameras {data.get('camera_rate_hz')} Hz, odometry "
                  f"{data.get('odom_rate_hz')} Hz, clock {data.get('clock_rate_hz')} Hz), "
