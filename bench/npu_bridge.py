@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from kpai_bringup.middleware import PROFILE_VARS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'bench' / 'results' / 'npu_bridge.json'
@@ -203,7 +204,8 @@ def use_middleware(graph: RosGraph, middleware: str) -> None:
     if middleware == 'profile':
         for env in (os.environ, graph.env):
             env.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
-            env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(LARGE_IMAGES_PROFILE)
+            for var in PROFILE_VARS:  # Fast DDS 2.x reads one name, 3.x the other
+                env[var] = str(LARGE_IMAGES_PROFILE)
 
 
 def run(*, seconds: float = 10.0, warmup: float = 3.0, threads: int = 0,

@@ -267,14 +267,22 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST
 # unless you chose a profile or static peers, the stack's profile does it for up to 64
 # (src/kpai_bringup/config/fastdds_localhost_discovery.xml; kpai_bringup.middleware does the same)
 if [ "$RMW_IMPLEMENTATION" = rmw_fastrtps_cpp ] && [ "$ROS_AUTOMATIC_DISCOVERY_RANGE" = LOCALHOST ] \
-    && [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ] && [ -z "${ROS_STATIC_PEERS:-}" ]; then
-  export FASTDDS_DEFAULT_PROFILES_FILE="$KPAI_ROOT/src/kpai_bringup/config/fastdds_localhost_discovery.xml"
+    && [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}${FASTRTPS_DEFAULT_PROFILES_FILE:-}" ] \
+    && [ -z "${ROS_STATIC_PEERS:-}" ]; then
+  # Fast DDS 2.x (Jazzy) reads the FASTRTPS_ name only, 3.x (Kilted) the FASTDDS_ one
+  case "${ROS_DISTRO:-$KPAI_ROS_DISTRO}" in
+    humble|iron|jazzy) _kpai_profile_var=FASTRTPS_DEFAULT_PROFILES_FILE ;;
+    *) _kpai_profile_var=FASTDDS_DEFAULT_PROFILES_FILE ;;
+  esac
+  export "$_kpai_profile_var=$KPAI_ROOT/src/kpai_bringup/config/fastdds_localhost_discovery.xml"
+  unset _kpai_profile_var
   export ROS_AUTOMATIC_DISCOVERY_RANGE=SYSTEM_DEFAULT
   unset FASTDDS_BUILTIN_TRANSPORTS  # it would replace the profile's transports
 fi
 # Otherwise Fast DDS LARGE_DATA transports unless you chose transports yourself. Cameras over
 # 0.5 MB a frame (640x480 rgb8 and up), best-effort: see src/kpai_bringup/config/fastdds_localhost.xml
-if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ] && [ -z "${FASTDDS_BUILTIN_TRANSPORTS:-}" ]; then
+if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}${FASTRTPS_DEFAULT_PROFILES_FILE:-}" ] \
+    && [ -z "${FASTDDS_BUILTIN_TRANSPORTS:-}" ]; then
   export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
 fi
 export MUJOCO_GL="${MUJOCO_GL:-egl}"

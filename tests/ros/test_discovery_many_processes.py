@@ -15,7 +15,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from kpai_bringup.middleware import LOCALHOST_PROFILE_NAME, localhost_profile
+from kpai_bringup.middleware import (
+    LOCALHOST_PROFILE_NAME,
+    PROFILE_VARS,
+    localhost_profile,
+    profile_vars,
+)
 from kpai_testing import ManagedProcess, next_domain_id, ros_env, wait_until
 
 FILLERS = 34
@@ -52,6 +57,20 @@ rclpy.spin(node)
 """
 
 
+def _udp_ports_bound() -> set[int]:
+    """Local UDP ports with a socket bound on this machine (from /proc/net/udp and udp6)."""
+    ports = set()
+    for name in ('/proc/net/udp', '/proc/net/udp6'):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local = line.split()[1]
+            ports.add(int(local.rsplit(':', 1)[1], 16))
+    return ports
+
+
 def test_the_stack_profile_keeps_discovery_on_localhost() -> None:
     path = Path(localhost_profile())
     assert path.name == LOCALHOST_PROFILE_NAME and path.is_file()
@@ -71,12 +90,18 @@ def test_the_stack_profile_keeps_discovery_on_localhost() -> None:
 def test_processes_started_after_34_others_still_discover_each_other() -> None:
     env = ros_env(next_domain_id())
     assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'SYSTEM_DEFAULT'
-    assert Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).name == LOCALHOST_PROFILE_NAME
+    # under the name this distribution's Fast DDS reads (2.x FASTRTPS_, 3.x FASTDDS_)
+    assert [Path(env[v]).name for v in profile_vars(env)] == [LOCALHOST_PROFILE_NAME]
     procs = [ManagedProcess([sys.executable, '-c', FILLER], env=env, name='fillers')]
     try:
         wait_until(lambda: 'ready' in procs[0].output() or not procs[0].alive(), timeout=90,
                    what=f'{FILLERS} filler participants')
         assert procs[0].alive(), procs[0].output()
+        # the profile is in force: no participant listens on the discovery multicast port
+        # (without it, Fast DDS falls back to multicast discovery beyond this machine)
+        domain = int(env['ROS_DOMAIN_ID'])
+        assert _udp_ports_bound() >= {7410 + 250 * domain + 2 * i for i in range(FILLERS)}
+        assert 7400 + 250 * domain not in _udp_ports_bound()
         procs.append(ManagedProcess([sys.executable, '-c', TALKER], env=env, name='talker'))
         procs.append(ManagedProcess([sys.executable, '-c', LISTENER], env=env,
                                     name='listener'))
@@ -97,7 +122,8 @@ def test_stack_processes_and_plain_localhost_processes_discover_each_other() -> 
     assert 'FASTDDS_BUILTIN_TRANSPORTS' not in stack
     plain = dict(stack, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                  FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA')
-    plain.pop('FASTDDS_DEFAULT_PROFILES_FILE')
+    for var in PROFILE_VARS:
+        plain.pop(var, None)
     for talker_env, listener_env in ((stack, plain), (plain, stack)):
         procs = [ManagedProcess([sys.executable, '-c', TALKER], env=talker_env, name='talker'),
                  ManagedProcess([sys.executable, '-c', LISTENER], env=listener_env,

@@ -11,6 +11,7 @@ from kpai_bringup import doctor
 
 def test_middleware_warns_on_default_transports(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv('FASTDDS_DEFAULT_PROFILES_FILE', raising=False)
+    monkeypatch.delenv('FASTRTPS_DEFAULT_PROFILES_FILE', raising=False)
     monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'DEFAULT')
     c = doctor._middleware()
     assert c.status == doctor.WARN

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from kpai_bringup.launch.errors import LaunchFileError
 from kpai_bringup.launch.evaluate import evaluate_launch_file, load_actions
+from kpai_bringup.middleware import LOCALHOST_PROFILE_NAME, user_profile
 
 ENV = {'PATH': '/usr/bin:/bin', 'AMENT_PREFIX_PATH': ''}
 
@@ -273,8 +274,15 @@ def test_middleware_defaults_unless_user_set(tmp_path: Path) -> None:
     path = write(tmp_path, 'launch:\n  - executable: {cmd: echo x}\n')
     env = evaluate_launch_file(path, {}, env=ENV, param_dir=str(tmp_path)).processes[0].env
     # LOCALHOST by the stack's Fast DDS profile (rmw's own LOCALHOST reaches 32 processes)
-    assert Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).name == 'fastdds_localhost_discovery.xml'
-    assert Path(env['FASTDDS_DEFAULT_PROFILES_FILE']).is_file()
+    profile = user_profile(env)
+    assert Path(profile).name == LOCALHOST_PROFILE_NAME and Path(profile).is_file()
+    # each distribution's Fast DDS reads one name: 2.x (Jazzy) FASTRTPS_, 3.x (Kilted) FASTDDS_
+    for distro, var, other in (('jazzy', 'FASTRTPS', 'FASTDDS'),
+                               ('kilted', 'FASTDDS', 'FASTRTPS')):
+        chosen = evaluate_launch_file(path, {}, env=dict(ENV, KPAI_ROS_DISTRO=distro),
+                                      param_dir=str(tmp_path)).processes[0].env
+        assert Path(chosen[f'{var}_DEFAULT_PROFILES_FILE']).name == LOCALHOST_PROFILE_NAME
+        assert f'{other}_DEFAULT_PROFILES_FILE' not in chosen
     assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'SYSTEM_DEFAULT'
     assert 'FASTDDS_BUILTIN_TRANSPORTS' not in env
     assert env['RMW_IMPLEMENTATION'] == 'rmw_fastrtps_cpp'
@@ -284,8 +292,16 @@ def test_middleware_defaults_unless_user_set(tmp_path: Path) -> None:
         assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
         assert env['FASTDDS_BUILTIN_TRANSPORTS'] == 'LARGE_DATA'
         assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in env
+        assert 'FASTRTPS_DEFAULT_PROFILES_FILE' not in env
+    # a user's profile under the Fast DDS 2.x name counts as a choice too
+    old_name = dict(ENV, FASTRTPS_DEFAULT_PROFILES_FILE='/mine.xml')
+    env = evaluate_launch_file(path, {}, env=old_name, param_dir=str(tmp_path)).processes[0].env
+    assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+    assert env['FASTRTPS_DEFAULT_PROFILES_FILE'] == '/mine.xml'
+    assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in env and 'FASTDDS_BUILTIN_TRANSPORTS' not in env
     # a shell that sourced env.sh (profile and SYSTEM_DEFAULT) and then asked for LOCALHOST
-    sourced = dict(ENV, FASTDDS_DEFAULT_PROFILES_FILE='/x/fastdds_localhost_discovery.xml',
+    sourced = dict(ENV, KPAI_ROS_DISTRO='kilted',
+                   FASTDDS_DEFAULT_PROFILES_FILE='/x/fastdds_localhost_discovery.xml',
                    ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                    FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA')
     env = evaluate_launch_file(path, {}, env=sourced, param_dir=str(tmp_path)).processes[0].env

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .middleware import LOCALHOST_PROFILE_NAME
+from .middleware import LOCALHOST_PROFILE_NAME, user_profile
 
 __all__ = ['Check', 'run_checks', 'main']
 
@@ -84,7 +84,7 @@ def _interfaces() -> Check:
 
 def _middleware() -> Check:
     rmw = os.environ.get('RMW_IMPLEMENTATION', '(default)')
-    profile = os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE', '')
+    profile = user_profile(os.environ)
     transports = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', '')
     rng = os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE', '(default: SUBNET)')
     domain = os.environ.get('ROS_DOMAIN_ID', '0')
