@@ -310,7 +310,10 @@ def test_backend_failures_fall_back_to_cpu_and_return(
                      what='stats on flaky')
 
     flag.touch()  # the device starts failing mid-stream
-    rig.stream(0.05, lambda: rig.stats and rig.stats[-1].fallback_active)
+    # a stats message may fall between the fallback's start and the switch of the running
+    # backend (fallback_active with backend 'flaky'): wait for the switched one
+    rig.stream(0.05, lambda: rig.stats and rig.stats[-1].fallback_active
+               and rig.stats[-1].backend == 'onnxruntime')
     n = len(rig.dets)
     rig.stream(0.05, lambda: len(rig.dets) >= n + 3)  # detections continue
     _check_boxes(rig.dets[-1])
