@@ -49,11 +49,21 @@ class Browser:
         res = self.call('Runtime.evaluate', expression=expression, returnByValue=True)
         return res['result'].get('value')
 
+    def poll(self, expression: str) -> object:
+        """eval for wait loops: None while a navigation replaces the page's context (Chromium
+        answers 'Inspected target navigated or closed' or 'Cannot find context' then)."""
+        try:
+            return self.eval(expression)
+        except RuntimeError as err:
+            if 'navigated or closed' in str(err) or 'context' in str(err).lower():
+                return None
+            raise
+
     def open(self, url: str) -> None:
         """Navigate to url and wait until the document has loaded."""
         self.call('Page.enable')
         self.call('Page.navigate', url=url)
-        wait_until(lambda: self.eval('document.readyState') == 'complete', timeout=20,
+        wait_until(lambda: self.poll('document.readyState') == 'complete', timeout=20,
                    what=f'{url} loaded')
 
     def login(self, base: str, user: str, password: str) -> None:
@@ -63,7 +73,7 @@ class Browser:
             f'document.querySelector("input[name=user]").value = {json.dumps(user)};'
             f'document.querySelector("input[name=password]").value = {json.dumps(password)};'
             'document.querySelector("form").submit(); true')
-        wait_until(lambda: self.eval('location.pathname') == '/', timeout=20,
+        wait_until(lambda: self.poll('location.pathname') == '/', timeout=20,
                    what='the dashboard after login')
 
     def screenshot(self) -> bytes:
