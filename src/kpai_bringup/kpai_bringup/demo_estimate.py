@@ -6,8 +6,8 @@ default rates (camera 5 Hz, odometry 10 Hz, clock 10 Hz) gave 0.32 CPU-seconds p
 second for one robot's nodes, 0.23 for the simulator with two robots (cameras and lidar are
 per robot) and 0.10 for what is shared (demo monitor, fleet server, map server, Foxglove
 bridge, launcher, broker). Processes do not get all of a machine's cores: the usable share is
-taken from the 4-robot demo on 2 cores (python bench/demo.py --robots 4: real-time factor
-0.91 while the sum above asks for 1.82 cores), so the 4-robot figure matches by construction
+taken from the 4-robot demo on 2 cores (python bench/demo.py --robots 1,2,3,4: real-time
+factor 0.99 while the sum above asks for 1.84 cores), so the 4-robot figure matches by construction
 and the others follow from it. At other rates the demo does not guess.
 """
 
@@ -20,7 +20,7 @@ __all__ = ['DEFAULT_RATES', 'Estimate', 'estimate']
 ROBOT_CPU = 0.32  # one robot's nodes, CPU s per sim s (bench/results/stack_cpu.json)
 SIM_CPU_PER_ROBOT = 0.115  # the simulator's share per robot (0.23 with two robots)
 SHARED_CPU = 0.10  # demo monitor, fleet server, map server, foxglove, launcher, broker
-USABLE_SHARE = 0.83  # of the cores (4 robots on 2 cores: 0.91 for a demand of 1.82 cores)
+USABLE_SHARE = 0.91  # of the cores (4 robots on 2 cores: 0.99 for a demand of 1.84 cores)
 DEFAULT_RATES = (5.0, 10.0, 10.0)  # camera, odometry, clock (Hz): where the figures hold
 
 
