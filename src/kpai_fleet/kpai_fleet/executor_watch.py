@@ -39,7 +39,6 @@ class ExecutorWatch:
         self._goal_instance: frozenset[bytes] = frozenset()
         self._misses = misses
         self._absent = 0
-        self._cancel_call: Any = None
         self._calls: list[Any] = []  # every attempt of the stale cancel
         self._cancel_sent = 0.0
         self._first_sent = 0.0
@@ -58,10 +57,6 @@ class ExecutorWatch:
         if not self._settled_once:  # only the goals of the stale cancel matter
             self._ended |= {bytes(s.goal_info.goal_id.uuid) for s in msg.status_list
                             if s.status not in _RUNNING}
-
-    def running_goals(self) -> frozenset[bytes]:
-        """Return the ids of the goals the executor's status topic last showed not ended."""
-        return self._running
 
     def instances(self) -> frozenset[bytes]:
         """Return the endpoint GIDs of the action's status publishers now."""
@@ -97,7 +92,7 @@ class ExecutorWatch:
         """
         if not self._cancel.service_is_ready():
             return
-        call = self._cancel_call
+        call = self._calls[-1] if self._calls else None
         if self.stale_cancelled and (
                 self._settled_once or call is None or call.done()
                 or self._attempts >= CANCEL_ATTEMPTS
@@ -107,8 +102,7 @@ class ExecutorWatch:
             self._first_sent = now
         self.stale_cancelled = True
         self._attempts += 1
-        self._cancel_call = self._cancel.call_async(CancelGoal.Request())
-        self._calls.append(self._cancel_call)
+        self._calls.append(self._cancel.call_async(CancelGoal.Request()))
         self._cancel_sent = now
 
     def settled(self, now: float) -> bool:
