@@ -83,6 +83,11 @@ def test_the_stack_profile_keeps_discovery_on_localhost() -> None:
     assert root.find('.//d:metatrafficMulticastLocatorList', ns) is None
     assert root.find('.//d:metatrafficUnicastLocatorList/d:locator', ns) is not None
     assert root.find('.//d:useBuiltinTransports', ns).text == 'false'  # type: ignore[union-attr]
+    # UDP only (Fast DDS's shared memory can leave a respawned node without data:
+    # test_respawn_delivery.py), with buffers that hold camera frames
+    assert [e.text for e in root.iterfind('.//d:transport_descriptor/d:type', ns)] == ['UDPv4']
+    for size in ('sendBufferSize', 'receiveBufferSize'):
+        assert int(root.find(f'.//d:{size}', ns).text or '0') >= 4 << 20  # type: ignore[union-attr]
 
 
 @pytest.mark.slow

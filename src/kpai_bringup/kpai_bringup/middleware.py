@@ -55,7 +55,9 @@ def apply_middleware_defaults(env: MutableMapping[str, str]) -> None:
     Discovery: LOCALHOST by default. With rmw_fastrtps_cpp, LOCALHOST reaches only the first 32
     participants of a machine (rmw's maxInitialPeersRange), fewer than a 4-robot demo starts;
     unless you set a Fast DDS profile or static peers, LOCALHOST is carried out by the stack's
-    profile config/fastdds_localhost_discovery.xml (same transports, no multicast, 64 peers),
+    profile config/fastdds_localhost_discovery.xml (unicast discovery to 127.0.0.1, no multicast,
+    64 peers; UDP only with 4 MiB socket buffers: Fast DDS's shared memory transport can leave a
+    node respawned after kill -9 matched but without data; measured, see the profile),
     named under the variable the distribution's Fast DDS reads, with
     ROS_AUTOMATIC_DISCOVERY_RANGE=SYSTEM_DEFAULT so that rmw keeps the profile.
 
