@@ -4,8 +4,9 @@
 a 10 Hz limit, 20 Hz scans and 10 Hz 230 KB images) and 5 watchers. A subscriber counts 30
 images in a row (how many were lost). Then N times: it starts a victim subscriber (map, limit,
 scans; a publisher the watchers follow), waits until it has the map, a limit and a scan (20 s
-at most), kills it with -9 a random moment later, waits the launch files' respawn delay (1 s)
-and starts the next. It prints one line per incarnation and ends with `result {json}`.
+at most), kills it with -9 a random moment later, waits a respawn delay (1 s; the launch
+files' is 0.5 s) and starts the next. It prints one line per incarnation and ends with
+`result {json}`.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def run(respawns: int) -> None:
             time.sleep(rng.uniform(0.0, 2.0))  # the crash: a moment after start-up or later
             victim.send_signal(signal.SIGKILL)
             victim.wait()
-            time.sleep(1.0)  # the stack's respawn_delay
+            time.sleep(1.0)  # a respawn delay (the launch files wait 0.5 s)
     finally:
         for p in background:
             p.kill()

@@ -103,6 +103,6 @@ def test_every_node_of_the_stack_respawns(file: str, args: dict[str, str]) -> No
         if spec.name.startswith('sim-'):
             assert not spec.respawn  # a restarted simulator would reset the world
             continue
-        assert spec.respawn and spec.respawn_delay == 1.0, spec.name
+        assert spec.respawn and spec.respawn_delay == 0.5, spec.name
     off = evaluate_launch_file(ROOT / 'src' / pkg / rest, {**args, 'respawn': 'false'})
     assert not any(spec.respawn for spec in off.processes)

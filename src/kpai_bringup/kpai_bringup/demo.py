@@ -45,6 +45,8 @@ __all__ = ['main']
 MAX_ROBOTS = 4
 
 
+PROBE_RETRY_S = 0.25  # a respawned node's readiness probe: a new call this often (s)
+PROBE_PENDING = 8  # and answers to this many outstanding calls count
 CHAOS_SETTLE_S = 30.0  # after the run, how long the last killed nodes have to come back
 
 
@@ -79,7 +81,7 @@ class Monitor:
         self._lock = threading.Lock()
         self._clock: list[tuple[float, float]] = []  # (wall, sim) first and latest
         # (robot, node) -> (client, pending call, when it was sent) of node_ready
-        self._calls: dict[tuple[str, str], tuple[Any, Any, float]] = {}
+        self._calls: dict[tuple[str, str], tuple[Any, list[tuple[Any, float]]]] = {}
         rclpy.init(args=None)
         self.node = rclpy.create_node('kpai_demo_monitor')
         self._subscribe(robots)
@@ -162,32 +164,35 @@ class Monitor:
         A node is back when it answers: get_state saying 'active' for a lifecycle node, else
         its get_parameters service. The graph alone cannot tell: a node killed with -9 stays
         in it until its participant's lease runs out, and a request may go to that dead
-        server, so an unanswered call is made again after a second.
+        server or reach the new one before it matched. So a call is made again every
+        PROBE_RETRY_S while none was answered, and an answer to any of the last
+        PROBE_PENDING calls counts (a slow node is not starved by newer calls).
         """
         from lifecycle_msgs.srv import GetState
         from rcl_interfaces.srv import GetParameters
 
         key = (robot, name)
-        client, future, sent = self._calls.get(key, (None, None, 0.0))
+        client, pending = self._calls.get(key, (None, []))
         if client is None:
             client = (self.node.create_client(GetState, f'/{robot}/{name}/get_state')
                       if lifecycle else self.node.create_client(
                           GetParameters, f'/{robot}/{name}/get_parameters'))
-        now = time.monotonic()
-        if future is not None and sent >= since and future.done():
+        pending = [(f, sent) for f, sent in pending if sent >= since]
+        for future, _sent in pending:
+            if not future.done():
+                continue
             result = future.result()
             if result is not None and (not lifecycle
                                        or result.current_state.label == 'active'):
-                self._calls[key] = (client, None, 0.0)
+                self._calls[key] = (client, [])
                 return True
-            future = None
-        if future is None or sent < since or now - sent > 1.0:
-            future = None
-            if client.service_is_ready():
-                future = client.call_async(GetState.Request() if lifecycle
-                                           else GetParameters.Request())
-                sent = now
-        self._calls[key] = (client, future, sent)
+        pending = [(f, sent) for f, sent in pending if not f.done()]
+        now = time.monotonic()
+        if (not pending or now - pending[-1][1] > PROBE_RETRY_S) and client.service_is_ready():
+            pending.append((client.call_async(GetState.Request() if lifecycle
+                                              else GetParameters.Request()), now))
+            pending = pending[-PROBE_PENDING:]
+        self._calls[key] = (client, pending)
         return False
 
     def real_time_factor(self) -> tuple[float, float]:
