@@ -11,7 +11,8 @@ the lifecycle nodes, get_parameters for the others). From the demo's fleet datab
 for each kill of mission_executor or fleet_agent, the time until the robot next completed a
 task. Writes bench/results/recovery.json and prints the figures.
 
-Run:  python bench/recovery.py [--kills 5] [--interval 12] [--nodes a,b] [--robots 1]
+Run:  python bench/recovery.py [--kills 5] [--interval 12] [--task-interval 80] [--nodes a,b]
+      [--robots 1] [--out FILE]
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ NODES = ('npu_bridge', 'tracker', 'object_localizer', 'safety_monitor', 'annotat
 def run_kind(node: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Run the demo with chaos on one node kind; return its chaos tally and task times."""
     run_dir = workdir / node
-    duration = args.interval * (args.kills + 0.5)
+    # a robot needs time to finish a task between two kills of these nodes
+    interval = args.task_interval if node in TASK_NODES else args.interval
+    # after the last kill: half an interval, or for these nodes the task target and 10 s (the
+    # run ends before a further kill)
+    tail = (min(interval - 5.0, TARGET_TASK_AFTER_KILL_S + 10.0) if node in TASK_NODES
+            else interval / 2)
+    duration = interval * args.kills + tail
     cmd = [sys.executable, '-m', 'kpai_bringup.demo', '--robots', str(args.robots),
-           '--duration', f'{duration:.0f}', '--chaos', str(args.interval),
+           '--duration', f'{duration:.0f}', '--chaos', str(interval),
            '--chaos-nodes', node, '--run-dir', str(run_dir), '--no-record']
-    print(f'[recovery] {node}: {args.kills} kills, one every {args.interval:g} s', flush=True)
+    print(f'[recovery] {node}: {args.kills} kills, one every {interval:g} s', flush=True)
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 600)
     summary_file = run_dir / 'summary.json'
@@ -93,7 +100,11 @@ def main() -> int:
     p.add_argument('--kills', type=int, default=5)
     p.add_argument('--interval', type=float, default=12.0)
     p.add_argument('--robots', type=int, default=1)
+    p.add_argument('--task-interval', type=float, default=80.0,
+                   help='seconds between kills of mission_executor and fleet_agent, whose '
+                   'robot must complete a task after each (default 80)')
     p.add_argument('--nodes', default=','.join(NODES))
+    p.add_argument('--out', type=Path, default=RESULTS, help=f'JSON file (default {RESULTS})')
     args = p.parse_args()
     if not os.environ.get('KPAI_ENV'):
         print('source env.sh first', file=sys.stderr)
@@ -110,6 +121,7 @@ def main() -> int:
                             text=True, cwd=ROOT).stdout.strip()
     report = {
         'commit': commit, 'robots': args.robots, 'interval_s': args.interval,
+        'task_interval_s': args.task_interval,
         'kills': kills, 'recovered': len(all_ttr),
         'ttr_p50_s': statistics.median(all_ttr) if all_ttr else None,
         'ttr_max_s': max(all_ttr) if all_ttr else None,
@@ -120,13 +132,13 @@ def main() -> int:
         'target_task_after_kill_s': TARGET_TASK_AFTER_KILL_S,
         'by_node': results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + '\n')
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + '\n')
     print(f'[recovery] {kills} kills, {len(all_ttr)} recovered; time to recover p50 '
           f'{report["ttr_p50_s"]} s, max {report["ttr_max_s"]} s (target {TARGET_TTR_S} s); '
           f'next task after a mission_executor/fleet_agent kill: max '
           f'{report["task_after_kill_max_s"]} s, {report["tasks_after_kill_missing"]} without '
-          f'(target {TARGET_TASK_AFTER_KILL_S} s); wrote {RESULTS}', flush=True)
+          f'(target {TARGET_TASK_AFTER_KILL_S} s); wrote {args.out}', flush=True)
     return 0
 
 
