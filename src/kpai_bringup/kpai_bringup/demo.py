@@ -80,7 +80,7 @@ class Monitor:
         self.tally = tally
         self._lock = threading.Lock()
         self._clock: list[tuple[float, float]] = []  # (wall, sim) first and latest
-        # (robot, node) -> (client, pending call, when it was sent) of node_ready
+        # (robot, node) -> (client, [(pending call, when it was sent)]) of node_ready
         self._calls: dict[tuple[str, str], tuple[Any, list[tuple[Any, float]]]] = {}
         rclpy.init(args=None)
         self.node = rclpy.create_node('kpai_demo_monitor')
