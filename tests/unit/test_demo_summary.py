@@ -56,12 +56,18 @@ def test_summary_dict_and_text() -> None:
     t.robot('robot2').add_detections(['box'])
     t.inference_p50_ms += [10.0, 12.0]
     t.inference_p99_ms += [20.0, 30.0]
+    t.bridge_p50_ms += [14.0, 15.0, 40.0]
+    t.bridge_p99_ms += [25.0, 60.0, 41.0]
     d = t.to_dict()
     assert d['detections_per_class'] == {'box': 1, 'pallet': 1, 'person': 2}
     assert d['real_time_factor'] == round(50 / 55, 2)
     assert d['inference_latency_p50_ms'] == 11.0
     assert d['inference_latency_p99_ms'] == 30.0  # the worst window bounds the run's p99
+    assert d['bridge_latency_p50_ms'] == 15.0  # median over the windows
+    assert d['bridge_latency_p99_ms'] == 60.0
     text = format_summary(d)
+    assert ('image received -> detections published, p50 15.0 ms, p99 <= 60.0 ms'
+            in text), text
     assert 'tasks: 2 completed' in text and 'robot2' in text and 'person=2' in text
 
 

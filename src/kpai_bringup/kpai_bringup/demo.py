@@ -147,6 +147,8 @@ class Monitor:
         with self._lock:
             self.tally.inference_p50_ms.append(msg.inference.p50_ms)
             self.tally.inference_p99_ms.append(msg.inference.p99_ms)
+            self.tally.bridge_p50_ms.append(msg.total.p50_ms)
+            self.tally.bridge_p99_ms.append(msg.total.p99_ms)
 
     def _on_clock(self, msg: Any) -> None:
         sample = (time.monotonic(), msg.clock.sec + msg.clock.nanosec * 1e-9)
