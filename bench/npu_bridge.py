@@ -24,6 +24,12 @@ transports are used as they are, and best-effort 640x480 frames are partly lost 
 
 Run:  python bench/npu_bridge.py [--seconds 10] [--threads 0] [--middleware profile]
 Writes bench/results/npu_bridge.json and prints the figures.
+
+With --shipped [--rate 10] it measures only the latency of the stack's own case (issue 18):
+the shipped detector (src/kpai_data/models/kpai_detector.onnx), one 320x240 camera like the
+simulated robots' at --rate, the stack's own middleware settings; the bridge's p50/p99 of
+image received -> detections published, and of that minus the model's own time. Writes
+bench/results/npu_bridge_shipped.json.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kpai_bringup.middleware import PROFILE_VARS
+from kpai_bringup.middleware import PROFILE_VARS, apply_middleware_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'bench' / 'results' / 'npu_bridge.json'
@@ -50,12 +56,15 @@ sys.path.insert(0, str(ROOT / 'tests'))
 from kpai_testing import RosGraph  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
+SIM_FRAME = (320, 240)  # the simulated robots' cameras
+SHIPPED_RESULTS = ROOT / 'bench' / 'results' / 'npu_bridge_shipped.json'
 
 
-def make_frames(n: int = 8, seed: int = 0) -> list[np.ndarray]:
-    """Return n different 640x480 RGB frames (smooth gradients plus noise)."""
+def make_frames(n: int = 8, seed: int = 0, width: int = WIDTH,
+                height: int = HEIGHT) -> list[np.ndarray]:
+    """Return n different RGB frames (smooth gradients plus noise), 640x480 by default."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    yy, xx = np.mgrid[0:height, 0:width]
     frames = []
     for _ in range(n):
         base = (xx * rng.uniform(0.1, 0.4) + yy * rng.uniform(0.1, 0.4)) % 256
@@ -96,10 +105,10 @@ def camera_main(args: argparse.Namespace) -> None:
 
     rclpy.init()
     node = rclpy.create_node('bench_camera')
-    frames = make_frames()
+    frames = make_frames(width=args.width, height=args.height)
     msgs = []
     for f in frames:
-        m = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=3 * WIDTH)
+        m = Image(height=args.height, width=args.width, encoding='rgb8', step=3 * args.width)
         m.data = f.tobytes()
         m.header.frame_id = 'camera_optical'
         msgs.append(m)
@@ -126,7 +135,7 @@ def camera_main(args: argparse.Namespace) -> None:
 
 def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max_batch: int,
                  seconds: float, warmup: float, threads: int, cache_dir: Path,
-                 tag: str) -> dict[str, float]:
+                 tag: str, frame: tuple[int, int] = (WIDTH, HEIGHT)) -> dict[str, float]:
     """Run camera -> npu_bridge -> this process for one configuration; return its figures."""
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile
@@ -142,7 +151,8 @@ def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max
         '-p', f'backend_options:=[{opts!r}]', '-p', f'stats_window:={seconds}',
         '-p', 'stats_period:=0.5', name=f'bridge-{tag}')
     camera = graph.start([sys.executable, __file__, '--role', 'camera', '--cameras',
-                          str(cameras), '--rate', str(rate), '--ros-args', '-r',
+                          str(cameras), '--rate', str(rate), '--width', str(frame[0]),
+                          '--height', str(frame[1]), '--ros-args', '-r',
                           f'__ns:={ns}'], name=f'camera-{tag}')
     node = graph.node
     counts = {'n': 0}
@@ -191,8 +201,11 @@ def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max
         'fps': n / elapsed,
         'frames': n,
         'added_latency_p50_ms': float(snap.get('added_latency_p50_ms', 'nan')),
+        'added_latency_p99_ms': float(snap.get('added_latency_p99_ms', 'nan')),
         'model_latency_p50_ms': model_ms,
+        'infer_latency_p50_ms': float(snap.get('infer_latency_p50_ms', 'nan')),
         'total_latency_p50_ms': float(snap.get('total_latency_p50_ms', 'nan')),
+        'total_latency_p99_ms': float(snap.get('total_latency_p99_ms', 'nan')),
         'end_to_end_latency_p50_ms': float(np.percentile(e2e, 50)) if e2e else float('nan'),
         'mean_batch_size': float(snap.get('mean_batch_size', 'nan')),
         'frames_dropped': int(snap.get('frames_dropped', '0')),
@@ -201,7 +214,13 @@ def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max
 
 def use_middleware(graph: RosGraph, middleware: str) -> None:
     """Give this process and the graph's children the same Fast DDS transport settings."""
-    if middleware == 'profile':
+    if middleware == 'stack':  # the robot stack's own choice, as its launch files make it
+        for env in (os.environ, graph.env):
+            for var in (*PROFILE_VARS, 'FASTDDS_BUILTIN_TRANSPORTS'):
+                env.pop(var, None)
+            env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+            apply_middleware_defaults(env)
+    elif middleware == 'profile':
         for env in (os.environ, graph.env):
             env.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
             for var in PROFILE_VARS:  # Fast DDS 2.x reads one name, 3.x the other
@@ -282,6 +301,40 @@ def run(*, seconds: float = 10.0, warmup: float = 3.0, threads: int = 0,
     }
 
 
+def run_shipped(*, seconds: float, warmup: float, threads: int, rate: float) -> dict[str, Any]:
+    """The bridge's own time per frame with the shipped detector, one 320x240 camera at rate."""
+    model = ROOT / 'src' / 'kpai_data' / 'models' / 'kpai_detector.onnx'
+    tmp = Path(tempfile.mkdtemp(prefix='kpai-bench-npu-'))
+    graph = RosGraph()
+    use_middleware(graph, 'stack')
+    try:
+        lat = bridge_phase(graph, model=model, cameras=1, rate=rate, max_batch=1,
+                           seconds=seconds, warmup=warmup, threads=threads,
+                           cache_dir=tmp / 'cache', tag='shipped', frame=SIM_FRAME)
+    finally:
+        graph.close()
+    figures = {k: round(v, 3) for k, v in lat.items() if isinstance(v, float)}
+    print(f'shipped detector at {rate:g} Hz: image received -> detections published p50 '
+          f'{figures["total_latency_p50_ms"]} ms, p99 {figures["total_latency_p99_ms"]} ms; '
+          f'model (pre + infer + post) p50 {figures["model_latency_p50_ms"]} ms; bridge-added '
+          f'p50 {figures["added_latency_p50_ms"]} ms, p99 {figures["added_latency_p99_ms"]} ms',
+          flush=True)
+    return {
+        **figures, 'frames': lat['frames'], 'frames_dropped': lat['frames_dropped'],
+        'targets': {'added_latency_p50_ms': '<= 5 (issue 18, at 10 Hz)'},
+        'config': {
+            'model': 'src/kpai_data/models/kpai_detector.onnx (shipped)',
+            'backend': 'onnxruntime CPU', 'frame': f'{SIM_FRAME[0]}x{SIM_FRAME[1]} rgb8',
+            'camera_hz': rate, 'intra_op_num_threads': threads or 'default',
+            'middleware': "the stack's Fast DDS profile (UDPv4 only, 4 MiB buffers)",
+            'seconds': seconds, 'warmup_s': warmup, 'cpus': os.cpu_count(),
+            'notes': 'total = image received by the bridge -> detections published; added = '
+                     "total minus the model's pre + infer + post of the same batch; "
+                     'end_to_end = camera stamp -> detections received by another process',
+        },
+    }
+
+
 def main() -> None:
     """Parse arguments, run the benchmark (or the camera role), write and print results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
@@ -293,8 +346,14 @@ def main() -> None:
                         help='profile: the large-image Fast DDS profile; builtin: env as is')
     parser.add_argument('--role', default='bench', choices=['bench', 'camera'])
     parser.add_argument('--cameras', type=int, default=1)
-    parser.add_argument('--rate', type=float, default=10.0)
-    parser.add_argument('--output', type=Path, default=RESULTS)
+    parser.add_argument('--rate', type=float, default=10.0,
+                        help='camera rate (camera role, and --shipped)')
+    parser.add_argument('--width', type=int, default=WIDTH)
+    parser.add_argument('--height', type=int, default=HEIGHT)
+    parser.add_argument('--shipped', action='store_true',
+                        help="only the bridge's latency with the shipped detector at --rate "
+                             f'(writes {SHIPPED_RESULTS.name})')
+    parser.add_argument('--output', type=Path, default=None)
     argv = sys.argv[1:]
     if '--ros-args' in argv:  # the camera role passes ROS arguments through to rclpy
         argv = argv[:argv.index('--ros-args')]
@@ -302,8 +361,14 @@ def main() -> None:
     if args.role == 'camera':
         camera_main(args)
         return
-    result = run(seconds=args.seconds, warmup=args.warmup, threads=args.threads,
-                 middleware=args.middleware)
+    if args.shipped:
+        result = run_shipped(seconds=args.seconds, warmup=args.warmup, threads=args.threads,
+                             rate=args.rate)
+        args.output = args.output or SHIPPED_RESULTS
+    else:
+        result = run(seconds=args.seconds, warmup=args.warmup, threads=args.threads,
+                     middleware=args.middleware)
+        args.output = args.output or RESULTS
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + '\n')
     print(json.dumps(result, indent=2))

@@ -28,6 +28,7 @@ FURIOSA_PACKAGES=(
   'torch==2.7.0'
   'onnx'
   'onnx2torch'
+  'PyYAML'
 )
 
 furiosa() {

@@ -16,6 +16,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from kpai_npu_bridge.aot import compile_model
 from kpai_npu_bridge.backends import available_backends
@@ -236,10 +237,17 @@ def test_furiosa_compile_delegates_to_the_toolchain_worker_once(
     assert result.device == 'renegade' and result.artifact.name == 'model.edf'
     sent = json.loads(result.artifact.read_text())
     assert sent['test_double'] == 'not an EDF'
+    # the worker gets the static graph (batch fixed, shape arithmetic folded), not the model
+    # (written in the build directory, kept beside the EDF when the cache entry is committed)
+    assert Path(sent['request']['model']).name == 'static.onnx'
+    static = result.artifact.parent / 'static.onnx'
     assert sent['request'] == {
-        'protocol': 1, 'op': 'compile', 'model': str(model.resolve()), 'target_npu': 'renegade',
+        'protocol': 1, 'op': 'compile', 'model': sent['request']['model'],
+        'target_npu': 'renegade',
         'input_name': 'images', 'input_shape': [1, 3, 64, 64],
         'output': sent['request']['output']}
+    graph = onnx.load(str(static)).graph
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [1, 3, 64, 64]
     worker = json.loads((result.artifact.parent / 'worker.json').read_text())
     assert worker['compiler'] == 'test double (no compiler ran)'
     assert 'furiosa-rngd: pretending' in messages

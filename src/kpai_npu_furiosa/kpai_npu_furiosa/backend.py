@@ -38,8 +38,44 @@ NO_RUNNER = ('none: the published furiosa-native-runtime Python API (2026.x) exp
              'compiled EDF artifacts cannot be run by the bridge yet')
 WORKER = Path(__file__).with_name('furiosa_worker.py')
 # bump when the worker's conversion changes what it builds (part of the cache key)
-WORKER_REVISION = 1
+WORKER_REVISION = 3
 _DEFAULT_TIMEOUT_S = 4 * 3600.0  # a 6-layer CNN took 427 s on one core; YOLO-size takes far more
+
+
+def static_onnx(src: Path, dst: Path, input_shape: list[int]) -> Path:
+    """Write src with its input fixed to input_shape and shape arithmetic folded, to dst.
+
+    The vendor compiler traces a torch module of static shapes: dynamic dimensions (the batch)
+    become input_shape's, and ONNX Runtime's basic graph optimisations (standard operators
+    only) fold what depends only on shapes (Shape, Range, Expand, ConstantOfShape, ...) into
+    constants. Returns dst.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(src))
+    init = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in init]
+    if len(inputs) != 1:
+        raise ModelLoadError(f'{src}: {len(inputs)} graph inputs; the compiler path takes one')
+    dims = inputs[0].type.tensor_type.shape.dim
+    if len(dims) != len(input_shape):
+        raise ModelLoadError(f'{src}: input rank {len(dims)} but the manifest gives '
+                             f'{input_shape}')
+    for dim, size in zip(dims, input_shape, strict=True):
+        if dim.HasField('dim_value') and dim.dim_value not in (size, 0):
+            raise ModelLoadError(f'{src}: input dimension {dim.dim_value} but the manifest '
+                                 f'gives {size}')
+        dim.Clear()
+        dim.dim_value = size
+    fixed = dst.with_name(dst.stem + '.fixed.onnx')
+    onnx.save(model, str(fixed))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(dst)
+    ort.InferenceSession(str(fixed), options, providers=['CPUExecutionProvider'])
+    fixed.unlink()
+    return dst
 
 
 def _devices() -> list[str]:
@@ -133,8 +169,13 @@ class FuriosaRngdBackend(BackendBase):
                    'input_name': manifest.input.name, 'input_shape': shape}
 
         def build(out: Path, progress: ProgressFn | None) -> None:
+            if progress is not None:
+                progress('fixing the input shape and folding shape arithmetic (ONNX Runtime)',
+                         0.01)
+            static = static_onnx(path, out.with_name('static.onnx'), shape)
             result = run_worker([str(python), str(WORKER)],
-                                {**request, 'output': str(out.resolve())},
+                                {**request, 'model': str(static.resolve()),
+                                 'output': str(out.resolve())},
                                 label=cls.name, progress=progress, timeout_s=timeout_s)
             # what the worker says it ran (compiler, graph count, versions), kept with the EDF
             out.with_name('worker.json').write_text(json.dumps(result, indent=2) + '\n')
