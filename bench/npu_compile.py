@@ -5,7 +5,9 @@ detector (kpai_npu_bridge.models.build_yolov8n_like, 640x640, random weights). B
 backend the registry knows that has a compile step, plus the workspace's vendor plug-ins even
 when they are not installed as distributions. Each compile goes into a fresh cache (cold: the
 compiler really runs), then a second call measures the cache hit. A backend that cannot
-compile here is listed with the exact reason and no figures; nothing is estimated.
+compile here is listed with the exact reason and no figures; nothing is estimated. A model
+the vendor compiler refuses is listed as rejected, with the compiler's reason (the Furiosa
+worker names the first ONNX node it rejects) and the time it took to reach that verdict.
 
 Run:  python bench/npu_compile.py [--repeat 3] [--input-size 640]
 Writes bench/results/npu_compile.json and prints the figures.
@@ -67,20 +69,25 @@ def _backends() -> tuple[list[str], list[dict[str, str]]]:
 
 def _compile(backend: str, model: Path, repeat: int) -> dict[str, Any]:
     from kpai_npu_bridge.aot import compile_model
+    from kpai_npu_bridge.compile_worker import WorkerError
     from kpai_npu_bridge.errors import NpuBridgeError
 
     cold, hits, compiler_s = [], [], []
     result = None
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix='kpai-npu-compile-') as cache:
+            t0 = time.perf_counter()
             try:
-                t0 = time.perf_counter()
                 result = compile_model(backend, model, cache_dir=Path(cache))
                 cold.append(time.perf_counter() - t0)
                 compiler_s.append(result.compile_seconds)
                 t0 = time.perf_counter()
                 hit = compile_model(backend, model, cache_dir=Path(cache))
                 hits.append(time.perf_counter() - t0)
+            except WorkerError as err:  # the vendor compiler ran and refused the model
+                return {'backend': backend, 'status': 'rejected', 'kind': err.kind,
+                        'seconds_to_verdict': round(time.perf_counter() - t0, 1),
+                        'reason': str(err)}
             except NpuBridgeError as err:
                 return {'backend': backend, 'status': 'not available',
                         'reason': f'{type(err).__name__}: {err}'}
@@ -123,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                           f'{row["artifact_bytes"] / 1e6:>8.2f} MB  hit '
                           f'{row["cache_hit_ms_median"]:.1f} ms  ({row["compiler"]})')
                 else:
-                    print(f'{label:<26} {backend:<13} not available: {row["reason"]}')
+                    print(f'{label:<26} {backend:<13} {row["status"]}: {row["reason"]}')
     for row in skipped:
         print(f'{"(all models)":<26} {row["backend"]:<13} {row["status"]}: {row["reason"]}')
     data = {

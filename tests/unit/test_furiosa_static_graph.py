@@ -126,6 +126,23 @@ def test_exact_nearest_resizes_match_onnxruntime(ctm: str, nearest: str, scale: 
     _assert_close(_lowered(path, x), _reference(path, x))
 
 
+@pytest.mark.parametrize('sizes', [None, [2, 5], [6, 0, 1]])
+def test_split_matches_onnxruntime(sizes: list[int] | None, tmp_path: Path) -> None:
+    n = 2 if sizes is None else len(sizes)
+    inputs, inits = ['x'], {}
+    if sizes is not None:
+        inputs.append('sizes')
+        inits['sizes'] = np.array(sizes, np.int64)
+    parts = [f'p{i}' for i in range(n)]
+    nodes = [helper.make_node('Split', inputs, parts, axis=1),
+             helper.make_node('Concat', parts[::-1], ['y'], axis=1)]
+    model = _graph(nodes, inits, [1, 8 if sizes is None else 7, 3])
+    path = tmp_path / 's.onnx'
+    onnx.save(model, str(path))
+    x = np.random.default_rng(4).random([1, 8 if sizes is None else 7, 3], dtype=np.float32)
+    _assert_close(_lowered(path, x), _reference(path, x))
+
+
 def test_refuses_what_it_cannot_lower_exactly_naming_each_node() -> None:
     nodes = [
         helper.make_node('Erf', ['x'], ['a'], name='erf1'),

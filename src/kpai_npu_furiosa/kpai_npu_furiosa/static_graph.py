@@ -271,11 +271,17 @@ def _split(m: StaticGraphModule, node: onnx.NodeProto, a: dict[str, Any]) -> tup
         sizes = [int(v) for v in a['split']]
 
     def split(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if sizes is not None:
-            return tuple(torch.split(x, sizes, axis))
         total = x.shape[axis]
         step = -(-total // n)  # ONNX: equal parts, the last one smaller when uneven
-        return tuple(torch.split(x, step, axis))
+        parts = sizes if sizes is not None else [
+            min(step, total - i) for i in range(0, total, step)]
+        # narrow, not torch.split: the RNGD compiler cannot import the as_strided that
+        # torch.split's outputs trace to in a whole model (measured, 2026.1)
+        out, start = [], 0
+        for size in parts:
+            out.append(x.narrow(axis, start, size))
+            start += size
+        return tuple(out)
 
     return split, [node.input[0]]
 
