@@ -135,7 +135,8 @@ def camera_main(args: argparse.Namespace) -> None:
 
 def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max_batch: int,
                  seconds: float, warmup: float, threads: int, cache_dir: Path,
-                 tag: str, frame: tuple[int, int] = (WIDTH, HEIGHT)) -> dict[str, float]:
+                 tag: str, frame: tuple[int, int] = (WIDTH, HEIGHT),
+                 options: tuple[str, ...] = ()) -> dict[str, float]:
     """Run camera -> npu_bridge -> this process for one configuration; return its figures."""
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile
@@ -143,12 +144,13 @@ def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max
 
     ns = f'/{tag}'
     topics = '[' + ', '.join(f'cam{k}/image_raw' for k in range(cameras)) + ']'
-    opts = f'intra_op_num_threads={threads}' if threads else ''
+    opts_list = [*([f'intra_op_num_threads={threads}'] if threads else []), *options]
+    opts = ', '.join(repr(o) for o in opts_list) if opts_list else "''"
     bridge = graph.start_node(
         'kpai_npu_bridge', 'npu_bridge', '-r', f'__ns:={ns}', '-p', f'model_path:={model}',
         '-p', f'image_topics:={topics}', '-p', f'max_batch:={max_batch}',
         '-p', 'max_wait_ms:=5.0', '-p', f'cache_dir:={cache_dir}',
-        '-p', f'backend_options:=[{opts!r}]', '-p', f'stats_window:={seconds}',
+        '-p', f'backend_options:=[{opts}]', '-p', f'stats_window:={seconds}',
         '-p', 'stats_period:=0.5', name=f'bridge-{tag}')
     camera = graph.start([sys.executable, __file__, '--role', 'camera', '--cameras',
                           str(cameras), '--rate', str(rate), '--width', str(frame[0]),
@@ -183,10 +185,12 @@ def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max
         counts['n'] = 0
         e2e.clear()
         t0 = time.monotonic()
+        cpu0 = _tree_cpu_s(bridge.pid)
         t_end = t0 + seconds
         graph.spin_until(lambda: time.monotonic() > t_end, timeout=seconds + 5)
         n = counts['n']
         elapsed = time.monotonic() - t0
+        bridge_cpu = (_tree_cpu_s(bridge.pid) - cpu0) / elapsed
         t_end = time.monotonic() + 0.7  # one more diagnostics report covering the window
         graph.spin_until(lambda: time.monotonic() > t_end, timeout=5)
         snap = dict(diag)
@@ -209,7 +213,15 @@ def bridge_phase(graph: RosGraph, *, model: Path, cameras: int, rate: float, max
         'end_to_end_latency_p50_ms': float(np.percentile(e2e, 50)) if e2e else float('nan'),
         'mean_batch_size': float(snap.get('mean_batch_size', 'nan')),
         'frames_dropped': int(snap.get('frames_dropped', '0')),
+        'bridge_cpu_pct': 100.0 * bridge_cpu,
     }
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of pid and its descendants so far."""
+    from kpai_bringup.proc_cpu import read_tree
+
+    return sum(s.stat.ticks for s in read_tree(pid)) / os.sysconf('SC_CLK_TCK')
 
 
 def use_middleware(graph: RosGraph, middleware: str) -> None:
@@ -301,7 +313,8 @@ def run(*, seconds: float = 10.0, warmup: float = 3.0, threads: int = 0,
     }
 
 
-def run_shipped(*, seconds: float, warmup: float, threads: int, rate: float) -> dict[str, Any]:
+def run_shipped(*, seconds: float, warmup: float, threads: int, rate: float,
+                options: tuple[str, ...] = ()) -> dict[str, Any]:
     """The bridge's own time per frame with the shipped detector, one 320x240 camera at rate."""
     model = ROOT / 'src' / 'kpai_data' / 'models' / 'kpai_detector.onnx'
     tmp = Path(tempfile.mkdtemp(prefix='kpai-bench-npu-'))
@@ -310,15 +323,16 @@ def run_shipped(*, seconds: float, warmup: float, threads: int, rate: float) -> 
     try:
         lat = bridge_phase(graph, model=model, cameras=1, rate=rate, max_batch=1,
                            seconds=seconds, warmup=warmup, threads=threads,
-                           cache_dir=tmp / 'cache', tag='shipped', frame=SIM_FRAME)
+                           cache_dir=tmp / 'cache', tag='shipped', frame=SIM_FRAME,
+                           options=options)
     finally:
         graph.close()
     figures = {k: round(v, 3) for k, v in lat.items() if isinstance(v, float)}
     print(f'shipped detector at {rate:g} Hz: image received -> detections published p50 '
           f'{figures["total_latency_p50_ms"]} ms, p99 {figures["total_latency_p99_ms"]} ms; '
           f'model (pre + infer + post) p50 {figures["model_latency_p50_ms"]} ms; bridge-added '
-          f'p50 {figures["added_latency_p50_ms"]} ms, p99 {figures["added_latency_p99_ms"]} ms',
-          flush=True)
+          f'p50 {figures["added_latency_p50_ms"]} ms, p99 {figures["added_latency_p99_ms"]} ms; '
+          f'bridge CPU {figures["bridge_cpu_pct"]} % of a core', flush=True)
     return {
         **figures, 'frames': lat['frames'], 'frames_dropped': lat['frames_dropped'],
         'targets': {'added_latency_p50_ms': '<= 5 (issue 18, at 10 Hz)'},
@@ -326,6 +340,7 @@ def run_shipped(*, seconds: float, warmup: float, threads: int, rate: float) -> 
             'model': 'src/kpai_data/models/kpai_detector.onnx (shipped)',
             'backend': 'onnxruntime CPU', 'frame': f'{SIM_FRAME[0]}x{SIM_FRAME[1]} rgb8',
             'camera_hz': rate, 'intra_op_num_threads': threads or 'default',
+            'backend_options': list(options),
             'middleware': "the stack's Fast DDS profile (UDPv4 only, 4 MiB buffers)",
             'seconds': seconds, 'warmup_s': warmup, 'cpus': os.cpu_count(),
             'notes': 'total = image received by the bridge -> detections published; added = '
@@ -353,6 +368,8 @@ def main() -> None:
     parser.add_argument('--shipped', action='store_true',
                         help="only the bridge's latency with the shipped detector at --rate "
                              f'(writes {SHIPPED_RESULTS.name})')
+    parser.add_argument('--backend-option', action='append', default=[], metavar='KEY=VALUE',
+                        help="the bridge's backend_options for --shipped (repeatable)")
     parser.add_argument('--output', type=Path, default=None)
     argv = sys.argv[1:]
     if '--ros-args' in argv:  # the camera role passes ROS arguments through to rclpy
@@ -363,7 +380,7 @@ def main() -> None:
         return
     if args.shipped:
         result = run_shipped(seconds=args.seconds, warmup=args.warmup, threads=args.threads,
-                             rate=args.rate)
+                             rate=args.rate, options=tuple(args.backend_option))
         args.output = args.output or SHIPPED_RESULTS
     else:
         result = run(seconds=args.seconds, warmup=args.warmup, threads=args.threads,

@@ -15,7 +15,8 @@ With --py-spy ROBOT/NODE[,...] it then profiles those nodes (at the same time) w
 callbacks vs rclpy's executor (wait-set building, taking messages, dispatching).
 
 Run:  python bench/stack_cpu.py [--window 20] [--robots 2] [--py-spy robot1/mission_executor]
-Writes bench/results/stack_cpu.json and prints a table.
+          [--py-spy-native] [--demo-arg=--camera-rate=10 ...] [--out FILE]
+Writes bench/results/stack_cpu.json (or --out) and prints a table.
 """
 
 from __future__ import annotations
@@ -169,13 +170,14 @@ def measure(demo: DemoRun, watch: ClockWatch, window: float) -> tuple[CpuAccount
     return account, wall, sim1 - sim0
 
 
-def profile(pid: int, seconds: float, rate: int, out: Path) -> dict[str, Any]:
+def profile(pid: int, seconds: float, rate: int, out: Path, native: bool = False
+            ) -> dict[str, Any]:
     """py-spy record one process (without pausing it); return its summary."""
     exe = shutil.which('py-spy')
     if exe is None:
         return {'error': 'py-spy is not installed (scripts/setup.sh installs it)'}
     cmd = [exe, 'record', '-p', str(pid), '-d', str(int(seconds)), '-r', str(rate),
-           '-f', 'raw', '-o', str(out), '--nonblocking']
+           '-f', 'raw', '-o', str(out), '--nonblocking'] + (['--native'] if native else [])
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0 or not out.is_file():
         return {'error': f'py-spy failed ({done.returncode}): {done.stderr.strip()[-300:]}'}
@@ -192,7 +194,7 @@ def profile(pid: int, seconds: float, rate: int, out: Path) -> dict[str, Any]:
 
 
 def profile_nodes(root: int, targets: list[str], seconds: float, rate: int,
-                  run_dir: Path) -> list[dict[str, Any]]:
+                  run_dir: Path, native: bool = False) -> list[dict[str, Any]]:
     """py-spy the ROBOT/NODE targets at the same time; return one summary each."""
     tree = read_tree(root)
     out: list[dict[str, Any]] = []
@@ -211,7 +213,7 @@ def profile_nodes(root: int, targets: list[str], seconds: float, rate: int,
         entry['pid'] = pid
         raw = run_dir / f'py-spy-{target.replace("/", "-")}.txt'
         job = threading.Thread(target=lambda e=entry, p=pid, r=raw: e.update(
-            profile(p, seconds, rate, r)))
+            profile(p, seconds, rate, r, native)))
         jobs.append((entry, job))
     print(f'[bench] py-spy on {", ".join(e["target"] for e, _ in jobs)} for {seconds:g} s',
           flush=True)
@@ -294,11 +296,14 @@ def main() -> int:
                         'robot1/mission_executor,robot1/npu_bridge)')
     p.add_argument('--py-spy-seconds', type=float, default=10.0)
     p.add_argument('--py-spy-rate', type=int, default=100)
+    p.add_argument('--py-spy-native', action='store_true',
+                   help="also sample C/C++ frames (rclpy's and the middleware's)")
     p.add_argument('--domain', type=int, default=0,
                    help='ROS_DOMAIN_ID of the run (default: a random one in 101..200)')
     p.add_argument('--demo-arg', action='append', default=[], metavar='ARG',
                    help='extra argument for the demo, e.g. --demo-arg=--camera-rate=10')
     p.add_argument('--keep', action='store_true', help='keep the run directory')
+    p.add_argument('--out', type=Path, default=RESULTS, help=f'JSON file (default {RESULTS})')
     args = p.parse_args()
     if args.window < 5:
         p.error('--window must be >= 5 s')
@@ -375,7 +380,9 @@ def main() -> int:
         }
         if args.py_spy:
             result['py_spy'] = profile_nodes(demo.proc.pid, args.py_spy.split(','),
-                                             args.py_spy_seconds, args.py_spy_rate, run_dir)
+                                             args.py_spy_seconds, args.py_spy_rate, run_dir,
+                                             args.py_spy_native)
+            result['py_spy_native'] = args.py_spy_native
     finally:
         code = demo.stop()
         watch.close()
@@ -386,10 +393,11 @@ def main() -> int:
     if not result:
         return 1
     result['demo_exit_code'] = code
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + '\n')
+    out = args.out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + '\n')
     print_table(result['nodes'], result)
-    print(f'written to {RESULTS.relative_to(ROOT)}')
+    print(f'written to {out}')
     return 0
 
 

@@ -147,3 +147,16 @@ def test_pipeline_rejects_tampered_model_and_bad_images(models: dict[str, Path],
     with Pipeline.open(models['v8'], cache_dir=tmp_path) as pipe:
         with pytest.raises(InputError, match='expected HxWx3'):
             pipe.infer([np.zeros((10, 10), np.uint8)])
+
+
+def test_onnxruntime_spinning_is_an_option(models: dict[str, Path]) -> None:
+    impl = create_backend('onnxruntime')
+    with pytest.raises(ModelLoadError, match="'allow_spinning' must be bool"):
+        impl.load(models['v8'], options={'allow_spinning': 'no'})
+    for allow, entry in ((False, '0'), (True, '1')):
+        impl.load(models['v8'], options={'allow_spinning': allow, 'intra_op_num_threads': 1})
+        session = impl._session  # type: ignore[attr-defined]
+        config = session.get_session_options()
+        assert config.get_session_config_entry('session.intra_op.allow_spinning') == entry
+        assert impl.run({'images': np.zeros((1, 3, 64, 64), np.float32)})[0].shape == (1, 7, 4)
+        impl.close()

@@ -90,6 +90,10 @@ class OnnxRuntimeBackend(BackendBase):
         intra = pop_option(opts, 'intra_op_num_threads', int, 0)
         inter = pop_option(opts, 'inter_op_num_threads', int, 0)
         level_name = pop_option(opts, 'graph_optimization_level', str, 'all')
+        # onnxruntime's intra-op threads spin for a while after each run by default: fast for
+        # back-to-back runs, but on a robot sharing a few cores every spin is CPU taken from
+        # other nodes (session config key session.intra_op.allow_spinning)
+        spinning = pop_option(opts, 'allow_spinning', bool, True)
         if level_name not in _OPT_LEVELS:
             raise ModelLoadError(
                 f'onnxruntime: graph_optimization_level must be one of {sorted(_OPT_LEVELS)}'
@@ -100,6 +104,8 @@ class OnnxRuntimeBackend(BackendBase):
         session_options.intra_op_num_threads = intra
         session_options.inter_op_num_threads = inter
         session_options.graph_optimization_level = _OPT_LEVELS[level_name]
+        session_options.add_session_config_entry('session.intra_op.allow_spinning',
+                                                 '1' if spinning else '0')
         session_options.log_severity_level = 3
         model_file = path
         if cache is not None and level_name != 'disable':
