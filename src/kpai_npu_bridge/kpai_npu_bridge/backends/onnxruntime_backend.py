@@ -90,10 +90,12 @@ class OnnxRuntimeBackend(BackendBase):
         intra = pop_option(opts, 'intra_op_num_threads', int, 0)
         inter = pop_option(opts, 'inter_op_num_threads', int, 0)
         level_name = pop_option(opts, 'graph_optimization_level', str, 'all')
-        # onnxruntime's intra-op threads spin for a while after each run by default: fast for
-        # back-to-back runs, but on a robot sharing a few cores every spin is CPU taken from
-        # other nodes (session config key session.intra_op.allow_spinning)
-        spinning = pop_option(opts, 'allow_spinning', bool, True)
+        # onnxruntime's intra-op threads busy-wait after each run unless told not to
+        # (session.intra_op.allow_spinning, on by default in onnxruntime): fast for
+        # back-to-back runs, but a bridge at camera rate spins between every two frames. The
+        # shipped detector at 10 Hz, default threads (bench/npu_bridge.py --shipped): 46 % of a
+        # core with spinning, 8 % without, latency no worse; so off unless asked for.
+        spinning = pop_option(opts, 'allow_spinning', bool, False)
         if level_name not in _OPT_LEVELS:
             raise ModelLoadError(
                 f'onnxruntime: graph_optimization_level must be one of {sorted(_OPT_LEVELS)}'
