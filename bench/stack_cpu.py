@@ -177,7 +177,9 @@ def profile(pid: int, seconds: float, rate: int, out: Path, native: bool = False
     if exe is None:
         return {'error': 'py-spy is not installed (scripts/setup.sh installs it)'}
     cmd = [exe, 'record', '-p', str(pid), '-d', str(int(seconds)), '-r', str(rate),
-           '-f', 'raw', '-o', str(out), '--nonblocking'] + (['--native'] if native else [])
+           '-f', 'raw', '-o', str(out)]
+    # native frames need the process paused for each sample; otherwise do not pause it
+    cmd += ['--native'] if native else ['--nonblocking']
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0 or not out.is_file():
         return {'error': f'py-spy failed ({done.returncode}): {done.stderr.strip()[-300:]}'}

@@ -1,27 +1,36 @@
 """What the demo expects of this machine before it starts: the CPU its fleet needs, and the
 real-time factor that follows.
 
-The figures are measured, not guessed: bench/stack_cpu.py on a 2-robot demo at the demo's
-default rates (camera 5 Hz, odometry 10 Hz, clock 10 Hz) gave 0.32 CPU-seconds per simulated
-second for one robot's nodes, 0.23 for the simulator with two robots (cameras and lidar are
-per robot) and 0.10 for what is shared (demo monitor, fleet server, map server, Foxglove
-bridge, launcher, broker). Processes do not get all of a machine's cores: the usable share is
-taken from the 4-robot demo on 2 cores (python bench/demo.py --robots 1,2,3,4: real-time
-factor 0.99 while the sum above asks for 1.84 cores), so the 4-robot figure matches by construction
-and the others follow from it. At other rates the demo does not guess.
+The figures are measured, not guessed, with bench/stack_cpu.py on a 2-robot demo (2 cores):
+CPU-seconds per simulated second of one robot's nodes, of the simulator per robot (cameras and
+lidar are per robot) and of what is shared (demo monitor, fleet server, map server, Foxglove
+bridge, launcher, broker), at two sets of rates:
+- the design rates, the demo's default (camera 10 Hz, odometry 20 Hz, clock 25 Hz;
+  bench/results/stack_cpu_design_rates.json): 0.50, 0.168 and 0.11;
+- the light rates (camera 5, odometry 10, clock 10 Hz; bench/results/stack_cpu.json): 0.30,
+  0.108 and 0.08.
+Processes do not get all of a machine's cores: the usable share is taken from the 4-robot demo
+at the design rates on 2 cores (real-time factor 0.64 while the sum above asks for 2.78 cores;
+`python -m kpai_bringup.demo --robots 4 --until-tasks 1 --no-record`, 3 minutes; a 60 s run of
+bench/demo.py gave 0.71, and 3 robots 0.95 where this estimate says 0.84),
+so that figure matches by construction and the others follow from it. At other rates the demo
+does not guess.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ['DEFAULT_RATES', 'Estimate', 'estimate']
+__all__ = ['DEFAULT_RATES', 'LIGHT_RATES', 'Estimate', 'estimate']
 
-ROBOT_CPU = 0.32  # one robot's nodes, CPU s per sim s (bench/results/stack_cpu.json)
-SIM_CPU_PER_ROBOT = 0.115  # the simulator's share per robot (0.23 with two robots)
-SHARED_CPU = 0.10  # demo monitor, fleet server, map server, foxglove, launcher, broker
-USABLE_SHARE = 0.91  # of the cores (4 robots on 2 cores: 0.99 for a demand of 1.84 cores)
-DEFAULT_RATES = (5.0, 10.0, 10.0)  # camera, odometry, clock (Hz): where the figures hold
+DEFAULT_RATES = (10.0, 20.0, 25.0)  # camera, odometry, clock (Hz): the stack's design rates
+LIGHT_RATES = (5.0, 10.0, 10.0)
+# rates -> (one robot's nodes, the simulator per robot, shared), CPU s per sim s
+FIGURES = {
+    DEFAULT_RATES: (0.50, 0.168, 0.11),
+    LIGHT_RATES: (0.30, 0.108, 0.08),
+}
+USABLE_SHARE = 0.89  # of the cores (4 robots at the design rates on 2 cores: 0.64 for 2.78)
 
 
 @dataclass(frozen=True)
@@ -30,26 +39,36 @@ class Estimate:
 
     cores_needed: float
     real_time_factor: float | None
+    rates: tuple[float, float, float] = DEFAULT_RATES
 
     def message(self, robots: int, cores: int) -> str:
         """One line for the demo to print before it starts."""
         if self.real_time_factor is None:
             return (f'{robots} robot(s) on {cores} core(s): rates differ from the measured '
-                    'defaults (camera 5, odometry 10, clock 10 Hz), so no real-time factor '
-                    'is estimated; the run measures it')
+                    'ones (camera, odometry, clock 10/20/25 Hz, or 5/10/10 Hz), so no '
+                    'real-time factor is estimated; the run measures it')
         head = (f'{robots} robot(s) on {cores} core(s) need about {self.cores_needed:.1f} '
                 f'cores: expected real-time factor about {self.real_time_factor:.2f}')
         if self.real_time_factor >= 0.95:
             return head + ' (real time)'
-        return (head + '. The simulation runs slower than the wall clock and every node '
+        text = (head + '. The simulation runs slower than the wall clock and every node '
                 'follows its sim time, so the run is the same, only longer')
+        if self.rates != LIGHT_RATES:
+            light = estimate(robots, cores, LIGHT_RATES).real_time_factor
+            text += (f'; at the light rates (CAMERA_RATE=5 ODOM_RATE=10 CLOCK_RATE=10) about '
+                     f'{light:.2f}')
+        return text
 
 
 def estimate(robots: int, cores: int, rates: tuple[float, float, float]) -> Estimate:
     """Expected demand and real-time factor of a demo with robots robots on cores cores."""
     if robots < 1 or cores < 1:
         raise ValueError(f'robots and cores must be >= 1, got {robots} and {cores}')
-    need = SHARED_CPU + robots * (ROBOT_CPU + SIM_CPU_PER_ROBOT)
-    if tuple(float(r) for r in rates) != DEFAULT_RATES:
-        return Estimate(need, None)
-    return Estimate(need, min(1.0, cores * USABLE_SHARE / need))
+    key = (float(rates[0]), float(rates[1]), float(rates[2]))
+    figures = FIGURES.get(key)
+    if figures is None:
+        robot, sim, shared = FIGURES[DEFAULT_RATES]
+        return Estimate(shared + robots * (robot + sim), None, key)
+    robot, sim, shared = figures
+    need = shared + robots * (robot + sim)
+    return Estimate(need, min(1.0, cores * USABLE_SHARE / need), key)
