@@ -178,3 +178,12 @@ def test_static_onnx_rejects_a_shape_the_model_does_not_have(tmp_path: Path) -> 
         static_onnx(SHIPPED, tmp_path / 's.onnx', [1, 3, 320, 320])
     with pytest.raises(ModelLoadError, match='input rank 4'):
         static_onnx(SHIPPED, tmp_path / 's.onnx', [1, 3, 224])
+
+
+def test_static_onnx_reports_a_model_onnxruntime_cannot_load(tmp_path: Path) -> None:
+    bad = _graph([helper.make_node('NoSuchOperator', ['x'], ['y'])], {}, [1, 3, 8, 8])
+    src = tmp_path / 'bad.onnx'
+    onnx.save(bad, str(src))
+    with pytest.raises(ModelLoadError, match='onnxruntime cannot fold the fixed-shape model'):
+        static_onnx(src, tmp_path / 'static.onnx', [1, 3, 8, 8])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['bad.onnx']  # nothing left behind

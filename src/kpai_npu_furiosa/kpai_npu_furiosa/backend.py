@@ -73,8 +73,13 @@ def static_onnx(src: Path, dst: Path, input_shape: list[int]) -> Path:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.optimized_model_filepath = str(dst)
-    ort.InferenceSession(str(fixed), options, providers=['CPUExecutionProvider'])
-    fixed.unlink()
+    try:
+        ort.InferenceSession(str(fixed), options, providers=['CPUExecutionProvider'])
+    except Exception as err:  # onnxruntime raises several unrelated exception types
+        raise ModelLoadError(f'{src}: onnxruntime cannot fold the fixed-shape model: {err}'
+                             ) from err
+    finally:
+        fixed.unlink(missing_ok=True)
     return dst
 
 

@@ -144,7 +144,7 @@ def _first_rejected(chan: _Channel, compile_prefix: Any, names: list[str]) -> st
         mid = (ok + bad) // 2
         step += 1
         chan.progress(f'finding the operator the compiler rejects: compiling the first {mid} '
-                      f'of {len(names)} nodes (step {step})', 0.1 + 0.8 * step / 8)
+                      f'of {len(names)} nodes (step {step})', min(0.95, 0.1 + 0.1 * step))
         try:
             compile_prefix(mid)
             ok = mid
