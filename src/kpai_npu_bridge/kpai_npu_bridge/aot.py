@@ -133,7 +133,13 @@ def compile_model(backend: str, model_path: Path, *, device: str = '',
     from .manifest import load_manifest
 
     model_path = Path(model_path)
-    load_manifest(model_path)  # the artifact must come from the model its manifest names
-    plan = plan_compile(backend, model_path, device=device, options=options)
+    # the artifact must come from the model its manifest names
+    manifest = load_manifest(model_path)
     cache = ArtifactCache(cache_dir if cache_dir is not None else default_cache_dir())
+    target = model_path
+    if manifest.cpu_tail:  # only the head runs on the backend; the bridge loads it from here
+        from .partition import split_model
+
+        target, _ = split_model(model_path, manifest, cache.root)
+    plan = plan_compile(backend, target, device=device, options=options)
     return ensure_compiled(cache, plan, model=str(model_path), progress=progress)

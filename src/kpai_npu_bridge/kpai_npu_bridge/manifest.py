@@ -111,6 +111,9 @@ class ModelManifest:
     thresholds: Thresholds = field(default_factory=Thresholds)
     description: str = ''
     source: Path | None = None
+    # tensors where the accelerator's part ends: what consumes them runs on CPU onnxruntime
+    # (kpai_npu_bridge.partition); empty: the whole model runs on the backend
+    cpu_tail: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -251,7 +254,7 @@ def manifest_from_dict(data: Any, *, source: str | Path = '<manifest>') -> Model
     if not isinstance(data, Mapping):
         raise r.fail('manifest', f'must be a mapping, got {type(data).__name__}')
     r.unknown(data, ('task', 'description', 'input', 'preprocess', 'decoder', 'thresholds',
-                     'labels', 'sha256'), '')
+                     'labels', 'sha256', 'cpu_tail'), '')
     task = r.choice(data, 'task', '', TASKS)
     inp = _input(r, r.section(data, 'input', required=True))
     pre = _preprocess(r, r.section(data, 'preprocess', required=False), inp.dtype)
@@ -297,8 +300,14 @@ def manifest_from_dict(data: Any, *, source: str | Path = '<manifest>') -> Model
     description = data.get('description', '')
     if not isinstance(description, str):
         raise r.fail('description', 'must be a string')
+    cut = data.get('cpu_tail', [])
+    if not isinstance(cut, list) or not all(isinstance(c, str) and c for c in cut):
+        raise r.fail('cpu_tail', f'must be a list of tensor names, got {cut!r}')
+    if len(set(cut)) != len(cut):
+        raise r.fail('cpu_tail', f'duplicate tensor names in {cut!r}')
     return ModelManifest(task, inp, decoder, tuple(labels), sha.lower(), pre, thresholds,
-                         description, Path(source) if source != '<manifest>' else None)
+                         description, Path(source) if source != '<manifest>' else None,
+                         tuple(cut))
 
 
 def load_manifest(model_path: Path, *, verify: bool = True) -> ModelManifest:
@@ -343,6 +352,7 @@ def manifest_to_dict(manifest: ModelManifest) -> dict[str, Any]:
                        'max_detections': manifest.thresholds.max_detections},
         'labels': list(manifest.labels),
         'sha256': manifest.sha256,
+        **({'cpu_tail': list(manifest.cpu_tail)} if manifest.cpu_tail else {}),
     }
 
 

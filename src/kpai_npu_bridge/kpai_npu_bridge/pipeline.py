@@ -16,6 +16,7 @@ from .cache import ArtifactCache, default_cache_dir, file_sha256
 from .decoders import RawDetections, decode_classification, decode_yolov5, decode_yolov8
 from .errors import BackendError, ManifestError, ModelLoadError
 from .manifest import ModelManifest, load_manifest
+from .partition import PartitionedBackend, split_model
 from .preprocess import ImageMeta, preprocess_batch
 
 __all__ = ['Detection', 'Pipeline', 'Timings', 'postprocess']
@@ -118,10 +119,16 @@ class Pipeline:
         if sha != manifest.sha256:
             raise ManifestError(f'{manifest.source}: sha256 mismatch for {model_path.name}: '
                                 f'manifest says {manifest.sha256}, file is {sha}')
-        impl = create_backend(backend)
+        impl: Backend = create_backend(backend)
         cache = ArtifactCache(cache_dir if cache_dir is not None else default_cache_dir())
         try:
-            impl.load(model_path, device=device, options=options, cache=cache, progress=progress)
+            if manifest.cpu_tail:  # the backend runs the head, onnxruntime the tail on CPU
+                head, tail = split_model(model_path, manifest, cache.root)
+                impl.load(head, device=device, options=options, cache=cache, progress=progress)
+                impl = PartitionedBackend(impl, tail)
+            else:
+                impl.load(model_path, device=device, options=options, cache=cache,
+                          progress=progress)
             _check_compatible(manifest, impl)
             pipeline = cls(manifest, impl, model_path, sha, backend)
             if warmup:
