@@ -72,9 +72,10 @@ def _source_main() -> None:
 
 
 def _cpu_s(pid: int) -> float:
+    from kpai_bringup.proc_cpu import parse_stat
+
     with open(f'/proc/{pid}/stat') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+        return parse_stat(f.read()).ticks / os.sysconf('SC_CLK_TCK')
 
 
 def _layout(layout: str, nodes: int, seconds: float, warmup: float,

@@ -75,8 +75,7 @@ def _compile(chan: _Channel, req: dict[str, Any]) -> int:
                          'unsupported-operator')
     except NotStaticError as err:
         return chan.fail(str(err), 'not-static')
-    # The RNGD compiler takes bf16 graphs (it rejects fp32 convolutions).
-    module = module.eval().to(torch.bfloat16)
+    # The RNGD compiler takes bf16 graphs (it rejects fp32 convolutions): compile_ casts.
     example = torch.zeros(req['input_shape'], dtype=torch.bfloat16)
     # create_vision_compiler_config() returns YAML text and compile() takes a mapping: the
     # vendor's own caller (furiosa_llm.parallelize.compiler_config) yaml.safe_loads it too
