@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kpai_bringup.demo import DEMO_CAMERA_RATE, DEMO_CLOCK_RATE, DEMO_ODOM_RATE
-from kpai_bringup.demo_estimate import DEFAULT_RATES, LIGHT_RATES, estimate
+from kpai_bringup.demo_estimate import DEFAULT_RATES, LIGHT_RATES, choose_rates, estimate
 
 
 def test_the_demo_defaults_are_the_measured_design_rates() -> None:
@@ -38,3 +38,14 @@ def test_more_cores_give_real_time_and_other_rates_are_not_guessed() -> None:
     assert 'no real-time factor is estimated' in other.message(2, 2)
     with pytest.raises(ValueError):
         estimate(0, 2, DEFAULT_RATES)
+
+
+def test_the_demo_runs_the_design_rates_only_where_the_machine_holds_them() -> None:
+    assert choose_rates(1, 2)[0] == DEFAULT_RATES
+    assert choose_rates(2, 2)[0] == DEFAULT_RATES
+    # 3 and 4 robots on 2 cores: about 0.84 and 0.64 at the design rates
+    rates, why = choose_rates(3, 2)
+    assert rates == LIGHT_RATES and '0.84' in why
+    assert choose_rates(4, 2)[0] == LIGHT_RATES
+    assert choose_rates(4, 4)[0] == DEFAULT_RATES
+    assert choose_rates(2, 1)[0] == LIGHT_RATES

@@ -86,16 +86,33 @@ def test_process_tree_memory_includes_children() -> None:
         child.wait(timeout=10)
 
 
-def test_demo_rates_are_parsed_validated_and_reported() -> None:
+def test_demo_rates_are_parsed_validated_and_reported(monkeypatch: object) -> None:
+    import os
+
     import pytest
     from kpai_bringup.demo import DEMO_CAMERA_RATE, DEMO_CLOCK_RATE, DEMO_ODOM_RATE, _parse
     from kpai_bringup.demo_summary import DemoTally, format_summary
 
+    monkeypatch.setattr(os, 'cpu_count', lambda: 2)  # type: ignore[attr-defined]
+    # no rate given: the design rates where 2 cores hold them (2 robots), else the light ones
     args = _parse([])
     assert (args.camera_rate, args.odom_rate, args.clock_rate) == (
         DEMO_CAMERA_RATE, DEMO_ODOM_RATE, DEMO_CLOCK_RATE)
-    args = _parse(['--camera-rate', '10', '--odom-rate', '20', '--clock-rate', '25'])
+    assert 'design rates' in args.rates_reason
+    args = _parse(['--robots', '4'])
+    assert (args.camera_rate, args.odom_rate, args.clock_rate) == (5.0, 10.0, 10.0)
+    assert 'light rates' in args.rates_reason and 'CAMERA_RATE' in args.rates_reason
+    monkeypatch.setattr(os, 'cpu_count', lambda: 4)  # type: ignore[attr-defined]
+    args = _parse(['--robots', '4'])
     assert (args.camera_rate, args.odom_rate, args.clock_rate) == (10.0, 20.0, 25.0)
+    monkeypatch.setattr(os, 'cpu_count', lambda: 2)  # type: ignore[attr-defined]
+    # a rate given is kept and the others come from the design rates, whatever the machine
+    args = _parse(['--robots', '4', '--camera-rate', '10', '--odom-rate', '20',
+                   '--clock-rate', '25'])
+    assert (args.camera_rate, args.odom_rate, args.clock_rate) == (10.0, 20.0, 25.0)
+    args = _parse(['--robots', '4', '--camera-rate', '5'])
+    assert (args.camera_rate, args.odom_rate, args.clock_rate) == (5.0, 20.0, 25.0)
+    assert args.rates_reason == 'the rates given'
     for bad in (['--camera-rate', 'nan'], ['--camera-rate', '0'], ['--odom-rate', '0.5'],
                 ['--clock-rate', 'inf']):
         with pytest.raises(SystemExit):

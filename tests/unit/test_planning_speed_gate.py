@@ -60,3 +60,39 @@ def test_any_publisher_when_no_source_is_named() -> None:
 def test_bad_timeout_is_rejected(timeout: float) -> None:
     with pytest.raises(ValueError, match='timeout'):
         SpeedLimitGate(timeout)
+
+
+def test_a_stale_or_future_pose_is_judged_by_its_age_and_unstamped_ones_are_not() -> None:
+    from kpai_planning.ros_io import pose_age_reason
+
+    assert pose_age_reason(10.0, 9.8, 0.5) is None
+    reason = pose_age_reason(10.0, 9.2, 0.5)
+    assert reason is not None and '0.80 s old' in reason and 'max_pose_age 0.50' in reason
+    assert pose_age_reason(10.0, None, 0.5) is None  # unstamped: cannot be judged
+    assert pose_age_reason(10.0, 1.0, 0.0) is None  # 0 turns the check off
+    assert pose_age_reason(10.0, 10.3, 0.5) is None  # stamped ahead of this node's clock
+
+
+def test_max_pose_age_must_be_a_finite_non_negative_number() -> None:
+    import math
+
+    import pytest
+    from kpai_planning.errors import PlanningError
+    from kpai_planning.params import declare_max_pose_age
+
+    class Param:
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+    class FakeNode:
+        def __init__(self, value: float) -> None:
+            self._value = value
+
+        def declare_parameter(self, name: str, default: object, descriptor: object) -> Param:
+            del name, default, descriptor
+            return Param(self._value)
+
+    assert declare_max_pose_age(FakeNode(0.5)) == 0.5
+    for bad in (-0.1, math.nan, math.inf):
+        with pytest.raises(PlanningError, match='max_pose_age'):
+            declare_max_pose_age(FakeNode(bad))

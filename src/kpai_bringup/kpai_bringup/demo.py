@@ -36,7 +36,7 @@ from .chaos import (
     NodeProc,
     robot_node_processes,
 )
-from .demo_estimate import estimate
+from .demo_estimate import DEFAULT_RATES, choose_rates, estimate
 from .demo_summary import DemoTally, format_summary, process_tree_memory_bytes
 from .demo_tasks import choose_task
 
@@ -65,9 +65,11 @@ def _port(preferred: int) -> int:
 # The stack's design rates (those of the simulation alone). Measured on 2 cores: 2 robots in
 # real time (bench/results/stack_cpu_design_rates.json); 4 robots at a real-time factor of
 # about 0.64, where the light rates 5/10/10 Hz keep real time (kpai_bringup.demo_estimate).
-DEMO_CAMERA_RATE = 10.0  # Hz: every camera frame costs ~10 Python callbacks down the stack
-DEMO_ODOM_RATE = 20.0  # Hz: ~10 nodes read odometry or /tf, each message costs each one
-DEMO_CLOCK_RATE = 25.0  # Hz: every use_sim_time node (about 20) handles each /clock message
+# When no rate is given the demo runs these where the machine is expected to hold them and the
+# light rates otherwise (demo_estimate.choose_rates); a rate given fills the others from these.
+DEMO_CAMERA_RATE, DEMO_ODOM_RATE, DEMO_CLOCK_RATE = DEFAULT_RATES
+# camera: every frame costs ~10 Python callbacks down the stack; odometry: ~10 nodes read it or
+# /tf, each message costs each one; clock: every use_sim_time node (about 20) handles each one
 MEMORY_SAMPLE_S = 5.0  # peak memory sampled this often (s)
 
 
@@ -458,6 +460,8 @@ class Demo:
               f'all output goes to {self.run_dir / "launch.log"}', flush=True)
         cores = os.cpu_count() or 1
         rates = (self.args.camera_rate, self.args.odom_rate, self.args.clock_rate)
+        print(f'[demo] rates: camera {rates[0]:g} Hz, odometry {rates[1]:g} Hz, clock '
+              f'{rates[2]:g} Hz ({self.args.rates_reason})', flush=True)
         print('[demo] ' + estimate(len(self.robots), cores, rates).message(len(self.robots),
                                                                           cores), flush=True)
         # the monitor first: if it cannot start (rclpy), no fleet is left running without us
@@ -613,16 +617,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--model', default='', help='detector model (default: the shipped one)')
     p.add_argument('--overlay', default='', help='parameter overlay file for every node')
     p.add_argument('--seed', type=int, default=0, help='task choice seed (default 0)')
-    p.add_argument('--camera-rate', type=float, default=DEMO_CAMERA_RATE,
-                   help=f'camera frames per second of every robot, sim time (default '
-                   f'{DEMO_CAMERA_RATE:g}, the design rate; 5 with odometry 10 and clock 10 '
-                   f'keeps 4 robots in real time on 2 cores)')
-    p.add_argument('--odom-rate', type=float, default=DEMO_ODOM_RATE,
-                   help=f'odometry and odom->base_link transforms per second, sim time (default '
-                   f'{DEMO_ODOM_RATE:g})')
-    p.add_argument('--clock-rate', type=float, default=DEMO_CLOCK_RATE,
-                   help=f'/clock messages per second, sim time (default {DEMO_CLOCK_RATE:g}; '
-                   f'sim-time timers such as the 20 Hz control loop fire at most this often)')
+    p.add_argument('--camera-rate', type=float, default=None,
+                   help=f'camera frames per second of every robot, sim time (default: the '
+                   f'design rate {DEMO_CAMERA_RATE:g} where this machine is expected to hold '
+                   f'the design rates in real time, else the light rates 5 / 10 / 10 Hz for '
+                   f'camera / odometry / clock; a rate given fills the others from the design '
+                   f'rates)')
+    p.add_argument('--odom-rate', type=float, default=None,
+                   help=f'odometry and odom->base_link transforms per second, sim time (design '
+                   f'rate {DEMO_ODOM_RATE:g})')
+    p.add_argument('--clock-rate', type=float, default=None,
+                   help=f'/clock messages per second, sim time (design rate '
+                   f'{DEMO_CLOCK_RATE:g}; sim-time timers such as the 20 Hz control loop fire '
+                   f'at most this often)')
     p.add_argument('--no-record', dest='record', action='store_false',
                    help='do not record MCAP')
     p.add_argument('--chaos', type=float, default=0.0, metavar='SECONDS',
@@ -638,6 +645,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 1 <= args.robots <= MAX_ROBOTS:
         p.error(f'--robots must be 1..{MAX_ROBOTS} (ROBOTS={args.robots})')
+    given = (args.camera_rate, args.odom_rate, args.clock_rate)
+    if all(r is None for r in given):
+        rates, args.rates_reason = choose_rates(args.robots, os.cpu_count() or 1)
+    else:
+        rates = tuple(DEFAULT_RATES[i] if r is None else r for i, r in enumerate(given))
+        args.rates_reason = 'the rates given'
+    args.camera_rate, args.odom_rate, args.clock_rate = rates
     if args.duration < 0:
         p.error('--duration must be >= 0')
     if not (math.isfinite(args.clock_rate) and 1 <= args.clock_rate <= 1000):

@@ -13,8 +13,8 @@ from .costmap import CostmapParams
 from .errors import PlanningError
 from .navigator import Navigator
 from .node_util import LATCHED, RELIABLE, declare, run_node
-from .params import declare_controller
-from .ros_io import RobotInputs
+from .params import declare_controller, declare_max_pose_age
+from .ros_io import RobotInputs, pose_age_reason
 from .safety_input import SafetyLimitInput
 
 __all__ = ['Controller', 'main']
@@ -31,6 +31,7 @@ class Controller(Node):
         self.map_frame = declare(self, 'map_frame', 'map', 'global frame')
         radius = float(declare(self, 'robot_radius', 0.3, 'robot radius (m)'))
         params = declare_controller(self, radius)
+        self.max_pose_age = declare_max_pose_age(self)
         # the Navigator supplies the clearance (static map + latest scan) for the collision check
         self.nav = Navigator(costmap_params=CostmapParams(robot_radius=radius,
                                                           inflation_radius=max(radius, 0.9)),
@@ -76,6 +77,10 @@ class Controller(Node):
         if pose is None:
             return
         limit = self.safety.limit(now)
+        stale = pose_age_reason(now, self.inputs.odom_stamp, self.max_pose_age)
+        if stale is not None:
+            self.get_logger().warning(f'stopped: {stale}', throttle_duration_sec=2.0)
+            limit = 0.0
         was_active = self.ctrl.active
         cmd = self.ctrl.compute(pose, now, self.nav.clearance, limit)
         if was_active or cmd.v or cmd.w:

@@ -42,9 +42,9 @@ from .node_util import (
     declare,
     run_node,
 )
-from .params import declare_controller, declare_costmap
+from .params import declare_controller, declare_costmap, declare_max_pose_age
 from .planner import PlannerParams
-from .ros_io import RobotInputs, stamp_now
+from .ros_io import RobotInputs, pose_age_reason, stamp_now
 from .safety_input import SafetyLimitInput
 
 __all__ = ['MissionExecutor', 'main']
@@ -72,6 +72,7 @@ class MissionExecutor(Node):
             downsample=declare(self, 'planner_downsample', 2, 'search on k x k cell blocks'),
             cost_weight=declare(self, 'planner_cost_weight', 3.0, 'cost weight in A*'))
         controller = declare_controller(self, costmap.robot_radius)
+        self.max_pose_age = declare_max_pose_age(self)
         self.dock_offset = float(declare(self, 'dock_offset', 0.6, 'pre-dock distance (m)'))
         station_names = list(declare(self, 'station_names', [''],
                                      'docking stations a DOCK step may name by station_id'))
@@ -304,6 +305,10 @@ class MissionExecutor(Node):
             self._publish_stop()
             return
         limit = self.safety.limit(now)
+        stale = pose_age_reason(now, self.inputs.odom_stamp, self.max_pose_age)
+        if stale is not None:
+            self.get_logger().warning(f'stopped: {stale}', throttle_duration_sec=2.0)
+            limit = 0.0
         ev = self.nav.step(pose, now, limit)
         twist = Twist()
         twist.linear.x, twist.angular.z = ev.command.v, ev.command.w

@@ -19,7 +19,7 @@ from rclpy.qos import (
 
 from .errors import PlanningError
 
-__all__ = ['LATCHED', 'RELIABLE', 'SENSOR', 'declare', 'run_node']
+__all__ = ['LATCHED', 'LATEST', 'RELIABLE', 'SENSOR', 'declare', 'run_node']
 
 LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -27,6 +27,11 @@ LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
 RELIABLE = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                       reliability=ReliabilityPolicy.RELIABLE)
 SENSOR = qos_profile_sensor_data
+# the newest sensor message only: a control loop that falls behind (a loaded CPU) acts on the
+# newest pose and scan, not on the oldest of a queue of them (the sensor-data depth is 5)
+LATEST = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                    durability=DurabilityPolicy.VOLATILE,
+                    reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 def declare(node: Any, name: str, default: Any, description: str) -> Any:

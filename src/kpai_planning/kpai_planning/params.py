@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .controller import ControllerParams
 from .costmap import CostmapParams
+from .errors import PlanningError
 from .node_util import declare
 
-__all__ = ['declare_controller', 'declare_costmap']
+__all__ = ['declare_controller', 'declare_costmap', 'declare_max_pose_age']
 
 
 def declare_costmap(node: Any) -> CostmapParams:
@@ -27,3 +29,13 @@ def declare_controller(node: Any, robot_radius: float) -> ControllerParams:
         robot_radius=robot_radius,
         xy_goal_tolerance=declare(node, 'xy_goal_tolerance', 0.1, 'goal tolerance (m)'),
         yaw_goal_tolerance=declare(node, 'yaw_goal_tolerance', 0.15, 'yaw tolerance (rad)'))
+
+
+def declare_max_pose_age(node: Any) -> float:
+    """Declare `max_pose_age` (s): a node that drives stops on odometry older than this."""
+    value = float(declare(node, 'max_pose_age', 0.5,
+                          'stop when the odometry (header stamp) is older than this (s, the '
+                          "node's clock); 0 = do not check"))
+    if not (math.isfinite(value) and value >= 0):
+        raise PlanningError(f'max_pose_age must be a finite number >= 0, got {value}')
+    return value

@@ -15,11 +15,26 @@ from tf2_msgs.msg import TFMessage
 
 from .conversions import compose, pose_from_msg, yaw_from_quaternion
 from .costmap import scan_points
-from .node_util import SENSOR
+from .node_util import LATEST
 
-__all__ = ['RobotInputs']
+__all__ = ['RobotInputs', 'pose_age_reason']
 
 Pose2 = tuple[float, float, float]
+
+
+def pose_age_reason(now: float, stamp: float | None, max_age: float) -> str | None:
+    """Why the robot must not drive on a pose stamped at stamp, or None when it may.
+
+    The pose is the odometry's: older than max_age (s) it no longer says where the robot is
+    (a loaded CPU, a stalled driver), so the control loop stops instead of steering on it. An
+    unstamped odometry (stamp None) cannot be judged; max_age 0 turns the check off.
+    """
+    if max_age <= 0 or stamp is None:
+        return None
+    age = now - stamp
+    if age > max_age:
+        return f'odometry is {age:.2f} s old (max_pose_age {max_age:.2f} s)'
+    return None
 
 
 class RobotInputs:
@@ -33,11 +48,12 @@ class RobotInputs:
         self.odom_frame = ''
         self.base_frame = ''
         self.speed = 0.0
+        self.odom_stamp: float | None = None  # header stamp of the odometry (s), None: unstamped
         self.scan: tuple[Pose2, np.ndarray, np.ndarray, float] | None = None
         self.bad_messages = 0
         self._static_listeners: list[Callable[[TFMessage], None]] = []
-        node.create_subscription(Odometry, 'odom', self._on_odom, SENSOR)
-        node.create_subscription(LaserScan, 'scan', self._on_scan, SENSOR)
+        node.create_subscription(Odometry, 'odom', self._on_odom, LATEST)
+        node.create_subscription(LaserScan, 'scan', self._on_scan, LATEST)
         node.create_subscription(TFMessage, '/tf', self._on_tf, 50)
         # depth 100 as tf2's static listener: latched messages of several publishers may arrive
         # at once, and a depth of 1 would keep only the last of them
@@ -70,6 +86,8 @@ class RobotInputs:
         self.odom_frame = msg.header.frame_id.lstrip('/')
         self.base_frame = msg.child_frame_id.lstrip('/')
         self.speed = float(msg.twist.twist.linear.x)
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.odom_stamp = stamp if stamp > 0 else None
 
     def _bad(self, what: str) -> None:
         self.bad_messages += 1
