@@ -92,11 +92,11 @@ def run_demo(workdir: Path, seconds: float, warm: bool) -> tuple[dict[str, float
     return marks, run_dir
 
 
-def run_count(robots: int, seconds: float, workdir: Path) -> dict[str, Any]:
+def run_count(robots: int, seconds: float, workdir: Path, rates: list[str]) -> dict[str, Any]:
     """Run this workspace's demo with robots robots; return its start-up and run figures."""
     run_dir = workdir / f'robots-{robots}'
     cmd = [sys.executable, '-m', 'kpai_bringup.demo', '--robots', str(robots), '--duration',
-           f'{seconds:g}', '--no-record', '--run-dir', str(run_dir)]
+           f'{seconds:g}', '--no-record', '--run-dir', str(run_dir), *rates]
     print(f'[bench] {robots} robot(s): {" ".join(cmd[1:])}', flush=True)
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -121,15 +121,16 @@ def run_count(robots: int, seconds: float, workdir: Path) -> dict[str, Any]:
         'tasks_per_robot': {n: r['tasks_completed']
                             for n, r in summary.get('robots', {}).items()},
         'collisions': summary.get('collisions'),
+        'rates_hz': {k: summary.get(f'{k}_rate_hz') for k in ('camera', 'odom', 'clock')},
         'demo_seconds': seconds,
     }
 
 
-def main_counts(counts: list[int], seconds: float) -> int:
+def main_counts(counts: list[int], seconds: float, rates: list[str]) -> int:
     """Run the demo for each robot count; write and print the figures."""
     workdir = Path(tempfile.mkdtemp(prefix='kpai-bench-robots-'))
     try:
-        runs = [run_count(n, seconds, workdir) for n in counts]
+        runs = [run_count(n, seconds, workdir, rates) for n in counts]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     four = next((r for r in runs if r['robots'] == 4), None)
@@ -164,6 +165,10 @@ def main() -> int:
     parser.add_argument('--robots', default='',
                         help='comma-separated robot counts (e.g. 1,2,3,4): run this '
                              "workspace's demo once per count instead of a fresh clone")
+    parser.add_argument('--design-rates', action='store_true',
+                        help='with --robots: run every count at the design rates (camera 10, '
+                             'odometry 20, clock 25 Hz) instead of the rates the demo chooses '
+                             'for the machine')
     args = parser.parse_args()
     if args.seconds < 10:
         parser.error('--seconds must be >= 10')
@@ -174,7 +179,9 @@ def main() -> int:
             parser.error(f'--robots must be comma-separated integers, got {args.robots!r}')
         if not counts or any(not 1 <= c <= 4 for c in counts):
             parser.error('--robots: counts must be in 1..4')
-        return main_counts(counts, args.seconds)
+        rates = (['--camera-rate', '10', '--odom-rate', '20', '--clock-rate', '25']
+                 if args.design_rates else [])
+        return main_counts(counts, args.seconds, rates)
     if subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=ROOT,
                       capture_output=True, text=True, check=True).stdout.strip():
         print('note: uncommitted changes are not part of the clone', file=sys.stderr)

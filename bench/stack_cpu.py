@@ -13,6 +13,8 @@ node, or an infrastructure process: sim, fleet server, broker, launcher, the dem
 With --py-spy ROBOT/NODE[,...] it then profiles those nodes (at the same time) with py-spy for
 --py-spy-seconds and reports their top functions and the share of samples in the nodes'
 callbacks vs rclpy's executor (wait-set building, taking messages, dispatching).
+After the window it counts, for --census-seconds, the messages of every topic a robot node
+subscribes to: each robot node's received messages per second and its CPU per message.
 
 Run:  python bench/stack_cpu.py [--window 20] [--robots 2] [--py-spy robot1/mission_executor]
           [--py-spy-native] [--demo-arg=--camera-rate=10 ...] [--out FILE]
@@ -44,6 +46,8 @@ RESULTS = ROOT / 'bench' / 'results' / 'stack_cpu.json'
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 FLEET_UP = re.compile(r'^\[demo\] fleet is up')
 RTF_LINE = re.compile(r'real-time factor ([0-9.]+)')
+RATES_LINE = re.compile(r'^\[demo\] rates: camera ([0-9.]+) Hz, odometry ([0-9.]+) Hz, '
+                        r'clock ([0-9.]+) Hz')
 
 
 class DemoRun:
@@ -53,6 +57,7 @@ class DemoRun:
         self.log = log
         self.up = threading.Event()
         self.rtf: float | None = None
+        self.rates: dict[str, float] = {}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, bufsize=1)
@@ -70,6 +75,10 @@ class DemoRun:
                 found = RTF_LINE.search(line)
                 if found:
                     self.rtf = float(found.group(1))
+                chosen = RATES_LINE.search(line)
+                if chosen:
+                    self.rates = {k: float(v) for k, v in
+                                  zip(('camera', 'odom', 'clock'), chosen.groups(), strict=True)}
 
     def stop(self, timeout: float = 90.0) -> int:
         """Ask the demo to stop (SIGINT, as Ctrl-C) and wait; SIGKILL it if it does not."""
@@ -136,6 +145,51 @@ class ClockWatch:
             counts['wait_set'] = counts['subscriptions'] + counts['services'] + counts['clients']
             out[(ns.strip('/'), name)] = counts
         return out
+
+    def subscriptions(self) -> dict[tuple[str, str], list[str]]:
+        """Return per (robot, node) the topics it subscribes to."""
+        n = self.node
+        out: dict[tuple[str, str], list[str]] = {}
+        for name, ns in n.get_node_names_and_namespaces():
+            if name.startswith(('kpai_bench_', 'kpai_demo_monitor')):
+                continue
+            out[(ns.strip('/'), name)] = sorted(
+                t for t, _types in n.get_subscriber_names_and_types_by_node(name, ns))
+        return out
+
+    def topic_rates(self, topics: list[str], seconds: float) -> dict[str, float]:
+        """Count the messages of each topic for seconds (raw: nothing is deserialised)."""
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from rosidl_runtime_py.utilities import get_message
+
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT,
+                         durability=DurabilityPolicy.VOLATILE)
+        types = dict(self.node.get_topic_names_and_types())
+        counts = dict.fromkeys(topics, 0)
+        subs = []
+
+        def counter(topic: str) -> Any:
+            def on_message(_raw: bytes) -> None:
+                with self._lock:
+                    counts[topic] += 1
+            return on_message
+
+        for topic in topics:
+            if not types.get(topic):
+                continue
+            subs.append(self.node.create_subscription(
+                get_message(types[topic][0]), topic, counter(topic), qos, raw=True))
+        time.sleep(2.0)  # matching
+        with self._lock:
+            start = dict(counts)
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        with self._lock:
+            end = dict(counts)
+        wall = time.monotonic() - t0
+        for sub in subs:
+            self.node.destroy_subscription(sub)
+        return {t: round((end[t] - start[t]) / wall, 1) for t in topics}
 
     def close(self) -> None:
         self._stop.set()
@@ -245,6 +299,37 @@ def per_node(account: CpuAccount, wall: float, sim: float,
     return rows
 
 
+def message_census(watch: ClockWatch, rows: list[dict[str, Any]], seconds: float
+                   ) -> dict[str, Any]:
+    """Messages per second each robot node receives, and its CPU per received message.
+
+    Adds to each robot row `msgs_per_s` (the sum of its subscribed topics' rates, wall time)
+    and `cpu_ms_per_msg` (its CPU over the window divided by that: timers' and the work's cost
+    included, so an upper bound of the per-callback overhead).
+    """
+    subs = watch.subscriptions()
+    topics = sorted({t for (robot, _n), ts in subs.items() if robot for t in ts})
+    rates = watch.topic_rates(topics, seconds)
+    for r in rows:
+        ts = subs.get((r['robot'], r['node']))
+        if not r['robot'] or ts is None:
+            continue
+        per_s = sum(rates.get(t, 0.0) for t in ts)
+        r['subscribed'] = {t: rates.get(t, 0.0) for t in ts}
+        r['msgs_per_s'] = round(per_s, 1)
+        r['cpu_ms_per_msg'] = round(10.0 * r['cpu_pct'] / per_s, 3) if per_s > 0 else None
+    robot_rows = [r for r in rows if r.get('msgs_per_s')]
+    total_msgs = sum(r['msgs_per_s'] for r in robot_rows)
+    total_pct = sum(r['cpu_pct'] for r in robot_rows)
+    return {
+        'seconds': seconds,
+        'topic_hz': rates,
+        'robot_nodes_msgs_per_s': round(total_msgs, 1),
+        'robot_nodes_cpu_ms_per_msg': (round(10.0 * total_pct / total_msgs, 3)
+                                       if total_msgs else None),
+    }
+
+
 def by_kind(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Return robot node kinds with their mean and per-robot figures."""
     kinds: dict[str, list[dict[str, Any]]] = {}
@@ -263,13 +348,15 @@ def by_kind(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def print_table(rows: list[dict[str, Any]], result: dict[str, Any]) -> None:
     print(f'\n{"robot":8} {"node":26} {"proc":>4} {"cpu %":>6} {"cpu s/sim s":>11} '
-          f'{"RSS MiB":>8} {"subs":>4} {"srv":>4} {"cli":>4} {"pub":>4}')
+          f'{"RSS MiB":>8} {"subs":>4} {"srv":>4} {"cli":>4} {"pub":>4} {"msg/s":>6} '
+          f'{"ms/msg":>6}')
     for r in rows:
         g = r['graph'] or {}
         print(f'{r["robot"] or "-":8} {r["node"][:26]:26} {r["processes"]:4d} '
               f'{r["cpu_pct"]:6.1f} {r["cpu_s_per_sim_s"] or 0:11.3f} {r["rss_mib"]:8.1f} '
               + ' '.join(f'{g.get(k, "-"):>4}' for k in
-                         ('subscriptions', 'services', 'clients', 'publishers')))
+                         ('subscriptions', 'services', 'clients', 'publishers'))
+              + f' {r.get("msgs_per_s", "-")!s:>6} {r.get("cpu_ms_per_msg", "-")!s:>6}')
     t = result['totals']
     print(f'\ntotal {t["cpu_pct"]} % of one core ({t["cpu_s_per_sim_s"]} CPU s per sim s) over '
           f'{result["window_s"]} s wall = {result["sim_s"]} s sim (real-time factor '
@@ -304,6 +391,9 @@ def main() -> int:
                    help='ROS_DOMAIN_ID of the run (default: a random one in 101..200)')
     p.add_argument('--demo-arg', action='append', default=[], metavar='ARG',
                    help='extra argument for the demo, e.g. --demo-arg=--camera-rate=10')
+    p.add_argument('--census-seconds', type=float, default=10.0,
+                   help='after the window, count the messages of every topic a robot node '
+                        'subscribes to for this long (0 = off)')
     p.add_argument('--keep', action='store_true', help='keep the run directory')
     p.add_argument('--out', type=Path, default=RESULTS, help=f'JSON file (default {RESULTS})')
     args = p.parse_args()
@@ -312,7 +402,8 @@ def main() -> int:
     domain = args.domain or random.SystemRandom().randint(101, 200)
     os.environ['ROS_DOMAIN_ID'] = str(domain)  # before rclpy starts: this process's node too
     run_dir = Path(tempfile.mkdtemp(prefix='kpai-bench-stack-cpu-'))
-    budget = args.settle + args.window + (args.py_spy_seconds if args.py_spy else 0) + 60
+    budget = (args.settle + args.window + args.census_seconds
+              + (args.py_spy_seconds if args.py_spy else 0) + 60)
     cmd = [sys.executable, '-m', 'kpai_bringup.demo', '--robots', str(args.robots),
            '--duration', f'{budget:.0f}', '--no-record', '--run-dir', str(run_dir / 'run'),
            *args.demo_arg]
@@ -332,6 +423,9 @@ def main() -> int:
         alive_now = {s.key: s for s in read_tree(demo.proc.pid)}
         entities = watch.entities()
         rows = per_node(account, wall, sim, entities, alive_now)
+        census: dict[str, Any] = {}
+        if args.census_seconds > 0:
+            census = message_census(watch, rows, args.census_seconds)
         total_s = sum(r['cpu_s'] for r in rows)
         per_robot: dict[str, dict[str, float]] = {}
         for r in rows:
@@ -342,14 +436,7 @@ def main() -> int:
             v['cpu_pct'] = round(100.0 * v['cpu_s'] / wall, 1)
             v['cpu_s_per_sim_s'] = round(v['cpu_s'] / sim, 3) if sim > 0 else 0.0
             v['cpu_s'] = round(v['cpu_s'], 2)
-        from kpai_bringup import demo as demo_mod
-
-        rates = {'camera': demo_mod.DEMO_CAMERA_RATE, 'odom': demo_mod.DEMO_ODOM_RATE,
-                 'clock': demo_mod.DEMO_CLOCK_RATE}
-        for a in args.demo_arg:
-            for k in list(rates):
-                if a.startswith(f'--{k}-rate='):
-                    rates[k] = float(a.split('=', 1)[1])
+        rates = dict(demo.rates)  # as the demo printed them (it may choose for the machine)
         result = {
             'commit': subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
                                      capture_output=True, text=True).stdout.strip(),
@@ -369,6 +456,7 @@ def main() -> int:
                        'cpu_s_per_sim_s': round(total_s / sim, 3) if sim > 0 else None},
             'per_robot': per_robot,
             'by_kind': by_kind(rows),
+            'message_census': census,
             'nodes': rows,
             'notes': 'cpu_pct: percent of one core over the wall-time window; '
                      'cpu_s_per_sim_s: CPU seconds per simulated second (comparable on a '

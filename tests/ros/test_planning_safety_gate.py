@@ -94,3 +94,20 @@ def test_limit_from_another_node_does_not_move_the_robot(graph: RosGraph, tmp_pa
     n = len(odom)
     graph.spin_until(lambda: len(odom) > n + 60, timeout=10, what='3 s of odometry')
     assert max(abs(o.twist.twist.linear.x) for o in odom[n:]) == 0.0
+
+
+def test_odometry_older_than_max_pose_age_means_no_motion(graph: RosGraph, tmp_path) -> None:
+    # at every control tick the last odometry arrived more than 1 us ago: the executor must not
+    # steer on it (as on a stalled driver or a starved process), and must say why
+    start_world(graph, world_map(tmp_path))
+    executor = graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1',
+                                '-p', 'max_pose_age:=0.000001')
+    graph.start_safety_limit('/robot1')
+    odom, plans = odom_log(graph), _plans(graph)
+    _send_far_mission(graph)
+    graph.spin_until(lambda: plans and plans[-1].poses, timeout=20, what='a plan')
+    n = len(odom)
+    graph.spin_until(lambda: len(odom) > n + 60, timeout=10, what='3 s of odometry')
+    assert max(abs(o.twist.twist.linear.x) for o in odom[n:]) == 0.0
+    graph.spin_until(lambda: 'stopped: no odometry for' in executor.output(), timeout=5,
+                     what='the reason in the log')

@@ -137,3 +137,47 @@ def test_pyspy_top_functions_rank_self_time_with_inclusive_shares() -> None:
     assert top[1]['self_samples'] == 30 and top[1]['inclusive_samples'] == 30
     spin = top_functions(parse_raw(RAW), 10)
     assert all(t['self_samples'] > 0 for t in spin)
+
+
+def _stack_cpu_bench():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / 'bench' / 'stack_cpu.py'
+    spec = importlib.util.spec_from_file_location('bench_stack_cpu', path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_reads_the_rates_the_demo_prints() -> None:
+    from kpai_bringup.demo import rates_line
+
+    bench = _stack_cpu_bench()
+    line = rates_line((5.0, 10.0, 12.5), 'the light rates: because')
+    found = bench.RATES_LINE.search(line)
+    assert found is not None and found.groups() == ('5', '10', '12.5')
+
+
+def test_message_census_gives_each_robot_node_its_messages_and_cpu_per_message() -> None:
+    bench = _stack_cpu_bench()
+
+    class FakeWatch:
+        def subscriptions(self) -> dict[tuple[str, str], list[str]]:
+            return {('robot1', 'tracker'): ['/clock', '/robot1/detections'],
+                    ('robot1', 'annotator'): ['/clock'],
+                    ('', 'sim'): ['/robot1/cmd_vel']}
+
+        def topic_rates(self, topics: list[str], seconds: float) -> dict[str, float]:
+            assert topics == ['/clock', '/robot1/detections'] and seconds == 5.0
+            return {'/clock': 25.0, '/robot1/detections': 10.0}
+
+    rows = [{'robot': 'robot1', 'node': 'tracker', 'cpu_pct': 3.5},
+            {'robot': 'robot1', 'node': 'annotator', 'cpu_pct': 1.0},
+            {'robot': '', 'node': 'sim', 'cpu_pct': 30.0}]
+    census = bench.message_census(FakeWatch(), rows, 5.0)
+    assert rows[0]['msgs_per_s'] == 35.0 and rows[0]['cpu_ms_per_msg'] == 1.0
+    assert rows[1]['msgs_per_s'] == 25.0 and rows[1]['cpu_ms_per_msg'] == 0.4
+    assert 'msgs_per_s' not in rows[2]
+    assert census['robot_nodes_msgs_per_s'] == 60.0
+    assert census['robot_nodes_cpu_ms_per_msg'] == 0.75

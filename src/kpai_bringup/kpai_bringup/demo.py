@@ -73,6 +73,12 @@ DEMO_CAMERA_RATE, DEMO_ODOM_RATE, DEMO_CLOCK_RATE = DEFAULT_RATES
 MEMORY_SAMPLE_S = 5.0  # peak memory sampled this often (s)
 
 
+def rates_line(rates: tuple[float, float, float], reason: str) -> str:
+    """The line that tells the demo's rates (bench/stack_cpu.py reads it)."""
+    return (f'[demo] rates: camera {rates[0]:g} Hz, odometry {rates[1]:g} Hz, clock '
+            f'{rates[2]:g} Hz ({reason})')
+
+
 class Monitor:
     """An rclpy node that tallies what the robots do, spinning in a background thread."""
 
@@ -460,8 +466,7 @@ class Demo:
               f'all output goes to {self.run_dir / "launch.log"}', flush=True)
         cores = os.cpu_count() or 1
         rates = (self.args.camera_rate, self.args.odom_rate, self.args.clock_rate)
-        print(f'[demo] rates: camera {rates[0]:g} Hz, odometry {rates[1]:g} Hz, clock '
-              f'{rates[2]:g} Hz ({self.args.rates_reason})', flush=True)
+        print(rates_line(rates, self.args.rates_reason), flush=True)
         print('[demo] ' + estimate(len(self.robots), cores, rates).message(len(self.robots),
                                                                           cores), flush=True)
         # the monitor first: if it cannot start (rclpy), no fleet is left running without us

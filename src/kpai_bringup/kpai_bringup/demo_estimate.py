@@ -55,8 +55,9 @@ class Estimate:
                 f'cores: expected real-time factor about {self.real_time_factor:.2f}')
         if self.real_time_factor >= 0.95:
             return head + ' (real time)'
-        text = (head + '. The simulation runs slower than the wall clock and every node '
-                'follows its sim time, so the run is the same, only longer')
+        text = (head + '. The simulation runs slower than the wall clock; every node '
+                'follows its sim time, but on a saturated machine each node also sees its '
+                'inputs late')
         if self.rates != LIGHT_RATES:
             light = estimate(robots, cores, LIGHT_RATES).real_time_factor
             text += (f'; at the light rates (CAMERA_RATE=5 ODOM_RATE=10 CLOCK_RATE=10) about '

@@ -77,7 +77,7 @@ class Controller(Node):
         if pose is None:
             return
         limit = self.safety.limit(now)
-        stale = pose_age_reason(now, self.inputs.odom_stamp, self.max_pose_age)
+        stale = pose_age_reason(now, self.inputs.odom_received, self.max_pose_age)
         if stale is not None:
             self.get_logger().warning(f'stopped: {stale}', throttle_duration_sec=2.0)
             limit = 0.0

@@ -37,6 +37,7 @@ from .mission import (
 from .navigator import FleetParams, Navigator, NavStatus
 from .node_util import (
     LATCHED,
+    LATEST,
     RELIABLE,
     SENSOR,
     declare,
@@ -115,8 +116,9 @@ class MissionExecutor(Node):
         self.create_subscription(BatteryState, 'battery', self._on_battery, SENSOR)
         for other in fleet:
             if other != self.robot:
+                # newest only, as odometry: yielding decides on where the others are now
                 self.create_subscription(PoseStamped, f'/{other}/pose',
-                                         lambda m, o=other: self._on_other(o, m), 10)
+                                         lambda m, o=other: self._on_other(o, m), LATEST)
         self.create_service(SetPaused, '~/set_paused', self._on_set_paused)
         self.action = ActionServer(
             self, ExecuteMission, 'execute_mission', execute_callback=self._execute,
@@ -305,7 +307,7 @@ class MissionExecutor(Node):
             self._publish_stop()
             return
         limit = self.safety.limit(now)
-        stale = pose_age_reason(now, self.inputs.odom_stamp, self.max_pose_age)
+        stale = pose_age_reason(now, self.inputs.odom_received, self.max_pose_age)
         if stale is not None:
             self.get_logger().warning(f'stopped: {stale}', throttle_duration_sec=2.0)
             limit = 0.0

@@ -34,7 +34,7 @@ def declare_controller(node: Any, robot_radius: float) -> ControllerParams:
 def declare_max_pose_age(node: Any) -> float:
     """Declare `max_pose_age` (s): a node that drives stops on odometry older than this."""
     value = float(declare(node, 'max_pose_age', 0.5,
-                          'stop when the odometry (header stamp) is older than this (s, the '
+                          'stop when no odometry has arrived for this long (s, the '
                           "node's clock); 0 = do not check"))
     if not (math.isfinite(value) and value >= 0):
         raise PlanningError(f'max_pose_age must be a finite number >= 0, got {value}')

@@ -22,18 +22,20 @@ __all__ = ['RobotInputs', 'pose_age_reason']
 Pose2 = tuple[float, float, float]
 
 
-def pose_age_reason(now: float, stamp: float | None, max_age: float) -> str | None:
-    """Why the robot must not drive on a pose stamped at stamp, or None when it may.
+def pose_age_reason(now: float, received: float | None, max_age: float) -> str | None:
+    """Why the robot must not drive on odometry that arrived at received, or None when it may.
 
-    The pose is the odometry's: older than max_age (s) it no longer says where the robot is
-    (a loaded CPU, a stalled driver), so the control loop stops instead of steering on it. An
-    unstamped odometry (stamp None) cannot be judged; max_age 0 turns the check off.
+    Both times are the node's clock, so the check holds whatever clock the driver stamps
+    with. Odometry that stopped arriving max_age (s) ago no longer says where the robot is (a
+    stalled driver, a starved process), so the control loop stops instead of steering on it.
+    Before the first odometry (received None) there is no pose to steer on anyway; max_age 0
+    turns the check off.
     """
-    if max_age <= 0 or stamp is None:
+    if max_age <= 0 or received is None:
         return None
-    age = now - stamp
+    age = now - received
     if age > max_age:
-        return f'odometry is {age:.2f} s old (max_pose_age {max_age:.2f} s)'
+        return f'no odometry for {age:.2f} s (max_pose_age {max_age:.2f} s)'
     return None
 
 
@@ -48,7 +50,7 @@ class RobotInputs:
         self.odom_frame = ''
         self.base_frame = ''
         self.speed = 0.0
-        self.odom_stamp: float | None = None  # header stamp of the odometry (s), None: unstamped
+        self.odom_received: float | None = None  # node clock (s) when the last odometry came
         self.scan: tuple[Pose2, np.ndarray, np.ndarray, float] | None = None
         self.bad_messages = 0
         self._static_listeners: list[Callable[[TFMessage], None]] = []
@@ -86,8 +88,7 @@ class RobotInputs:
         self.odom_frame = msg.header.frame_id.lstrip('/')
         self.base_frame = msg.child_frame_id.lstrip('/')
         self.speed = float(msg.twist.twist.linear.x)
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        self.odom_stamp = stamp if stamp > 0 else None
+        self.odom_received = self.node.get_clock().now().nanoseconds * 1e-9
 
     def _bad(self, what: str) -> None:
         self.bad_messages += 1

@@ -1,0 +1,182 @@
+"""What a robot node's executor costs per callback, by the size of its wait set (issue 18, item 1).
+
+rclpy's SingleThreadedExecutor rebuilds its wait set in Python on every wake-up: each
+subscription, timer, service and guard condition of the node is entered and added again. Every
+node carries entities it rarely uses: six parameter services, the type-description service
+(Jazzy and later), and lifecycle nodes five more services. This benchmark measures what they
+cost: N processes, one node each, that take what a robot node takes at the design rates
+(sim time from /clock at 25 Hz, odometry at 20 Hz, a 20 Hz sim-time timer that publishes), in
+several variants of the node:
+- `default`: as rclpy builds it (parameter services, type-description service);
+- `lean`: `start_parameter_services=False` and `start_type_description_service:=false`
+  (8 entities fewer per node; `ros2 param` no longer reaches the node);
+- `heavy`: the default plus 10 idle services (a lifecycle node and an action server's worth).
+Variants run --rounds times, alternating, for --seconds after a warm-up; the figure is the
+nodes' CPU (user + system from /proc) as a share of one core, median over the rounds, and the
+CPU per callback it implies (70 callbacks per node per second).
+
+Run:  python bench/waitset_cost.py [--nodes 4] [--seconds 20] [--rounds 2]
+Writes bench/results/waitset_cost.json and prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / 'bench' / 'results' / 'waitset_cost.json'
+VARIANTS = ('default', 'lean', 'heavy')
+CALLBACKS_PER_NODE = 25 + 20 + 20  # /clock, odometry, timer (per second)
+
+
+def _node_main(name: str, variant: str) -> None:
+    import rclpy
+    from nav_msgs.msg import Odometry
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from std_msgs.msg import Float64
+    from std_srvs.srv import Trigger
+
+    rclpy.init()
+    overrides = [Parameter('use_sim_time', Parameter.Type.BOOL, True)]
+    if variant == 'lean':
+        overrides.append(Parameter('start_type_description_service', Parameter.Type.BOOL,
+                                   False))
+    node = rclpy.create_node(name, parameter_overrides=overrides,
+                             start_parameter_services=variant != 'lean')
+    node.create_subscription(Odometry, '/bench/odom', lambda _m: None, qos_profile_sensor_data)
+    pub = node.create_publisher(Float64, f'/bench/{name}/out', 10)
+    node.create_timer(0.05, lambda: pub.publish(Float64(data=1.0)))  # sim time: 20 Hz
+    if variant == 'heavy':
+        for i in range(10):
+            node.create_service(Trigger, f'~/idle{i}', lambda _req, resp: resp)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+def _source_main() -> None:
+    import rclpy
+    from nav_msgs.msg import Odometry
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+    from rosgraph_msgs.msg import Clock
+
+    rclpy.init()
+    node = rclpy.create_node('bench_source')
+    odom = node.create_publisher(Odometry, '/bench/odom', qos_profile_sensor_data)
+    clock = node.create_publisher(Clock, '/clock', QoSProfile(depth=1))
+    start = time.monotonic()
+
+    def tick() -> None:  # sim time = wall time since start: the timers fire at their rates
+        t = time.monotonic() - start
+        msg = Clock()
+        msg.clock.sec, msg.clock.nanosec = int(t), int((t % 1.0) * 1e9)
+        clock.publish(msg)
+
+    node.create_timer(1.0 / 20.0, lambda: odom.publish(Odometry()))
+    node.create_timer(1.0 / 25.0, tick)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+def _cpu_s(pid: int) -> float:
+    from kpai_bringup.proc_cpu import parse_stat
+
+    with open(f'/proc/{pid}/stat') as f:
+        return parse_stat(f.read()).ticks / os.sysconf('SC_CLK_TCK')
+
+
+def _run(variant: str, nodes: int, seconds: float, warmup: float,
+         env: dict[str, str]) -> float:
+    """Run one variant; return the nodes' CPU as a share of one core."""
+    source = subprocess.Popen([sys.executable, __file__, '--role', 'source'], env=env)
+    procs = [subprocess.Popen([sys.executable, __file__, '--role', 'node', '--variant', variant,
+                               f'bench_node{i}'], env=env) for i in range(nodes)]
+    try:
+        time.sleep(warmup)  # discovery and matching; nothing is measured here
+        before = [_cpu_s(p.pid) for p in procs]
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        used = sum(_cpu_s(p.pid) - b for p, b in zip(procs, before, strict=True))
+        return used / (time.monotonic() - t0)
+    finally:
+        for p in [*procs, source]:
+            p.terminate()
+        for p in [*procs, source]:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def main() -> int:
+    """Run the variants, alternating; print and write the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--role', default='bench', choices=['bench', 'node', 'source'])
+    parser.add_argument('name', nargs='?', default='')
+    parser.add_argument('--variant', default='default', choices=VARIANTS)
+    parser.add_argument('--nodes', type=int, default=4)
+    parser.add_argument('--seconds', type=float, default=20.0)
+    parser.add_argument('--warmup', type=float, default=10.0)
+    parser.add_argument('--rounds', type=int, default=2)
+    parser.add_argument('--domain', type=int, default=123)
+    parser.add_argument('--out', type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.role == 'node':
+        _node_main(args.name, args.variant)
+        return 0
+    if args.role == 'source':
+        _source_main()
+        return 0
+    from kpai_bringup.middleware import apply_middleware_defaults
+
+    env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain),
+               ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    apply_middleware_defaults(env)  # the stack's own transport settings
+    runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for r in range(args.rounds):
+        for variant in VARIANTS:
+            share = _run(variant, args.nodes, args.seconds, args.warmup, env)
+            runs[variant].append(round(100.0 * share, 2))
+            print(f'round {r + 1}: {args.nodes} nodes, {variant}: {100.0 * share:.1f} % of a '
+                  'core', flush=True)
+    callbacks = args.nodes * CALLBACKS_PER_NODE
+    medians = {k: round(statistics.median(v), 2) for k, v in runs.items()}
+    result = {
+        'nodes': args.nodes, 'seconds': args.seconds, 'rounds': args.rounds,
+        'callbacks_per_s': callbacks,
+        'cpu_pct_runs': runs,
+        'cpu_pct_median': medians,
+        'cpu_ms_per_callback_median': {k: round(10.0 * v / callbacks, 3)
+                                       for k, v in medians.items()},
+        'ratio_lean_to_default': round(medians['lean'] / medians['default'], 3),
+        'ratio_heavy_to_default': round(medians['heavy'] / medians['default'], 3),
+        'notes': 'each node: use_sim_time with /clock at 25 Hz, odometry at 20 Hz, a 20 Hz '
+                 'sim-time timer publishing std_msgs/Float64; lean = no parameter services, '
+                 'no type-description service; heavy = default + 10 idle services; the source '
+                 'process is not counted',
+        'cpus': os.cpu_count(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + '\n')
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
