@@ -110,3 +110,12 @@ def test_ray_clearing_matches_walking_the_rays() -> None:
     assert len(expected) > 200
     assert len(cleared - walked) <= 0.02 * len(expected)    # (almost) never clears unseen cells
     assert len(expected & cleared) >= 0.9 * len(expected)   # and clears what the rays cross
+
+
+def test_a_reading_too_close_to_measure_is_an_obstacle_at_range_min() -> None:
+    # REP 117: -inf = an object closer than range_min. Dropped, a robot standing right in
+    # front of the lidar would vanish from the collision check
+    pts, hits = scan_points([-np.inf, 0.01, np.inf], angle_min=0.0, angle_increment=math.pi / 2,
+                            range_min=0.12, range_max=3.0, pose=(1.0, 1.0, 0.0))
+    assert hits.tolist() == [True, False]  # 0.01 (a reading below range_min) still dropped
+    np.testing.assert_allclose(pts[0], (1.12, 1.0))

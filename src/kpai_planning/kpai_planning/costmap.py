@@ -90,10 +90,13 @@ def scan_points(ranges: Any, *, angle_min: float, angle_increment: float, range_
     """Convert LaserScan ranges to world points; return (points Nx2, hit mask N).
 
     Readings below range_min or NaN are dropped; +inf or beyond range_max become
-    non-hits placed at range_max (they only clear space).
+    non-hits placed at range_max (they only clear space). -inf is REP 117's "an object too
+    close to measure": a hit at range_min, since dropping it would leave whatever stands right
+    in front of the sensor out of the collision checks.
     """
     r = np.asarray(ranges, dtype=np.float64).ravel()
     angles = angle_min + angle_increment * np.arange(r.size)
+    r = np.where(np.isneginf(r), range_min, r)
     valid = ~np.isnan(r) & (r >= range_min)
     hit = valid & np.isfinite(r) & (r <= range_max)
     r = np.where(hit, r, range_max)[valid]
