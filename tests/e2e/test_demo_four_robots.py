@@ -1,8 +1,12 @@
 """`make demo ROBOTS=4` on the reference machine: every advertised robot count starts and works.
 
 Four robots (37 processes, started in stages): the fleet must come up with every robot's nodes
-and each robot must complete a task with no collision (6 minutes at most; the run ends once
-each robot has finished one).
+and each robot must complete a task with no collision between robots and none a robot drove
+into (6 minutes at most; the run ends once each robot has finished one).
+
+Robots collided here with the planning default robot_radius 0.3 m: they kept about 0.71 m
+between centres, where the simulated 0.6 x 0.45 m chassis touch corner to corner (0.75 m);
+the simulated robots now use their circumscribed radius (tests/unit/test_sim_robot_footprint.py).
 
 This failed until the stack carried LOCALHOST discovery out with its own Fast DDS profile:
 rmw_fastrtps's LOCALHOST reaches participant ids 0..31 only, and robot4's nodes, started
@@ -39,4 +43,7 @@ def test_four_robots_start_and_each_completes_a_task(tmp_path: Path) -> None:
     assert set(robots) == {'robot1', 'robot2', 'robot3', 'robot4'}, out[-3000:]
     for name, r in robots.items():
         assert r['tasks_completed'] >= 1, f'{name} completed no task:\n{out[-3000:]}'
-    assert summary['collisions'] == 0, out[-3000:]
+    # no contact between two robots (both are the stack's), none the robot drove into; a
+    # simulated person may still walk into a robot that stands (as in the chaos test)
+    assert summary['collisions_robot'] == 0, out[-3000:]
+    assert summary['collisions_moving'] == 0, out[-3000:]

@@ -47,7 +47,11 @@ def test_collisions_while_moving_are_told_apart() -> None:
     t.robots['robot1'] = r
     data = t.to_dict()
     assert data['collisions'] == 5 and data['collisions_moving'] == 3
-    assert 'collisions: 5 (3 with the robot moving)' in format_summary(data)
+    assert 'collisions: 5 (3 with the robot moving, 0 between robots' in format_summary(data)
+    r.add_collision(0.3, with_robot=True)
+    data = t.to_dict()
+    assert data['collisions_robot'] == 1 and data['robots']['robot1']['collisions_robot'] == 1
+    assert data['collisions'] == 6 and data['collisions_moving'] == 4
 
 
 def test_summary_dict_and_text() -> None:

@@ -89,6 +89,7 @@ class Monitor:
 
         self._rclpy = rclpy
         self.tally = tally
+        self.robots = list(robots)
         self._lock = threading.Lock()
         self._clock: list[tuple[float, float]] = []  # (wall, sim) first and latest
         # (robot, node) -> (client, [(pending call, when it was sent)]) of node_ready
@@ -146,7 +147,7 @@ class Monitor:
     def _collision(self, r: Any) -> Callable[[Any], None]:
         def cb(msg: Any) -> None:
             with self._lock:
-                r.add_collision(float(msg.impact_speed))
+                r.add_collision(float(msg.impact_speed), with_robot=msg.other in self.robots)
             print(f'[demo] collision: {msg.robot} hit {msg.other} at {msg.impact_speed:.2f} m/s '
                   f'(x={msg.position.x:.2f}, y={msg.position.y:.2f}, '
                   f't={msg.header.stamp.sec} s sim time)', flush=True)

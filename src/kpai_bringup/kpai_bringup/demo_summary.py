@@ -35,6 +35,7 @@ class RobotTally:
     in_stop: bool = False
     collisions: int = 0  # every contact of the robot's body with something else
     collisions_moving: int = 0  # those at an impact speed over MOVING_SPEED: the robot drove
+    collisions_robot: int = 0  # contacts with another robot of the fleet (either may drive)
     tasks_completed: int = 0
     detections: Counter[str] = field(default_factory=Counter)
     frames_with_detections: int = 0
@@ -55,10 +56,13 @@ class RobotTally:
             self.safety_stops += 1
         self.in_stop = protective_stop
 
-    def add_collision(self, impact_speed: float) -> None:
+    def add_collision(self, impact_speed: float, *, with_robot: bool = False) -> None:
         """Count a contact; one at the robot's own speed over MOVING_SPEED counts as driven
-        into (a person walking into a robot that stands still does not)."""
+        into (a person walking into a robot that stands still does not); with_robot: the other
+        body is a robot of the fleet."""
         self.collisions += 1
+        if with_robot:
+            self.collisions_robot += 1
         if not (math.isfinite(impact_speed) and abs(impact_speed) <= MOVING_SPEED):
             self.collisions_moving += 1
 
@@ -113,6 +117,7 @@ class DemoTally:
                     'safety_stops': r.safety_stops,
                     'collisions': r.collisions,
                     'collisions_moving': r.collisions_moving,
+                    'collisions_robot': r.collisions_robot,
                     'detections': dict(r.detections),
                 }
                 for name, r in sorted(self.robots.items())
@@ -133,6 +138,8 @@ class DemoTally:
             'safety_stops': sum(r.safety_stops for r in self.robots.values()),
             'collisions': sum(r.collisions for r in self.robots.values()),
             'collisions_moving': sum(r.collisions_moving for r in self.robots.values()),
+            # each robot-robot contact is reported by both robots
+            'collisions_robot': sum(r.collisions_robot for r in self.robots.values()),
             'messages_recorded': self.messages_recorded,
             'recording': self.recording_path,
             'real_time_factor': _round(self.real_time_factor),
@@ -220,7 +227,8 @@ def format_summary(data: dict[str, object]) -> str:
                  f"{data.get('bridge_latency_p50_ms')} ms, "
                  f"p99 <= {data.get('bridge_latency_p99_ms')} ms")
     lines.append(f"safety stops: {data['safety_stops']}, collisions: {data['collisions']} "
-                 f"({data.get('collisions_moving', '-')} with the robot moving)")
+                 f"({data.get('collisions_moving', '-')} with the robot moving, "
+                 f"{data.get('collisions_robot', '-')} between robots, counted by both)")
     lines.append(f"simulation real-time factor: {data['real_time_factor']} "
                  f"(cameras {data.get('camera_rate_hz')} Hz, odometry "
                  f"{data.get('odom_rate_hz')} Hz, clock {data.get('clock_rate_hz')} Hz), "
