@@ -159,16 +159,9 @@ class ClockWatch:
 
     def topic_rates(self, topics: list[str], seconds: float) -> dict[str, float]:
         """Count the messages of each topic for seconds (raw: nothing is deserialised)."""
-        import importlib
-
+        from kpai_data.errors import DataError
+        from kpai_data.ros_types import message_class
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-
-        def get_message(name: str) -> Any:  # 'pkg/msg/Type' -> the Python class
-            pkg, kind, cls = name.split('/')
-            module = importlib.import_module(f'{pkg}.{kind}')
-            if kind == 'action' and cls.endswith('_FeedbackMessage'):  # an action's feedback
-                return getattr(module, cls[:-len('_FeedbackMessage')]).Impl.FeedbackMessage
-            return getattr(module, cls)
 
         qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT,
                          durability=DurabilityPolicy.VOLATILE)
@@ -186,8 +179,8 @@ class ClockWatch:
             if not types.get(topic):
                 continue
             try:
-                msg_type = get_message(types[topic][0])
-            except (ImportError, AttributeError, ValueError) as err:
+                msg_type = message_class(types[topic][0])
+            except DataError as err:
                 print(f'[bench] not counted: {topic} ({err})', flush=True)
                 continue
             subs.append(self.node.create_subscription(msg_type, topic, counter(topic), qos,

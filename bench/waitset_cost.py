@@ -25,10 +25,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from proc_share import share_of_core
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'bench' / 'results' / 'waitset_cost.json'
@@ -93,35 +94,12 @@ def _source_main() -> None:
         pass
 
 
-def _cpu_s(pid: int) -> float:
-    from kpai_bringup.proc_cpu import parse_stat
-
-    with open(f'/proc/{pid}/stat') as f:
-        return parse_stat(f.read()).ticks / os.sysconf('SC_CLK_TCK')
-
-
 def _run(variant: str, nodes: int, seconds: float, warmup: float,
          env: dict[str, str]) -> float:
     """Run one variant; return the nodes' CPU as a share of one core."""
-    source = subprocess.Popen([sys.executable, __file__, '--role', 'source'], env=env)
-    procs = [subprocess.Popen([sys.executable, __file__, '--role', 'node', '--variant', variant,
-                               f'bench_node{i}'], env=env) for i in range(nodes)]
-    try:
-        time.sleep(warmup)  # discovery and matching; nothing is measured here
-        before = [_cpu_s(p.pid) for p in procs]
-        t0 = time.monotonic()
-        time.sleep(seconds)
-        used = sum(_cpu_s(p.pid) - b for p, b in zip(procs, before, strict=True))
-        return used / (time.monotonic() - t0)
-    finally:
-        for p in [*procs, source]:
-            p.terminate()
-        for p in [*procs, source]:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    return share_of_core([sys.executable, __file__, '--role', 'source'],
+                         [[sys.executable, __file__, '--role', 'node', '--variant', variant,
+                           f'bench_node{i}'] for i in range(nodes)], seconds, warmup, env)
 
 
 def main() -> int:

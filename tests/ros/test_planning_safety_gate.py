@@ -47,15 +47,21 @@ def _plans(graph: RosGraph) -> list:
     return got
 
 
-def test_no_safety_monitor_means_no_motion(graph: RosGraph, tmp_path) -> None:
-    start_world(graph, world_map(tmp_path))
-    executor = graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1')
-    odom, plans = odom_log(graph), _plans(graph)
+def _odometry_after_a_plan(graph: RosGraph, odom: list, plans: list) -> list:
+    """Send the far mission; once it is planned, return 3 s of odometry (60 messages)."""
     _send_far_mission(graph)
     graph.spin_until(lambda: plans and plans[-1].poses, timeout=20, what='a plan')
     n = len(odom)
     graph.spin_until(lambda: len(odom) > n + 60, timeout=10, what='3 s of odometry')
-    speeds = [abs(o.twist.twist.linear.x) + abs(o.twist.twist.angular.z) for o in odom[n:]]
+    return odom[n:]
+
+
+def test_no_safety_monitor_means_no_motion(graph: RosGraph, tmp_path) -> None:
+    start_world(graph, world_map(tmp_path))
+    executor = graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1')
+    odom, plans = odom_log(graph), _plans(graph)
+    after = _odometry_after_a_plan(graph, odom, plans)
+    speeds = [abs(o.twist.twist.linear.x) + abs(o.twist.twist.angular.z) for o in after]
     assert max(speeds) == 0.0
     p = odom[-1].pose.pose.position
     assert math.hypot(p.x - 1.5, p.y - 1.5) < 1e-3
@@ -89,11 +95,8 @@ def test_limit_from_another_node_does_not_move_the_robot(graph: RosGraph, tmp_pa
     graph.start_node('kpai_planning', 'mission_executor', '-r', '__ns:=/robot1')
     graph.start_safety_limit('/robot1', '-r', '__node:=not_the_monitor')
     odom, plans = odom_log(graph), _plans(graph)
-    _send_far_mission(graph)
-    graph.spin_until(lambda: plans and plans[-1].poses, timeout=20, what='a plan')
-    n = len(odom)
-    graph.spin_until(lambda: len(odom) > n + 60, timeout=10, what='3 s of odometry')
-    assert max(abs(o.twist.twist.linear.x) for o in odom[n:]) == 0.0
+    after = _odometry_after_a_plan(graph, odom, plans)
+    assert max(abs(o.twist.twist.linear.x) for o in after) == 0.0
 
 
 def test_odometry_older_than_max_pose_age_means_no_motion(graph: RosGraph, tmp_path) -> None:
@@ -104,10 +107,7 @@ def test_odometry_older_than_max_pose_age_means_no_motion(graph: RosGraph, tmp_p
                                 '-p', 'max_pose_age:=0.000001')
     graph.start_safety_limit('/robot1')
     odom, plans = odom_log(graph), _plans(graph)
-    _send_far_mission(graph)
-    graph.spin_until(lambda: plans and plans[-1].poses, timeout=20, what='a plan')
-    n = len(odom)
-    graph.spin_until(lambda: len(odom) > n + 60, timeout=10, what='3 s of odometry')
-    assert max(abs(o.twist.twist.linear.x) for o in odom[n:]) == 0.0
+    after = _odometry_after_a_plan(graph, odom, plans)
+    assert max(abs(o.twist.twist.linear.x) for o in after) == 0.0
     graph.spin_until(lambda: 'stopped: no odometry for' in executor.output(), timeout=5,
                      what='the reason in the log')

@@ -181,3 +181,17 @@ def test_message_census_gives_each_robot_node_its_messages_and_cpu_per_message()
     assert 'msgs_per_s' not in rows[2]
     assert census['robot_nodes_msgs_per_s'] == 60.0
     assert census['robot_nodes_cpu_ms_per_msg'] == 0.75
+
+
+def test_message_classes_by_name_include_an_actions_feedback_message() -> None:
+    from kpai_data.errors import DataError
+    from kpai_data.ros_types import message_class
+
+    from kpai_msgs.action import ExecuteMission
+
+    assert message_class('nav_msgs/msg/Odometry').__name__ == 'Odometry'
+    feedback = message_class('kpai_msgs/action/ExecuteMission_FeedbackMessage')
+    assert feedback is ExecuteMission.Impl.FeedbackMessage
+    for bad in ('kpai_msgs/action/Nothing_FeedbackMessage', 'no_pkg/msg/X', 'not a type'):
+        with pytest.raises(DataError):
+            message_class(bad)

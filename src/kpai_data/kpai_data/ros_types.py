@@ -12,10 +12,18 @@ __all__ = ['message_class', 'qos_info']
 
 
 def message_class(type_name: str) -> Any:
-    """Import the Python class of 'pkg/msg/Type'; DataError when it is not installed."""
+    """Import the Python class of 'pkg/msg/Type'; DataError when it is not installed.
+
+    An action's feedback topic carries 'pkg/action/Name_FeedbackMessage', which the generated
+    Python code keeps as Name.Impl.FeedbackMessage.
+    """
     try:
         package, namespace, name = type_name.split('/')
-        return getattr(importlib.import_module(f'{package}.{namespace}'), name)
+        module = importlib.import_module(f'{package}.{namespace}')
+        if namespace == 'action' and name.endswith('_FeedbackMessage') and not hasattr(
+                module, name):
+            return getattr(module, name.removesuffix('_FeedbackMessage')).Impl.FeedbackMessage
+        return getattr(module, name)
     except (ValueError, ImportError, AttributeError) as err:
         raise DataError(f'message type {type_name!r} is not available: {err}') from err
 
