@@ -199,3 +199,25 @@ def test_a_scan_hit_just_outside_the_robot_stays_marked() -> None:
     assert cm.cost_at(2.0, 1.6)[()] == 254
     cm.clear_footprint(math.nan, 1.0)  # a pose not known yet clears nothing
     assert cm.cost_at(2.0, 1.6)[()] == 254
+
+
+def test_a_higher_priority_robot_that_moves_is_waited_for_beyond_the_yield_timeout() -> None:
+    # 'a' (higher priority) shuffles back and forth in b's way for 8 s: it is manoeuvring, not
+    # parked, so b keeps waiting instead of driving round it; once it stays put, the timeout runs
+    nav = _nav(FleetParams(robots=('a', 'b'), name='b', yield_timeout=3.0))
+    assert nav.start((2.0, 1.2, 0.0), (8.5, 1.2, 0.0), 0.0)
+    t, waited_while_moving = 0.0, True
+    while t < 8.0:
+        ax = 3.2 + (0.3 if int(t) % 2 else 0.0)  # 0.3 m to and fro every second
+        nav.update_other('a', (ax, 1.2, 0.0), t)
+        ev = nav.step((2.0, 1.2, 0.0), t)
+        waited_while_moving &= ev.yielding_to == 'a' and ev.command.v == 0.0
+        t += DT
+    assert waited_while_moving
+    while t < 12.0:  # now it stays put: given up on after the timeout
+        nav.update_other('a', (3.2, 1.2, 0.0), t)
+        ev = nav.step((2.0, 1.2, 0.0), t)
+        t += DT
+    assert ev.yielding_to == ''
+    with pytest.raises(ConfigError, match='yield_still_distance'):
+        FleetParams(yield_still_distance=0.0).validate()

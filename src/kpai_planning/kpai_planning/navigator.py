@@ -46,6 +46,9 @@ class FleetParams:
     # a higher-priority robot that has not cleared the way after this long (parked, idle or
     # stuck) is treated as an obstacle instead: lidar + costmap, re-plan around it
     yield_timeout: float = 8.0
+    # ... but only one that stays put: moving this far (m) restarts the wait. Driving round a
+    # robot that is itself manoeuvring past put two simulated robots into contact (CI)
+    yield_still_distance: float = 0.2
 
     def validate(self) -> FleetParams:
         """Return self or raise ConfigError."""
@@ -55,6 +58,8 @@ class FleetParams:
             raise ConfigError('yield_distance must be >= 0 and yield_cone in [0, pi]')
         if not self.yield_timeout > 0:
             raise ConfigError('yield_timeout must be > 0')
+        if not self.yield_still_distance > 0:
+            raise ConfigError('yield_still_distance must be > 0')
         return self
 
     def priority(self, robot: str) -> int:
@@ -130,7 +135,7 @@ class Navigator:
         self.message = ''
         self.replans = 0
         self.others: dict[str, tuple[float, float, float, float]] = {}
-        self._waiting_for = ('', 0.0)  # (blocker, since)
+        self._waiting_for = ('', 0.0, 0.0, 0.0)  # (blocker, since, its x, its y then)
         self._given_up: frozenset[str] = frozenset()  # blockers now treated as obstacles
         self.last_plan: np.ndarray | None = None
         self._scan_xy: np.ndarray | None = None
@@ -282,13 +287,15 @@ class Navigator:
             self._given_up = frozenset()
         blocker = must_yield(self.fleet, pose, self.others, now, self._given_up)
         if not blocker:
-            self._waiting_for = ('', now)
+            self._waiting_for = ('', now, 0.0, 0.0)
             return ''
-        if blocker != self._waiting_for[0]:
-            self._waiting_for = (blocker, now)
-        elif now - self._waiting_for[1] > self.fleet.yield_timeout:
+        bx, by = self.others[blocker][0], self.others[blocker][1]
+        name, since, x0, y0 = self._waiting_for
+        if blocker != name or math.hypot(bx - x0, by - y0) > self.fleet.yield_still_distance:
+            self._waiting_for = (blocker, now, bx, by)  # a new blocker, or it moves: wait anew
+        elif now - since > self.fleet.yield_timeout:
             self._given_up = self._given_up | {blocker}
-            self._waiting_for = ('', now)
+            self._waiting_for = ('', now, 0.0, 0.0)
             self._plan(pose, now)  # around it: the scan marks it in the costmap
             return ''
         return blocker
