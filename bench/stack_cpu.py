@@ -16,8 +16,12 @@ callbacks vs rclpy's executor (wait-set building, taking messages, dispatching).
 After the window it counts, for --census-seconds, the messages of every topic a robot node
 subscribes to: each robot node's received messages per second and its CPU per message.
 
+With --executor rclpy the stack's nodes run rclpy's own SingleThreadedExecutor and default
+QoS event handlers (KPAI_EXECUTOR=rclpy), the baseline of bench/executor_ab.py.
+
 Run:  python bench/stack_cpu.py [--window 20] [--robots 2] [--py-spy robot1/mission_executor]
-          [--py-spy-native] [--demo-arg=--camera-rate=10 ...] [--out FILE]
+          [--py-spy-native] [--demo-arg=--camera-rate=10 ...] [--executor lean|rclpy]
+          [--out FILE]
 Writes bench/results/stack_cpu.json (or --out) and prints a table.
 """
 
@@ -40,6 +44,7 @@ from typing import Any
 
 from kpai_bringup.proc_cpu import CpuAccount, read_tree
 from kpai_bringup.pyspy_profile import parse_raw, split_by_role, top_functions
+from kpai_perception.node_util import EXECUTOR_ENV, EXECUTORS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'bench' / 'results' / 'stack_cpu.json'
@@ -400,6 +405,9 @@ def main() -> int:
     p.add_argument('--census-seconds', type=float, default=10.0,
                    help='after the window, count the messages of every topic a robot node '
                         'subscribes to for this long (0 = off)')
+    p.add_argument('--executor', choices=EXECUTORS, default='lean',
+                   help=f"the robot nodes' executor ({EXECUTOR_ENV}; default lean: the stack's, "
+                        "rclpy: rclpy's SingleThreadedExecutor with its default QoS handlers)")
     p.add_argument('--keep', action='store_true', help='keep the run directory')
     p.add_argument('--out', type=Path, default=RESULTS, help=f'JSON file (default {RESULTS})')
     args = p.parse_args()
@@ -416,7 +424,7 @@ def main() -> int:
     print(f'[bench] {" ".join(cmd[1:])}  (ROS_DOMAIN_ID={domain}; output in '
           f'{run_dir / "demo.log"})', flush=True)
     watch = ClockWatch()
-    demo = DemoRun(cmd, dict(os.environ), run_dir / 'demo.log')
+    demo = DemoRun(cmd, {**os.environ, EXECUTOR_ENV: args.executor}, run_dir / 'demo.log')
     result: dict[str, Any] = {}
     try:
         while not demo.up.wait(1.0):
@@ -453,6 +461,7 @@ def main() -> int:
             'cores': os.cpu_count(),
             'load_avg_1m_at_end': round(os.getloadavg()[0], 2),
             'robots': args.robots,
+            'executor': args.executor,
             'rates_hz': rates,
             'window_s': round(wall, 1),
             'sim_s': round(sim, 2),

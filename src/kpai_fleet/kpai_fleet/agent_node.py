@@ -12,11 +12,12 @@ from typing import Any
 import rclpy
 from action_msgs.msg import GoalStatus
 from geometry_msgs.msg import PoseStamped
+from kpai_perception.node_util import spin_lean
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionClient
 from rclpy.action.client import ClientGoalHandle
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -541,9 +542,7 @@ def main(args: list[str] | None = None) -> int:
         node = FleetAgentNode()
         # every callback here returns at once (goals, results and service calls are async): a
         # single thread, as rclpy's multi-threaded executor costs ~10x more CPU per message
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
+        spin_lean(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except ConfigError as err:

@@ -12,14 +12,13 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from kpai_perception.errors import ImageConversionError
 from kpai_perception.image_conv import image_to_rgb8
-from kpai_perception.node_util import spin_until_stopped
+from kpai_perception.node_util import spin_lean, spin_until_stopped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import (
     ExternalShutdownException,
     MultiThreadedExecutor,
-    SingleThreadedExecutor,
 )
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -341,9 +340,7 @@ def main(args: list[str] | None = None) -> int:
         node = NpuBridgeNode()
         control.add_node(node.control)
         control_thread.start()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
+        spin_lean(node)
     except (ConfigError, ParameterException) as err:
         print(f'npu_bridge: invalid configuration: {err}', file=sys.stderr)
         code = 1

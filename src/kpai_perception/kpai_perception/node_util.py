@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -9,11 +10,14 @@ from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from kpai_perception.errors import PerceptionError
+from kpai_perception.lean_executor import LeanExecutor
+from kpai_perception.qos_watch import QosWatch
 
-__all__ = ['Diagnostics', 'GrowthWatch', 'declare', 'run_node', 'spin_until_stopped']
+__all__ = ['EXECUTORS', 'EXECUTOR_ENV', 'Diagnostics', 'GrowthWatch', 'declare', 'run_node',
+           'spin_lean', 'spin_until_stopped']
 
 
 def declare(node: Any, name: str, default: Any, description: str, *,
@@ -23,8 +27,7 @@ def declare(node: Any, name: str, default: Any, description: str, *,
     return node.declare_parameter(name, default, desc).value
 
 
-def run_node(factory: Callable[[], Any], args: list[str] | None = None, *,
-             executor_factory: Callable[[], Any] | None = None) -> int:
+def run_node(factory: Callable[[], Any], args: list[str] | None = None) -> int:
     """Init rclpy, build the node, spin until shutdown; 2 with one line on a config error."""
     rclpy.init(args=args)
     node = None
@@ -34,12 +37,7 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, *,
         except (PerceptionError, ValueError) as err:
             print(f'fatal configuration error: {err}', file=sys.stderr)
             return 2
-        executor = executor_factory() if executor_factory else None
-        if executor is None:
-            rclpy.spin(node)
-        else:
-            executor.add_node(node)
-            executor.spin()
+        spin_lean(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
@@ -51,6 +49,30 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None, *,
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+EXECUTOR_ENV = 'KPAI_EXECUTOR'
+EXECUTORS = ('lean', 'rclpy')
+
+
+def spin_lean(node: Any) -> None:
+    """Spin one node as the stack's nodes do (issue 18).
+
+    By default ('lean'): rclpy's default QoS event handlers replaced by one periodic graph
+    check (QosWatch), and rclpy's single-threaded executor without its self-wakes
+    (LeanExecutor). KPAI_EXECUTOR=rclpy runs rclpy's own SingleThreadedExecutor with its
+    default handlers instead (a comparison, or a fallback); anything else exits with a message.
+    """
+    choice = os.environ.get(EXECUTOR_ENV, '') or 'lean'
+    if choice not in EXECUTORS:
+        raise SystemExit(f'{EXECUTOR_ENV}={choice!r}: expected one of {", ".join(EXECUTORS)}')
+    if choice == 'lean':
+        QosWatch(node)
+        executor: Any = LeanExecutor()
+    else:
+        executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.spin()
 
 
 def spin_until_stopped(executor: Any, stop: threading.Event, period: float = 0.1) -> None:

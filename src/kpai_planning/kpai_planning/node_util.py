@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
+from kpai_perception.node_util import spin_lean
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import (
@@ -50,7 +51,7 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None) -> int:
         except (PlanningError, ValueError) as err:
             print(f'fatal configuration error: {err}', file=sys.stderr)
             return 2
-        rclpy.spin(node)
+        spin_lean(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:

@@ -12,6 +12,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
+from kpai_perception.node_util import spin_lean
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
@@ -313,7 +314,7 @@ def main(args: list[str] | None = None) -> int:
     code = 0
     try:
         node = SimNode()
-        rclpy.spin(node)
+        spin_lean(node)
     except (SimError, ParameterException) as err:
         print(f'sim: {err}', file=sys.stderr)
         code = 2
