@@ -10,7 +10,12 @@ several variants of the node:
 - `default`: as rclpy builds it (parameter services, type-description service);
 - `lean`: `start_parameter_services=False` and `start_type_description_service:=false`
   (8 entities fewer per node; `ros2 param` no longer reaches the node);
-- `heavy`: the default plus 10 idle services (a lifecycle node and an action server's worth).
+- `heavy`: the default plus 10 idle services (a lifecycle node and an action server's worth);
+- `stack`: the default node spun as the stack's nodes spin it (kpai_perception.node_util:
+  QosWatch instead of rclpy's per-entity QoS event handlers, LeanExecutor);
+- `floor`: no executor: the same subscriptions taken by a bare loop over rclpy's C wait set
+  (one wait set built once, the messages taken and dropped, the 20 Hz publish from the loop),
+  what receiving costs below any Python executor.
 Variants run --rounds times, alternating, for --seconds after a warm-up; the figure is the
 nodes' CPU (user + system from /proc) as a share of one core, median over the rounds, and the
 CPU per callback it implies (70 callbacks per node per second).
@@ -28,12 +33,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from proc_share import share_of_core
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'bench' / 'results' / 'waitset_cost.json'
-VARIANTS = ('default', 'lean', 'heavy')
+VARIANTS = ('default', 'lean', 'heavy', 'stack', 'floor')
 CALLBACKS_PER_NODE = 25 + 20 + 20  # /clock, odometry, timer (per second)
 
 
@@ -59,11 +65,45 @@ def _node_main(name: str, variant: str) -> None:
     if variant == 'heavy':
         for i in range(10):
             node.create_service(Trigger, f'~/idle{i}', lambda _req, resp: resp)
-    executor = SingleThreadedExecutor()
+    if variant == 'floor':
+        _floor_loop(node, pub)
+        return
+    executor: Any = SingleThreadedExecutor()
+    if variant == 'stack':
+        from kpai_perception.lean_executor import LeanExecutor
+        from kpai_perception.qos_watch import QosWatch
+        QosWatch(node)
+        executor = LeanExecutor()
     executor.add_node(node)
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+def _floor_loop(node: Any, pub: Any) -> None:
+    """Take the node's subscriptions' messages with one C wait set, no executor; publish every
+    50 ms of wall time (the timer's rate)."""
+    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+    from std_msgs.msg import Float64
+
+    subs = list(node.subscriptions)  # /bench/odom and the TimeSource's /clock
+    ws = _rclpy.WaitSet(len(subs), 0, 0, 0, 0, 0, node.context.handle)
+    out = Float64(data=1.0)
+    due = time.monotonic()
+    try:
+        while node.context.ok():
+            ws.clear_entities()
+            for sub in subs:
+                ws.add_subscription(sub.handle)
+            ws.wait(int(max(0.0, due - time.monotonic()) * 1e9))
+            for i, sub in enumerate(subs):
+                if ws.is_ready('subscription', i):
+                    sub.handle.take_message(sub.msg_type, False)
+            if time.monotonic() >= due:
+                pub.publish(out)
+                due += 0.05
+    except KeyboardInterrupt:
         pass
 
 
@@ -112,6 +152,8 @@ def main() -> int:
     parser.add_argument('--seconds', type=float, default=20.0)
     parser.add_argument('--warmup', type=float, default=10.0)
     parser.add_argument('--rounds', type=int, default=2)
+    parser.add_argument('--variants', default=','.join(VARIANTS),
+                        help=f'comma-separated, default all: {",".join(VARIANTS)}')
     parser.add_argument('--domain', type=int, default=123)
     parser.add_argument('--out', type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -126,9 +168,14 @@ def main() -> int:
     env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain),
                ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     apply_middleware_defaults(env)  # the stack's own transport settings
-    runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    chosen = [v for v in args.variants.split(',') if v]
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown or 'default' not in chosen:
+        parser.error(f'--variants: unknown {unknown}' if unknown else
+                     '--variants must include default (the ratios are to it)')
+    runs: dict[str, list[float]] = {v: [] for v in chosen}
     for r in range(args.rounds):
-        for variant in VARIANTS:
+        for variant in chosen:
             share = _run(variant, args.nodes, args.seconds, args.warmup, env)
             runs[variant].append(round(100.0 * share, 2))
             print(f'round {r + 1}: {args.nodes} nodes, {variant}: {100.0 * share:.1f} % of a '
@@ -142,12 +189,14 @@ def main() -> int:
         'cpu_pct_median': medians,
         'cpu_ms_per_callback_median': {k: round(10.0 * v / callbacks, 3)
                                        for k, v in medians.items()},
-        'ratio_lean_to_default': round(medians['lean'] / medians['default'], 3),
-        'ratio_heavy_to_default': round(medians['heavy'] / medians['default'], 3),
+        **{f'ratio_{v}_to_default': round(medians[v] / medians['default'], 3)
+           for v in chosen if v != 'default'},
         'notes': 'each node: use_sim_time with /clock at 25 Hz, odometry at 20 Hz, a 20 Hz '
                  'sim-time timer publishing std_msgs/Float64; lean = no parameter services, '
-                 'no type-description service; heavy = default + 10 idle services; the source '
-                 'process is not counted',
+                 'no type-description service; heavy = default + 10 idle services; stack = '
+                 'default entities, QosWatch + LeanExecutor; floor = a bare C wait-set loop '
+                 'taking the same messages and publishing at 20 Hz; the source process is not '
+                 'counted',
         'cpus': os.cpu_count(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,21 @@
 """What the demo expects of this machine before it starts: the CPU its fleet needs, and the
 real-time factor that follows.
 
-The figures are measured, not guessed, with bench/stack_cpu.py on a 2-robot demo (2 cores):
-CPU-seconds per simulated second of one robot's nodes, of the simulator per robot (cameras and
-lidar are per robot) and of what is shared (demo monitor, fleet server, map server, Foxglove
-bridge, launcher, broker), at two sets of rates:
-- the design rates, the demo's default (camera 10 Hz, odometry 20 Hz, clock 25 Hz;
-  bench/results/stack_cpu_design_rates.json): 0.50, 0.168 and 0.11;
-- the light rates (camera 5, odometry 10, clock 10 Hz; bench/results/stack_cpu.json): 0.30,
-  0.108 and 0.08.
+The figures are measured, not guessed, on a 2-robot demo (2 cores): CPU-seconds per simulated
+second of one robot's nodes, of the simulator per robot (cameras and lidar are per robot) and
+of what is shared (demo monitor, fleet server, map server, Foxglove bridge, launcher, broker),
+at two sets of rates:
+- the design rates, the demo's default (camera 10 Hz, odometry 20 Hz, clock 25 Hz), with the
+  stack's LeanExecutor (medians of 3 runs, `python bench/executor_ab.py --rounds 3
+  --design-rates`, bench/results/executor_ab.json): 0.465, 0.18 and 0.135;
+- the light rates (camera 5, odometry 10, clock 10 Hz; bench/results/stack_cpu.json, measured
+  before the LeanExecutor, so an overestimate): 0.30, 0.108 and 0.08.
 Processes do not get all of a machine's cores: the usable share is taken from the 4-robot demo
-at the design rates on 2 cores (real-time factor 0.64 while the sum above asks for 2.78 cores;
-`python -m kpai_bringup.demo --robots 4 --until-tasks 1 --no-record`, 3 minutes; a 60 s run of
-bench/demo.py gave 0.71, and 3 robots 0.95 where this estimate says 0.84),
-so that figure matches by construction and the others follow from it. At other rates the demo
-does not guess.
+at the design rates on 2 cores (real-time factor 0.65 while the sum above asks for 2.72 cores;
+`python -m kpai_bringup.demo --robots 4 --duration 180 --until-tasks 1 --no-record
+--camera-rate 10 --odom-rate 20 --clock-rate 25`, with the LeanExecutor; before it, with
+rclpy's executor, 0.64 for 2.78 cores), so that figure matches by construction and the others
+follow from it. At other rates the demo does not guess.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ DEFAULT_RATES = (10.0, 20.0, 25.0)  # camera, odometry, clock (Hz): the stack's 
 LIGHT_RATES = (5.0, 10.0, 10.0)
 # rates -> (one robot's nodes, the simulator per robot, shared), CPU s per sim s
 FIGURES = {
-    DEFAULT_RATES: (0.50, 0.168, 0.11),
+    DEFAULT_RATES: (0.465, 0.18, 0.135),
     LIGHT_RATES: (0.30, 0.108, 0.08),
 }
-USABLE_SHARE = 0.89  # of the cores (4 robots at the design rates on 2 cores: 0.64 for 2.78)
+USABLE_SHARE = 0.88  # of the cores (4 robots at the design rates on 2 cores: 0.65 for 2.72)
 # below this expected real-time factor the demo runs the light rates unless rates are given:
 # an overloaded machine delays every node's view of the world (issue 18's target is 0.9)
 MIN_DESIGN_FACTOR = 0.9
