@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import rclpy
 from kpai_perception.lean_executor import LeanExecutor
-from kpai_testing import next_domain_id, wait_until
+from kpai_testing import RosGraph, next_domain_id, wait_until
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -119,3 +119,18 @@ def test_a_callback_does_not_wake_the_executor(context: Context, lean: bool) -> 
         # once with nothing to do; the lean executor's next wait blocks until there is work
         assert _guard_triggered(ex, context) is not lean
     node.destroy_node()
+
+
+def test_kpai_executor_chooses_rclpy_or_stops_with_a_message(graph: RosGraph) -> None:
+    ok = graph.start_node('kpai_perception', 'tracker', '-r', '__ns:=/ex_rclpy',
+                          KPAI_EXECUTOR='rclpy')
+    graph.spin_until(lambda: '/ex_rclpy' in [ns for _n, ns in
+                                             graph.node.get_node_names_and_namespaces()],
+                     timeout=30, what='the tracker on rclpy executor in the graph')
+    assert ok.alive()
+    bad = graph.start_node('kpai_perception', 'tracker', '-r', '__ns:=/ex_bad',
+                           KPAI_EXECUTOR='events')
+    bad.stopped = True  # its non-zero exit is what is tested, not a failure of the graph
+    wait_until(lambda: not bad.alive(), timeout=30, what='the tracker to refuse KPAI_EXECUTOR')
+    assert bad.proc.returncode == 1
+    assert "KPAI_EXECUTOR='events': expected one of lean, rclpy" in bad.output()
