@@ -58,6 +58,23 @@ def test_removes_only_rclpy_defaults(graph: RosGraph) -> None:
         node.destroy_node()
 
 
+def test_entities_created_later_lose_their_defaults_at_the_next_check(graph: RosGraph) -> None:
+    import rclpy
+
+    # a lifecycle node creates its publishers and subscriptions on configure, after spin_lean
+    node = rclpy.create_node('qos_watch_later', context=graph.node.context)
+    try:
+        watch = QosWatch(node, period=3600.0)
+        assert _events(node) == 0
+        node.create_subscription(String, 'later_in', lambda m: None, 10)
+        node.create_publisher(String, 'later_out', 10)
+        assert _events(node) == 4
+        watch.check()
+        assert _events(node) == 0
+    finally:
+        node.destroy_node()
+
+
 def test_publisher_handlers_set_by_caller_stay(graph: RosGraph) -> None:
     import rclpy
 
