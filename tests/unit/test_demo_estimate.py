@@ -25,7 +25,7 @@ def test_more_robots_need_more_cores_and_slow_down_on_two() -> None:
     light = estimate(4, 2, LIGHT_RATES)
     assert light.real_time_factor == 1.0 and '(real time)' in light.message(4, 2)
     slow = estimate(4, 1, LIGHT_RATES)
-    assert slow.real_time_factor is not None and slow.real_time_factor < 0.6
+    assert slow.real_time_factor is not None and slow.real_time_factor < 0.9
     assert 'slower than the wall clock' in slow.message(4, 1)
     assert 'at the light rates' not in slow.message(4, 1)
     assert '(real time)' in figures[0].message(1, 2)

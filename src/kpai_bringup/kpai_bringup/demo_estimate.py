@@ -8,8 +8,10 @@ at two sets of rates:
 - the design rates, the demo's default (camera 10 Hz, odometry 20 Hz, clock 25 Hz), with the
   stack's LeanExecutor (medians of 3 runs, `python bench/executor_ab.py --rounds 3
   --design-rates`, bench/results/executor_ab.json): 0.465, 0.18 and 0.135;
-- the light rates (camera 5, odometry 10, clock 10 Hz; bench/results/stack_cpu.json, measured
-  before the LeanExecutor, so an overestimate): 0.30, 0.108 and 0.08.
+- the light rates (camera 5, odometry 10, clock 10 Hz; `python bench/stack_cpu.py --window 20
+  --census-seconds 10 --demo-arg=--camera-rate=5 --demo-arg=--odom-rate=10
+  --demo-arg=--clock-rate=10`, bench/results/stack_cpu.json, LeanExecutor): 0.24, 0.103 and
+  0.083 (0.30, 0.108 and 0.08 with rclpy's executor, an earlier run).
 Processes do not get all of a machine's cores: the usable share is taken from the 4-robot demo
 at the design rates on 2 cores (real-time factor 0.65 while the sum above asks for 2.72 cores;
 `python -m kpai_bringup.demo --robots 4 --duration 180 --until-tasks 1 --no-record
@@ -30,7 +32,7 @@ LIGHT_RATES = (5.0, 10.0, 10.0)
 # rates -> (one robot's nodes, the simulator per robot, shared), CPU s per sim s
 FIGURES = {
     DEFAULT_RATES: (0.465, 0.18, 0.135),
-    LIGHT_RATES: (0.30, 0.108, 0.08),
+    LIGHT_RATES: (0.24, 0.103, 0.083),
 }
 USABLE_SHARE = 0.88  # of the cores (4 robots at the design rates on 2 cores: 0.65 for 2.72)
 # below this expected real-time factor the demo runs the light rates unless rates are given:
