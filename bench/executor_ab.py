@@ -32,16 +32,10 @@ VARIANTS = ('rclpy', 'lean')
 def summarize(run: dict[str, Any]) -> dict[str, Any]:
     """The figures of one stack_cpu.py result that the comparison needs."""
     robots = [v['cpu_s_per_sim_s'] for v in run['per_robot'].values()]
-    kinds: dict[str, list[float]] = {}
-    others: dict[str, float] = {}
-    for n in run['nodes']:
-        if n['robot']:
-            kinds.setdefault(n['node'], []).append(n['cpu_s_per_sim_s'])
-        else:
-            others[n['node']] = n['cpu_s_per_sim_s']
+    others = {n['node']: n['cpu_s_per_sim_s'] for n in run['nodes'] if not n['robot']}
     return {
         'per_robot': round(statistics.fmean(robots), 3) if robots else None,
-        'node_kinds': {k: round(statistics.fmean(v), 4) for k, v in sorted(kinds.items())},
+        'node_kinds': {k: v['cpu_s_per_sim_s_mean'] for k, v in run['by_kind'].items()},
         'sim': others.get('sim'),
         'total': run['totals']['cpu_s_per_sim_s'],
         'real_time_factor': run['real_time_factor'],

@@ -31,7 +31,9 @@ def _run(robot1: float, robot2: float, sim: float, rtf: float = 1.0) -> dict[str
     ]
     return {'per_robot': {'robot1': {'cpu_s_per_sim_s': robot1},
                           'robot2': {'cpu_s_per_sim_s': robot2}},
-            'nodes': nodes, 'totals': {'cpu_s_per_sim_s': robot1 + robot2 + sim},
+            'nodes': nodes,
+            'by_kind': {'tracker': {'cpu_s_per_sim_s_mean': (robot1 + robot2) / 2}},
+            'totals': {'cpu_s_per_sim_s': robot1 + robot2 + sim},
             'real_time_factor': rtf, 'rates_hz': {'camera': 10.0}}
 
 

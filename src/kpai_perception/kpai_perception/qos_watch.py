@@ -90,12 +90,13 @@ class QosWatch:
                 except Exception:  # noqa: BLE001 - an entity destroyed meanwhile
                     continue
                 ours = type_name(entity.msg_type)
+                qos = _unset_infinite(entity.qos_profile)
                 for peer in peers:
                     key = (direction, topic, bytes(peer.endpoint_gid))
                     seen.add(key)
                     if key in self._reported:
                         continue
-                    text = self._verdict(direction, topic, ours, entity.qos_profile, peer)
+                    text = self._verdict(direction, topic, ours, qos, peer)
                     if text is not None:
                         self._reported.add(key)
                         warnings.append(text)
@@ -109,7 +110,7 @@ class QosWatch:
         if peer.topic_type != ours:
             return (f"Incompatible type on topic '{topic}': {who} uses {peer.topic_type}, "
                     f'this node {ours}; no messages will pass between them')
-        theirs, qos = _unset_infinite(peer.qos_profile), _unset_infinite(qos)
+        theirs = _unset_infinite(peer.qos_profile)
         if direction == 'sub':
             result, reason = qos_check_compatible(theirs, qos)
             kind = 'publisher'
