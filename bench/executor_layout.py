@@ -9,7 +9,14 @@ holding all N nodes (one rclpy context, so one DDS participant). Each layout run
 times, alternating, for --seconds after a warm-up; the figure is the nodes' CPU (user +
 system from /proc) as a share of one core, median over the rounds.
 
+Layout `one_process_shared_clock` is the container's best case: one process, and only its
+first node takes /clock (one rclpy TimeSource can drive the clocks of all nodes of a
+process), so the process takes 25 /clock messages a second instead of N x 25.
+`--executor lean` spins as the stack does (kpai_perception's QosWatch and LeanExecutor);
+`rclpy` with rclpy's SingleThreadedExecutor and default QoS event handlers.
+
 Run:  python bench/executor_layout.py [--nodes 8] [--seconds 30] [--rounds 2]
+          [--executor rclpy|lean] [--layouts processes,one_process,one_process_shared_clock]
 Writes bench/results/executor_layout.json and prints the figures.
 """
 
@@ -20,15 +27,36 @@ import json
 import os
 import statistics
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
-from proc_share import share_of_core
+from proc_share import share_and_rate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'bench' / 'results' / 'executor_layout.json'
 
 
-def _nodes_main(names: list[str]) -> None:
+LAYOUTS = ('processes', 'one_process', 'one_process_shared_clock')
+
+
+def _count_writer(path: Path, counts: list[int]) -> None:
+    """Write the callbacks run so far to path twice a second (a thread: no executor entity)."""
+    tmp = path.with_suffix('.tmp')
+    while True:
+        tmp.write_text(str(counts[0]))
+        tmp.replace(path)
+        time.sleep(0.5)
+
+
+def _read_counts(folder: Path) -> float:
+    return float(sum(int(f.read_text() or 0) for f in folder.glob('*.count')))
+
+
+def _nodes_main(names: list[str], executor_kind: str, shared_clock: bool,
+                count_file: Path | None) -> None:
     import rclpy
     from nav_msgs.msg import Odometry
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -36,16 +64,34 @@ def _nodes_main(names: list[str]) -> None:
     from rosgraph_msgs.msg import Clock
     from std_msgs.msg import Float64
 
+    counts = [0]
+
+    def counted(_msg: object = None) -> None:
+        counts[0] += 1
+
     rclpy.init()
     executor = SingleThreadedExecutor()
-    for name in names:
+    if executor_kind == 'lean':
+        from kpai_perception.lean_executor import LeanExecutor
+        from kpai_perception.qos_watch import QosWatch
+        executor = LeanExecutor()
+    for i, name in enumerate(names):
         node = rclpy.create_node(name)
-        node.create_subscription(Odometry, '/bench/odom', lambda _m: None,
-                                 qos_profile_sensor_data)
-        node.create_subscription(Clock, '/clock', lambda _m: None, qos_profile_sensor_data)
+        node.create_subscription(Odometry, '/bench/odom', counted, qos_profile_sensor_data)
+        if i == 0 or not shared_clock:
+            node.create_subscription(Clock, '/clock', counted, qos_profile_sensor_data)
         pub = node.create_publisher(Float64, f'/bench/{name}/out', 10)
-        node.create_timer(0.05, lambda p=pub: p.publish(Float64(data=1.0)))
+
+        def tick(p: Any = pub) -> None:
+            counted()
+            p.publish(Float64(data=1.0))
+
+        node.create_timer(0.05, tick)
+        if executor_kind == 'lean':
+            QosWatch(node)
         executor.add_node(node)
+    if count_file is not None:
+        threading.Thread(target=_count_writer, args=(count_file, counts), daemon=True).start()
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -71,14 +117,26 @@ def _source_main() -> None:
         pass
 
 
-def _layout(layout: str, nodes: int, seconds: float, warmup: float,
-            env: dict[str, str]) -> float:
-    """Run one layout; return the nodes' CPU as a share of one core."""
+def _layout(layout: str, nodes: int, seconds: float, warmup: float, executor: str,
+            env: dict[str, str]) -> tuple[float, float]:
+    """Run one layout; return the nodes' CPU as a share of one core, and the callbacks per
+    second the nodes report they ran (a layout that loses messages shows here)."""
     names = [f'bench_node{i}' for i in range(nodes)]
     groups = [[n] for n in names] if layout == 'processes' else [names]
-    return share_of_core([sys.executable, __file__, '--role', 'source'],
-                         [[sys.executable, __file__, '--role', 'nodes', ','.join(g)]
-                          for g in groups], seconds, warmup, env)
+    extra = ['--executor', executor] + (['--shared-clock'] if layout.endswith('clock') else [])
+    with tempfile.TemporaryDirectory(prefix='kpai-layout-') as tmp:
+        folder = Path(tmp)
+        return share_and_rate(
+            [sys.executable, __file__, '--role', 'source'],
+            [[sys.executable, __file__, '--role', 'nodes', ','.join(g), *extra,
+              '--count-file', str(folder / f'{i}.count')] for i, g in enumerate(groups)],
+            seconds, warmup, env, counter=lambda: _read_counts(folder))
+
+
+def callbacks_per_s(layout: str, nodes: int) -> int:
+    """Messages and timer callbacks the nodes of a layout run per second."""
+    clock_takers = 1 if layout == 'one_process_shared_clock' else nodes
+    return 25 * clock_takers + nodes * (20 + 20)
 
 
 def main() -> int:
@@ -91,10 +149,15 @@ def main() -> int:
     parser.add_argument('--warmup', type=float, default=15.0)
     parser.add_argument('--rounds', type=int, default=2)
     parser.add_argument('--domain', type=int, default=121)
+    parser.add_argument('--executor', default='rclpy', choices=['rclpy', 'lean'])
+    parser.add_argument('--shared-clock', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--count-file', type=Path, help=argparse.SUPPRESS)
+    parser.add_argument('--layouts', default='processes,one_process',
+                        help=f'comma-separated, from {", ".join(LAYOUTS)}')
     parser.add_argument('--out', type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.role == 'nodes':
-        _nodes_main(args.names.split(','))
+        _nodes_main(args.names.split(','), args.executor, args.shared_clock, args.count_file)
         return 0
     if args.role == 'source':
         _source_main()
@@ -104,26 +167,37 @@ def main() -> int:
     env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain),
                ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     apply_middleware_defaults(env)  # the stack's own transport settings
-    runs: dict[str, list[float]] = {'processes': [], 'one_process': []}
+    layouts = [x for x in args.layouts.split(',') if x]
+    unknown = sorted(set(layouts) - set(LAYOUTS))
+    if unknown or not layouts:
+        parser.error(f'--layouts: unknown {unknown}; expected some of {", ".join(LAYOUTS)}')
+    runs: dict[str, list[float]] = {x: [] for x in layouts}
+    ran: dict[str, list[float]] = {x: [] for x in layouts}
     for r in range(args.rounds):
         for layout in runs:
-            share = _layout(layout, args.nodes, args.seconds, args.warmup, env)
+            share, rate = _layout(layout, args.nodes, args.seconds, args.warmup, args.executor,
+                                  env)
             runs[layout].append(round(100.0 * share, 1))
+            ran[layout].append(round(rate, 1))
+            expected = callbacks_per_s(layout, args.nodes)
             print(f'round {r + 1}: {args.nodes} nodes, {layout}: {100.0 * share:.1f} % of a '
-                  'core', flush=True)
-    callbacks = args.nodes * (25 + 20 + 20)
+                  f'core, {rate:.0f} callbacks/s run (expected {expected})', flush=True)
+    callbacks = {x: callbacks_per_s(x, args.nodes) for x in layouts}
     medians = {k: round(statistics.median(v), 2) for k, v in runs.items()}
+    first = layouts[0]
     result = {
         'nodes': args.nodes, 'seconds': args.seconds, 'rounds': args.rounds,
+        'executor': args.executor,
         'callbacks_per_s': callbacks,
+        'callbacks_per_s_run': ran,
         'cpu_pct_runs': runs,
         'cpu_pct_median': medians,
-        'cpu_ms_per_callback_median': {k: round(10.0 * v / callbacks, 3)
+        'cpu_ms_per_callback_median': {k: round(10.0 * v / callbacks[k], 3)
                                        for k, v in medians.items()},
-        'ratio_one_process_to_processes': round(medians['one_process'] / medians['processes'],
-                                                3),
-        'notes': 'each node: /clock 25 Hz and odometry 20 Hz subscriptions, a 20 Hz timer '
-                 'publishing std_msgs/Float64; the source process is not counted',
+        f'ratio_to_{first}': {k: round(v / medians[first], 3) for k, v in medians.items()},
+        'notes': 'each node: /clock 25 Hz (in one_process_shared_clock only the first node) '
+                 'and odometry 20 Hz subscriptions, a 20 Hz timer publishing std_msgs/Float64; '
+                 'the source process is not counted',
         'cpus': os.cpu_count(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
