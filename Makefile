@@ -17,8 +17,8 @@ test:  ## set up (with the training extra), lint, type-check and run the whole t
 	@KPAI_EXTRAS=$(if $(wildcard requirements/train.txt),train,) bash scripts/setup.sh
 	@bash scripts/test.sh $(PYTEST_ARGS)
 
-demo: setup  ## run the simulated factory fleet (ROBOTS=N, DURATION=seconds, 0 = until Ctrl-C, OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz, CHAOS=seconds between node kills)
-	@ROBOTS=$(ROBOTS) DURATION=$(DURATION) OVERLAY=$(OVERLAY) CAMERA_RATE=$(CAMERA_RATE) ODOM_RATE=$(ODOM_RATE) CLOCK_RATE=$(CLOCK_RATE) CHAOS=$(CHAOS) bash scripts/demo.sh
+demo: setup  ## run the simulated factory fleet (ROBOTS=N, DURATION=seconds, 0 = until Ctrl-C, OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz, CHAOS=seconds between node kills, LAYOUT=one_process|processes)
+	@ROBOTS=$(ROBOTS) DURATION=$(DURATION) OVERLAY=$(OVERLAY) CAMERA_RATE=$(CAMERA_RATE) ODOM_RATE=$(ODOM_RATE) CLOCK_RATE=$(CLOCK_RATE) CHAOS=$(CHAOS) LAYOUT=$(LAYOUT) bash scripts/demo.sh
 
 test-kilted:  ## the ROS integration tier on ROS 2 Kilted wheels (own copy, venv and build in .kpai-distros/kilted)
 	@bash scripts/test_distro.sh kilted $(PYTEST_ARGS)

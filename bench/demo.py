@@ -13,10 +13,11 @@ already be installed (setup installs them as root; their time is not part of thi
 Run:  python bench/demo.py [--seconds 60] [--keep] [--warm-caches]
 Writes bench/results/demo.json and prints the figures.
 
-Robot counts (the 4-robot issue's figures): `python bench/demo.py --robots 1,2,3,4 [--seconds 60]`
-runs the demo of this workspace (no clone; `. ./env.sh` first) once per count and reports, for
-each, the time from the launch to the fleet being up (every robot online with all its nodes),
-the real-time factor, peak memory, tasks and collisions. Target: fleet up within 120 s for 4
+Robot counts (the 4-robot issue's figures): `python bench/demo.py --robots 1,2,3,4 [--seconds 60]
+[--design-rates] [--layout one_process|processes]` runs the demo of this workspace (no clone;
+`. ./env.sh` first) once per count and reports, for each, the time from the launch to the
+fleet being up (every robot online with all its nodes), the real-time factor, peak memory,
+tasks and collisions. Target: fleet up within 120 s for 4
 robots on 2 cores. Writes bench/results/demo_robots.json.
 """
 
@@ -138,6 +139,7 @@ def main_counts(counts: list[int], seconds: float, rates: list[str]) -> int:
         'commit': subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
                                  capture_output=True, text=True).stdout.strip(),
         'cores': os.cpu_count(),
+        'command': 'python bench/demo.py ' + ' '.join(sys.argv[1:]),
         'runs': runs,
         'targets': {'fleet_up_s_4_robots': TARGET_FLEET_UP_4_S},
         'met': {'fleet_up_s_4_robots': bool(four and four['fleet_up_s'] is not None
@@ -169,6 +171,8 @@ def main() -> int:
                         help='with --robots: run every count at the design rates (camera 10, '
                              'odometry 20, clock 25 Hz) instead of the rates the demo chooses '
                              'for the machine')
+    parser.add_argument('--layout', choices=['one_process', 'processes'], default=None,
+                        help="with --robots: the robots' process layout (default: the demo's)")
     args = parser.parse_args()
     if args.seconds < 10:
         parser.error('--seconds must be >= 10')
@@ -181,7 +185,8 @@ def main() -> int:
             parser.error('--robots: counts must be in 1..4')
         rates = (['--camera-rate', '10', '--odom-rate', '20', '--clock-rate', '25']
                  if args.design_rates else [])
-        return main_counts(counts, args.seconds, rates)
+        layout = ['--layout', args.layout] if args.layout else []
+        return main_counts(counts, args.seconds, rates + layout)
     if subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=ROOT,
                       capture_output=True, text=True, check=True).stdout.strip():
         print('note: uncommitted changes are not part of the clone', file=sys.stderr)

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kpai_bringup.proc_cpu import CpuAccount, read_tree
+from kpai_bringup.proc_cpu import CpuAccount, label_for, read_tree
 from kpai_bringup.pyspy_profile import parse_raw, split_by_role, top_functions
 from kpai_perception.node_util import EXECUTOR_ENV, EXECUTORS
 
@@ -268,8 +268,7 @@ def profile_nodes(root: int, targets: list[str], seconds: float, rate: int,
     jobs: list[tuple[dict[str, Any], threading.Thread]] = []
     for target in targets:
         robot, _, node = target.rpartition('/')
-        procs = [s for s in tree if f'__node:={node}' in s.argv
-                 and (f'__ns:=/{robot}' in s.argv) == bool(robot)]
+        procs = [s for s in tree if label_for(s.argv) == (robot, node)]
         entry: dict[str, Any] = {'target': target}
         out.append(entry)
         if not procs:

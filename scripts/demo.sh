@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: run the simulated factory fleet on embedded defaults (ROBOTS=N, DURATION=s,
-# OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz, CHAOS=s between node kills).
+# OVERLAY=site.yaml, CAMERA_RATE=Hz, ODOM_RATE=Hz, CLOCK_RATE=Hz, CHAOS=s between node kills,
+# LAYOUT=one_process|processes).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -12,4 +13,5 @@ args=(--robots "${ROBOTS:-2}" --duration "${DURATION:-0}")
 [ -n "${ODOM_RATE:-}" ] && args+=(--odom-rate "$ODOM_RATE")
 [ -n "${CLOCK_RATE:-}" ] && args+=(--clock-rate "$CLOCK_RATE")
 [ -n "${CHAOS:-}" ] && args+=(--chaos "$CHAOS")
+[ -n "${LAYOUT:-}" ] && args+=(--layout "$LAYOUT")
 exec python3 -m kpai_bringup.demo "${args[@]}"

@@ -37,6 +37,7 @@ setup(
             'talker = kpai_bringup.demo_nodes:talker_main',
             'listener = kpai_bringup.demo_nodes:listener_main',
             'robot_tf = kpai_bringup.robot_tf_node:main',
+            'robot_stack = kpai_bringup.robot_stack:main',
         ],
     },
 )

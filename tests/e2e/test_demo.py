@@ -41,6 +41,7 @@ def test_demo_two_robots(tmp_path: Path) -> None:
     summary = json.loads((run_dir / 'summary.json').read_text())
     robots = summary['robots']
     assert set(robots) == {'robot1', 'robot2'}, out[-3000:]
+    assert summary['layout'] == 'one_process'  # the demo's default (issue 18)
     for name, r in robots.items():
         assert r['tasks_completed'] >= 1, f'{name} completed no task:\n{out[-3000:]}'
         assert r['distance_m'] > 1.0, name

@@ -36,6 +36,7 @@ def test_chaos_demo_recovers_and_completes_tasks(tmp_path: Path) -> None:
     out = demo.output()
     summary = json.loads((run_dir / 'summary.json').read_text())
     chaos = summary['chaos']
+    assert summary['layout'] == 'processes'  # chaos kills single nodes
     assert chaos['kills'] >= 3, out[-3000:]
     assert chaos['recoveries'] == chaos['kills'], (chaos, out[-3000:])
     # chaos stops robots wherever they are (fail-closed); a simulated person may then brush

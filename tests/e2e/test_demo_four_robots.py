@@ -1,8 +1,10 @@
 """`make demo ROBOTS=4` on the reference machine: every advertised robot count starts and works.
 
-Four robots (37 processes, started in stages): the fleet must come up with every robot's nodes
-and each robot must complete a task with no collision between robots and none a robot drove
-into (6 minutes at most; the run ends once each robot has finished one).
+Four robots (the demo's defaults on 2 cores: the design rates, each robot's nodes but its NPU
+bridge in one process, 14 processes; 38 with --layout processes; started in stages): the fleet
+must come up with every robot's nodes and each robot must complete a task with no collision
+between robots and none a robot drove into (6 minutes at most; the run ends once each robot
+has finished one).
 
 Robots collided here with the planning default robot_radius 0.3 m: they kept about 0.71 m
 between centres, where the simulated 0.6 x 0.45 m chassis touch corner to corner (0.75 m);
@@ -41,6 +43,7 @@ def test_four_robots_start_and_each_completes_a_task(tmp_path: Path) -> None:
     summary = json.loads((run_dir / 'summary.json').read_text())
     robots = summary['robots']
     assert set(robots) == {'robot1', 'robot2', 'robot3', 'robot4'}, out[-3000:]
+    assert summary['layout'] == 'one_process'
     for name, r in robots.items():
         assert r['tasks_completed'] >= 1, f'{name} completed no task:\n{out[-3000:]}'
     # no contact between two robots (both are the stack's), none the robot drove into; a

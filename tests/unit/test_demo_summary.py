@@ -98,12 +98,13 @@ def test_demo_rates_are_parsed_validated_and_reported(monkeypatch: object) -> No
     from kpai_bringup.demo_summary import DemoTally, format_summary
 
     monkeypatch.setattr(os, 'cpu_count', lambda: 2)  # type: ignore[attr-defined]
-    # no rate given: the design rates where 2 cores hold them (2 robots), else the light ones
+    # no rate given: the design rates where 2 cores hold them, else the light ones
     args = _parse([])
     assert (args.camera_rate, args.odom_rate, args.clock_rate) == (
         DEMO_CAMERA_RATE, DEMO_ODOM_RATE, DEMO_CLOCK_RATE)
     assert 'design rates' in args.rates_reason
-    args = _parse(['--robots', '4'])
+    assert _parse(['--robots', '4']).camera_rate == 10.0  # one process per robot holds 4
+    args = _parse(['--robots', '4', '--layout', 'processes'])
     assert (args.camera_rate, args.odom_rate, args.clock_rate) == (5.0, 10.0, 10.0)
     assert 'light rates' in args.rates_reason and 'CAMERA_RATE' in args.rates_reason
     monkeypatch.setattr(os, 'cpu_count', lambda: 4)  # type: ignore[attr-defined]
@@ -146,3 +147,20 @@ def test_demo_starts_no_fleet_when_its_monitor_cannot_start(tmp_path: object,
     with pytest.raises(ImportError):
         run.run()
     assert not started and run.launcher is None
+
+
+def test_demo_layout_defaults_to_one_process_and_chaos_to_processes() -> None:
+    import pytest
+    from kpai_bringup.demo import _parse
+    from kpai_bringup.demo_summary import DemoTally, format_summary
+
+    assert _parse([]).layout == 'one_process'
+    assert _parse(['--layout', 'processes']).layout == 'processes'
+    # chaos kills single nodes: one process per node
+    assert _parse(['--chaos', '20']).layout == 'processes'
+    with pytest.raises(SystemExit):
+        _parse(['--chaos', '20', '--layout', 'one_process'])
+    with pytest.raises(SystemExit):
+        _parse(['--layout', 'container'])
+    text = format_summary(DemoTally(layout='one_process').to_dict())
+    assert 'layout one_process' in text

@@ -10,7 +10,8 @@ from kpai_testing import ROOT
 # console scripts that are command-line tools or test/data helpers, not deployed nodes
 NOT_IN_REFERENCE = {'kpai', 'kpai-npu', 'kpai-fleet', 'kpai-sim-map', 'kpai-sim-gazebo',
                     'kpai-dataset', 'kpai-train', 'kpai-select', 'player', 'wander',
-                    'kinematic_sim', 'talker', 'listener'}
+                    'kinematic_sim', 'talker', 'listener',
+                    'robot_stack'}  # not a node: it hosts documented nodes in one process
 
 
 def _console_scripts() -> set[str]:

@@ -42,6 +42,8 @@ def test_parse_stat_rejects_what_is_not_a_stat_line(bad: str) -> None:
     (['/v/bin/python3', '-u', '/i/lib/kpai_fleet/kpai-fleet', 'broker', '--port', '1'],
      ('', 'kpai-fleet broker')),
     (['/usr/sbin/mosquitto', '-c', '/tmp/m.conf'], ('', 'mosquitto')),
+    (['/v/bin/python', '/i/lib/kpai_bringup/robot_stack', 'tracker', 'fleet_agent=true',
+      '--ros-args', '-r', '__ns:=/robot1'], ('robot1', 'robot_stack')),
     ([], ('', '?')),
 ])
 def test_label_for_names_nodes_and_programs(argv: list[str], label: tuple[str, str]) -> None:

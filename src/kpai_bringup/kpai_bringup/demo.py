@@ -36,7 +36,7 @@ from .chaos import (
     NodeProc,
     robot_node_processes,
 )
-from .demo_estimate import DEFAULT_RATES, choose_rates, estimate
+from .demo_estimate import DEFAULT_RATES, LAYOUTS, choose_rates, estimate
 from .demo_summary import DemoTally, format_summary, process_tree_memory_bytes
 from .demo_tasks import choose_task
 
@@ -311,7 +311,7 @@ class Demo:
         self.token = secrets.token_urlsafe(16)
         self.password = secrets.token_urlsafe(9)
         self.tally = DemoTally(camera_rate_hz=args.camera_rate, odom_rate_hz=args.odom_rate,
-                               clock_rate_hz=args.clock_rate)
+                               clock_rate_hz=args.clock_rate, layout=args.layout)
         self.stop_requested = threading.Event()
         self.launcher: subprocess.Popen[bytes] | None = None
         self.started_at = time.monotonic()
@@ -346,7 +346,8 @@ class Demo:
                f'fleet_port:={self.ports["fleet"]}', f'foxglove_port:={self.ports["foxglove"]}',
                f'record:={"true" if self.args.record else "false"}',
                f'camera_rate:={self.args.camera_rate}', f'odom_rate:={self.args.odom_rate}',
-               f'clock_rate:={self.args.clock_rate}']
+               f'clock_rate:={self.args.clock_rate}',
+               f'one_process:={"true" if self.args.layout == "one_process" else "false"}']
         if self.args.model:
             cmd.append(f'model_path:={self.args.model}')
         if self.args.overlay:
@@ -468,8 +469,12 @@ class Demo:
         cores = os.cpu_count() or 1
         rates = (self.args.camera_rate, self.args.odom_rate, self.args.clock_rate)
         print(rates_line(rates, self.args.rates_reason), flush=True)
-        print('[demo] ' + estimate(len(self.robots), cores, rates).message(len(self.robots),
-                                                                          cores), flush=True)
+        print(f'[demo] layout {self.args.layout}: ' + (
+            "each robot's nodes but the NPU bridge in one process (LAYOUT=processes: one "
+            'each)' if self.args.layout == 'one_process' else 'one process per node'),
+            flush=True)
+        guess = estimate(len(self.robots), cores, rates, self.args.layout)
+        print('[demo] ' + guess.message(len(self.robots), cores), flush=True)
         # the monitor first: if it cannot start (rclpy), no fleet is left running without us
         monitor = Monitor(self.robots, self.tally)
         fleet = FleetClient(self.ports['fleet'], self.token)
@@ -638,6 +643,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    f'at most this often)')
     p.add_argument('--no-record', dest='record', action='store_false',
                    help='do not record MCAP')
+    p.add_argument('--layout', choices=LAYOUTS, default=None,
+                   help="one_process: each robot's nodes but the NPU bridge in one process "
+                        '(robot.launch.yaml one_process:=true; about a quarter less CPU per '
+                        'robot, bench/results/layout_ab.json); processes: one process per '
+                        'node, as on a real robot. Default one_process, processes with --chaos '
+                        '(it kills single nodes)')
     p.add_argument('--chaos', type=float, default=0.0, metavar='SECONDS',
                    help='every SECONDS kill -9 a random node of a random robot and time its '
                         'recovery (0 = off)')
@@ -651,9 +662,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 1 <= args.robots <= MAX_ROBOTS:
         p.error(f'--robots must be 1..{MAX_ROBOTS} (ROBOTS={args.robots})')
+    if args.layout is None:
+        args.layout = 'processes' if args.chaos > 0 else 'one_process'
+    elif args.layout == 'one_process' and args.chaos > 0:
+        p.error('--chaos kills single nodes: it needs --layout processes')
     given = (args.camera_rate, args.odom_rate, args.clock_rate)
     if all(r is None for r in given):
-        rates, args.rates_reason = choose_rates(args.robots, os.cpu_count() or 1)
+        rates, args.rates_reason = choose_rates(args.robots, os.cpu_count() or 1, args.layout)
     else:
         rates = tuple(DEFAULT_RATES[i] if r is None else r for i, r in enumerate(given))
         args.rates_reason = 'the rates given'

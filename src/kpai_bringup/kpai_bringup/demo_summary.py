@@ -93,6 +93,7 @@ class DemoTally:
     camera_rate_hz: float = math.nan
     odom_rate_hz: float = math.nan
     clock_rate_hz: float = math.nan
+    layout: str = ''  # the robots' process layout (demo --layout)
     chaos: dict[str, Any] | None = None  # ChaosTally.to_dict() of a chaos run
     failures: dict[str, str] = field(default_factory=dict)  # failed task id -> reason
 
@@ -146,6 +147,7 @@ class DemoTally:
             'camera_rate_hz': _round(self.camera_rate_hz),
             'odom_rate_hz': _round(self.odom_rate_hz),
             'clock_rate_hz': _round(self.clock_rate_hz),
+            'layout': self.layout,
             'peak_memory_mib': round(self.peak_memory_bytes / 2**20, 1),
             'wall_time_s': round(self.wall_time_s, 1),
         }
@@ -231,7 +233,8 @@ def format_summary(data: dict[str, object]) -> str:
                  f"{data.get('collisions_robot', '-')} between robots, counted by both)")
     lines.append(f"simulation real-time factor: {data['real_time_factor']} "
                  f"(cameras {data.get('camera_rate_hz')} Hz, odometry "
-                 f"{data.get('odom_rate_hz')} Hz, clock {data.get('clock_rate_hz')} Hz), "
+                 f"{data.get('odom_rate_hz')} Hz, clock {data.get('clock_rate_hz')} Hz; "
+                 f"layout {data.get('layout') or '-'}), "
                  f"peak memory of all processes: {data['peak_memory_mib']} MiB")
     lines.append(f"messages recorded: {data['messages_recorded']} in {data['recording'] or '-'}")
     chaos = data.get('chaos')

@@ -101,15 +101,17 @@ def label_for(argv: Iterable[str]) -> tuple[str, str]:
     """Return (robot, name) of a process: its ROS namespace and node, else ('', program).
 
     A ROS node is named by its `__node:=` remap (robot from `__ns:=/robotN`, '' outside a
-    robot); `python -m kpai_bringup.cli launch` is the launcher, `python -m pkg.mod` is mod,
-    other programs are the script's name and its subcommand (`kpai-fleet broker`).
+    robot); a process with a namespace and no node name (kpai_bringup's robot_stack, several
+    nodes in one process) by its program; `python -m kpai_bringup.cli launch` is the launcher,
+    `python -m pkg.mod` is mod, other programs are the script's name and its subcommand
+    (`kpai-fleet broker`).
     """
     args = list(argv)
     ns = next((a[len('__ns:='):] for a in args if a.startswith('__ns:=')), '')
     node = next((a[len('__node:='):] for a in args if a.startswith('__node:=')), '')
+    robot = ns.strip('/').replace('/', '.')
     if node:
-        robot = ns.strip('/')
-        return (robot if '/' not in robot else robot.replace('/', '.')), node
+        return robot, node
     if not args:
         return '', '?'
     rest = args[1:] if Path(args[0]).name.startswith('python') else args
@@ -117,6 +119,8 @@ def label_for(argv: Iterable[str]) -> tuple[str, str]:
         rest = rest[1:]  # interpreter options such as -u
     if not rest:
         return '', Path(args[0]).name
+    if ns and not rest[0].startswith('-'):
+        return robot, Path(rest[0]).name  # several nodes of a robot in one process (robot_stack)
     if rest[0] == '-m' and len(rest) > 1:
         module = rest[1]
         if module == 'kpai_bringup.cli' and 'launch' in rest[2:3]:

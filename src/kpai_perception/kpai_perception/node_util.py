@@ -17,7 +17,7 @@ from kpai_perception.lean_executor import LeanExecutor
 from kpai_perception.qos_watch import QosWatch
 
 __all__ = ['EXECUTORS', 'EXECUTOR_ENV', 'Diagnostics', 'GrowthWatch', 'declare', 'run_node',
-           'spin_lean', 'spin_until_stopped']
+           'spin_lean', 'spin_lean_nodes', 'spin_until_stopped']
 
 
 def declare(node: Any, name: str, default: Any, description: str, *,
@@ -63,15 +63,20 @@ def spin_lean(node: Any) -> None:
     (LeanExecutor). KPAI_EXECUTOR=rclpy runs rclpy's own SingleThreadedExecutor with its
     default handlers instead (a comparison, or a fallback); anything else exits with a message.
     """
+    spin_lean_nodes([node])
+
+
+def spin_lean_nodes(nodes: list[Any]) -> None:
+    """Spin several nodes of one process in one executor, as spin_lean spins one (one QosWatch
+    per node). kpai_bringup's robot_stack runs a robot's nodes this way."""
     choice = os.environ.get(EXECUTOR_ENV, '') or 'lean'
     if choice not in EXECUTORS:
         raise SystemExit(f'{EXECUTOR_ENV}={choice!r}: expected one of {", ".join(EXECUTORS)}')
-    if choice == 'lean':
-        QosWatch(node)
-        executor: Any = LeanExecutor()
-    else:
-        executor = SingleThreadedExecutor()
-    executor.add_node(node)
+    executor: Any = LeanExecutor() if choice == 'lean' else SingleThreadedExecutor()
+    for node in nodes:
+        if choice == 'lean':
+            QosWatch(node)
+        executor.add_node(node)
     executor.spin()
 
 

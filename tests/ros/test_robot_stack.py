@@ -1,0 +1,118 @@
+"""robot.launch.yaml's one_process:=true layout against the default (issue 18).
+
+The robot's nodes but the NPU bridge run in one process (kpai_bringup robot_stack) instead of
+one process each. From the outside nothing may differ: the same nodes, each with the same
+parameters (read back over their parameter services) and the same topics. Both layouts run
+side by side under the real launcher, as two robots of one graph; the robot name is the only
+difference in their values. Then the one-process robot is stopped with SIGINT, as the
+launcher stops it, and must leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from kpai_testing import ROOT, RosGraph
+
+KPAI = str(ROOT / 'bin' / 'kpai')
+HOSTED = ('tracker', 'object_localizer', 'safety_monitor', 'annotator', 'fiducials',
+          'mission_executor', 'fleet_agent')
+NODES = ('npu_bridge', *HOSTED)
+
+
+def _parameters(graph: RosGraph, node: str) -> dict[str, Any]:
+    from rcl_interfaces.srv import GetParameters, ListParameters
+    from rclpy.parameter import parameter_value_to_python
+
+    lister = graph.node.create_client(ListParameters, f'{node}/list_parameters')
+    getter = graph.node.create_client(GetParameters, f'{node}/get_parameters')
+    graph.spin_until(lambda: lister.service_is_ready() and getter.service_is_ready(),
+                     timeout=60, what=f'{node} parameter services')
+    names = sorted(graph.call(lister, ListParameters.Request(), timeout=15,
+                              what=f'{node} list_parameters').result.names)
+    values = graph.call(getter, GetParameters.Request(names=names), timeout=15,
+                        what=f'{node} get_parameters').values
+    graph.node.destroy_client(lister)
+    graph.node.destroy_client(getter)
+    return {n: parameter_value_to_python(v) for n, v in zip(names, values, strict=True)}
+
+
+def _as(robot: str, value: Any, other: str) -> Any:
+    """value with the robot name `robot` written as `other` (strings and lists of strings)."""
+    if isinstance(value, str):
+        return value.replace(robot, other)
+    if isinstance(value, list):
+        return [_as(robot, v, other) for v in value]
+    return value
+
+
+def _endpoints(graph: RosGraph, robot: str, node: str) -> dict[str, set[tuple[str, str]]]:
+    g = graph.node
+
+    other = 'onebot' if robot == 'sepbot' else 'sepbot'
+
+    def norm(pairs: list[tuple[str, list[str]]]) -> set[tuple[str, str]]:
+        # own robot R, the other robot O (the mission executor takes the others' poses)
+        return {(_as(other, _as(robot, t, 'R'), 'O'), ','.join(types)) for t, types in pairs}
+
+    return {
+        'subscriptions': norm(g.get_subscriber_names_and_types_by_node(node, f'/{robot}')),
+        'publishers': norm(g.get_publisher_names_and_types_by_node(node, f'/{robot}')),
+        'services': norm(g.get_service_names_and_types_by_node(node, f'/{robot}')),
+    }
+
+
+def test_one_process_layout_presents_the_same_nodes_parameters_and_topics(
+        graph: RosGraph, tmp_path: Path) -> None:
+    common = ['use_sim_time:=true', "fleet:=['sepbot', 'onebot']", 'broker_url:=mqtt://127.0.0.1:9']
+    separate = graph.start([KPAI, 'launch', 'kpai_bringup', 'robot.launch.yaml', 'robot:=sepbot',
+                            *common], name='launch-sep', KPAI_LOG_DIR=str(tmp_path / 'sepbot'))
+    one = graph.start([KPAI, 'launch', 'kpai_bringup', 'robot.launch.yaml', 'robot:=onebot',
+                       'one_process:=true', *common], name='launch-one',
+                      KPAI_LOG_DIR=str(tmp_path / 'onebot'))
+    want = {(n, f'/{r}') for r in ('sepbot', 'onebot') for n in NODES}
+    graph.spin_until(lambda: want <= set(graph.node.get_node_names_and_namespaces()),
+                     timeout=120, what="both robots' nodes in the graph")
+
+    out = one.output()
+    assert '[robot_stack-2]' in out and '[tracker-' not in out, out[-2000:]
+    for node in NODES:
+        a = _parameters(graph, f'/sepbot/{node}')
+        b = _parameters(graph, f'/onebot/{node}')
+        # the fleet list names both robots alike; every other value names its own robot
+        assert a.pop('fleet_robots', None) == b.pop('fleet_robots', None), node
+        assert {k: _as('sepbot', v, 'onebot') for k, v in a.items()} == b, node
+        # the values the launch file gives this node alone arrived (not only the defaults)
+        assert a.get('use_sim_time') is True and b.get('use_sim_time') is True, node
+    assert _parameters(graph, '/onebot/safety_monitor')['base_frame'] == 'onebot/base_link'
+    assert _parameters(graph, '/onebot/fleet_agent')['serial_number'] == 'onebot'
+    # the node-prefixed remap reached only its node
+    subs = dict(graph.node.get_subscriber_names_and_types_by_node('safety_monitor', '/onebot'))
+    assert '/onebot/tracked_objects/robot' in subs and '/onebot/tracked_objects' not in subs
+
+    for node in HOSTED:
+        def same(node: str = node) -> bool:
+            return _endpoints(graph, 'sepbot', node) == _endpoints(graph, 'onebot', node)
+        # endpoints travel by discovery, apart from the node names: wait for them to agree
+        graph.spin_until(same, timeout=30, what=f'{node}: the same endpoints in both layouts')
+        assert _endpoints(graph, 'onebot', node)['subscriptions'], node
+
+    one.send_signal(signal.SIGINT)
+    assert one.proc.wait(timeout=30) == 0, one.output()[-2000:]
+    assert 'robot_stack-2]: process has finished cleanly' in one.output(), one.output()[-2000:]
+    separate.send_signal(signal.SIGINT)
+    assert separate.proc.wait(timeout=30) == 0
+
+
+def test_a_node_with_a_bad_parameter_stops_the_process_with_its_name(graph: RosGraph) -> None:
+    from kpai_testing import find_executable
+
+    exe = str(find_executable('kpai_bringup', 'robot_stack'))
+    proc = graph.start([sys.executable, exe, 'tracker', 'safety_monitor', '--ros-args', '-r',
+                        '__ns:=/badbot', '-p', 'rate:=-1.0'], name='robot_stack')
+    assert proc.proc.wait(timeout=60) == 2, proc.output()[-2000:]
+    assert 'robot_stack: safety_monitor: fatal configuration error: rate must be in' in \
+        proc.output(), proc.output()[-2000:]
