@@ -5,11 +5,14 @@ one process each. From the outside nothing may differ: the same nodes, each with
 parameters (read back over their parameter services) and the same topics. Both layouts run
 side by side under the real launcher, as two robots of one graph; the robot name is the only
 difference in their values. Then the one-process robot is stopped with SIGINT, as the
-launcher stops it, and must leave nothing behind.
+launcher stops it, and must leave nothing behind. A crash (kill -9) of the one process takes all
+its nodes down at once: the launch file's respawn must bring every one of them back whole.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -23,7 +26,7 @@ HOSTED = ('tracker', 'object_localizer', 'safety_monitor', 'annotator', 'fiducia
 NODES = ('npu_bridge', *HOSTED)
 
 
-def _parameters(graph: RosGraph, node: str) -> dict[str, Any]:
+def _parameters(graph: RosGraph, node: str, timeout: float = 15) -> dict[str, Any]:
     from rcl_interfaces.srv import GetParameters, ListParameters
     from rclpy.parameter import parameter_value_to_python
 
@@ -31,7 +34,7 @@ def _parameters(graph: RosGraph, node: str) -> dict[str, Any]:
     getter = graph.node.create_client(GetParameters, f'{node}/get_parameters')
     graph.spin_until(lambda: lister.service_is_ready() and getter.service_is_ready(),
                      timeout=60, what=f'{node} parameter services')
-    names = sorted(graph.call(lister, ListParameters.Request(), timeout=15,
+    names = sorted(graph.call(lister, ListParameters.Request(), timeout=timeout,
                               what=f'{node} list_parameters').result.names)
     values = graph.call(getter, GetParameters.Request(names=names), timeout=15,
                         what=f'{node} get_parameters').values
@@ -116,3 +119,33 @@ def test_a_node_with_a_bad_parameter_stops_the_process_with_its_name(graph: RosG
     assert proc.proc.wait(timeout=60) == 2, proc.output()[-2000:]
     assert 'robot_stack: safety_monitor: fatal configuration error: rate must be in' in \
         proc.output(), proc.output()[-2000:]
+
+
+def test_a_killed_stack_process_comes_back_with_every_node_and_its_values(
+        graph: RosGraph, tmp_path: Path) -> None:
+    launch = graph.start([KPAI, 'launch', 'kpai_bringup', 'robot.launch.yaml', 'robot:=crashbot',
+                          "fleet:=['crashbot']", 'one_process:=true', 'use_sim_time:=true',
+                          'broker_url:=mqtt://127.0.0.1:9'], name='launch-crash',
+                         KPAI_LOG_DIR=str(tmp_path))
+    want = {(n, '/crashbot') for n in HOSTED}
+    graph.spin_until(lambda: want <= set(graph.node.get_node_names_and_namespaces()),
+                     timeout=120, what="crashbot's nodes in the graph")
+
+    def pids() -> list[int]:
+        return [int(p) for p in re.findall(
+            r'\[robot_stack-\d+\]: process started with pid \[(\d+)\]', launch.output())]
+
+    first = graph.spin_until(pids, timeout=30, what='the robot_stack pid')[0]
+    os.kill(first, signal.SIGKILL)
+    respawned = graph.spin_until(lambda: pids()[1:], timeout=30, what='robot_stack respawned')
+    assert respawned[0] != first and not Path(f'/proc/{first}').exists()
+    # the dead process cannot answer: every answer below comes from the respawned one (the
+    # graph may still list the dead one's services; the calls are sent again until answered)
+    for node in HOSTED:
+        params = _parameters(graph, f'/crashbot/{node}', timeout=60)
+        assert params.get('use_sim_time') is True, node
+    assert _parameters(graph, '/crashbot/safety_monitor')['base_frame'] == 'crashbot/base_link'
+    assert _parameters(graph, '/crashbot/fleet_agent')['serial_number'] == 'crashbot'
+    assert len(pids()) == 2, launch.output()[-3000:]  # one respawn, and it stayed up
+    launch.send_signal(signal.SIGINT)
+    assert launch.proc.wait(timeout=30) == 0, launch.output()[-2000:]

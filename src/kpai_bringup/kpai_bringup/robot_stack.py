@@ -110,7 +110,6 @@ def run(names: list[str], args: list[str] | None,
 
     rclpy.init(args=args)
     built: list[tuple[Any, HostedNode]] = []
-    code = 0
     try:
         for name in names:
             hosted = NODES[name]
@@ -132,7 +131,7 @@ def run(names: list[str], args: list[str] | None,
                 getattr(node, hosted.release)()
             node.destroy_node()
         rclpy.try_shutdown()
-    return code
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
