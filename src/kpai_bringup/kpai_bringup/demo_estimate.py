@@ -11,8 +11,8 @@ process layout of the robots' nodes (LAYOUTS) and two sets of rates:
   --demo-arg=--odom-rate=20 --demo-arg=--clock-rate=25 --demo-arg=--layout=<layout>`,
   bench/results/stack_cpu_four_robots.json and stack_cpu_four_robots_processes.json):
   one_process 0.282, 0.137 and 0.155 at a real-time factor of 1.0; processes 0.415, 0.154
-  and 0.18 at 0.75. With 2 robots the same nodes take more per robot (0.438 one_process,
-  0.545 processes; bench/results/layout_ab.json): a loaded process takes several messages per
+  and 0.18 at 0.75. With 2 robots the same nodes take more per robot (0.358 one_process,
+  0.495 processes; bench/results/layout_ab.json): a loaded process takes several messages per
   wake-up, an idle one wakes for each, so a 2-robot figure would overstate the demand of 4;
 - the light rates (camera 5, odometry 10, clock 10 Hz), measured with 2 robots (`python
   bench/stack_cpu.py --window 20 --census-seconds 10 --demo-arg=--camera-rate=5
