@@ -33,7 +33,9 @@ DESIGN = ['--demo-arg=--camera-rate=10', '--demo-arg=--odom-rate=20',
           '--demo-arg=--clock-rate=25']
 # --compare -> (baseline, other): variant name and its stack_cpu.py arguments
 COMPARISONS: dict[str, tuple[tuple[str, list[str]], tuple[str, list[str]]]] = {
-    'executor': (('rclpy', ['--executor', 'rclpy']), ('lean', ['--executor', 'lean'])),
+    # one process per node, as when executor_ab.json was measured (before the demo's layout)
+    'executor': (('rclpy', ['--executor', 'rclpy', '--demo-arg=--layout=processes']),
+                 ('lean', ['--executor', 'lean', '--demo-arg=--layout=processes'])),
     'layout': (('processes', ['--demo-arg=--layout=processes']),
                ('one_process', ['--demo-arg=--layout=one_process'])),
 }

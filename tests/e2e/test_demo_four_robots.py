@@ -1,10 +1,10 @@
 """`make demo ROBOTS=4` on the reference machine: every advertised robot count starts and works.
 
 Four robots (the demo's defaults on 2 cores: the design rates, each robot's nodes but its NPU
-bridge in one process, 14 processes; 38 with --layout processes; started in stages): the fleet
-must come up with every robot's nodes and each robot must complete a task with no collision
-between robots and none a robot drove into (6 minutes at most; the run ends once each robot
-has finished one).
+bridge in one process, 13 processes without the recorder; 37 with --layout processes;
+started in stages): the fleet must come up with every robot's nodes and each robot must
+complete a task with no collision between robots and none a robot drove into (6 minutes at
+most; the run ends once each robot has finished one).
 
 Robots collided here with the planning default robot_radius 0.3 m: they kept about 0.71 m
 between centres, where the simulated 0.6 x 0.45 m chassis touch corner to corner (0.75 m);

@@ -70,7 +70,19 @@ def _endpoints(graph: RosGraph, robot: str, node: str) -> dict[str, set[tuple[st
 
 def test_one_process_layout_presents_the_same_nodes_parameters_and_topics(
         graph: RosGraph, tmp_path: Path) -> None:
-    common = ['use_sim_time:=true', "fleet:=['sepbot', 'onebot']", 'broker_url:=mqtt://127.0.0.1:9']
+    # a site overlay with every kind of key: rcl places an entry where its key first appeared
+    # among the process's parameter files, so the layouts agree only if those places do
+    overlay = tmp_path / 'site.yaml'
+    overlay.write_text(
+        '/**:\n  ros__parameters:\n'
+        '    protective_clearance: 0.45\n'  # fleet_agent.yaml and perception.yaml set it
+        '    tf_prefix: site/\n'  # a launch value of the fiducials node
+        '    control_rate: 15.0\n'  # navigation.yaml's /**/mission_executor sets it
+        '/**/safety_monitor:\n  ros__parameters:\n    max_speed: 0.9\n'
+        + ''.join(f'/{r}/tracker:\n  ros__parameters:\n    max_age: 1.5\n'
+                  for r in ('sepbot', 'onebot')))
+    common = ['use_sim_time:=true', "fleet:=['sepbot', 'onebot']", 'broker_url:=mqtt://127.0.0.1:9',
+              f'overlay:={overlay}']
     separate = graph.start([KPAI, 'launch', 'kpai_bringup', 'robot.launch.yaml', 'robot:=sepbot',
                             *common], name='launch-sep', KPAI_LOG_DIR=str(tmp_path / 'sepbot'))
     one = graph.start([KPAI, 'launch', 'kpai_bringup', 'robot.launch.yaml', 'robot:=onebot',
@@ -92,6 +104,13 @@ def test_one_process_layout_presents_the_same_nodes_parameters_and_topics(
         assert a.get('use_sim_time') is True and b.get('use_sim_time') is True, node
     assert _parameters(graph, '/onebot/safety_monitor')['base_frame'] == 'onebot/base_link'
     assert _parameters(graph, '/onebot/fleet_agent')['serial_number'] == 'onebot'
+    # the overlay reached both layouts alike, and its bare /** won where it does on its own
+    for robot in ('sepbot', 'onebot'):
+        assert _parameters(graph, f'/{robot}/fleet_agent')['protective_clearance'] == 0.45
+        assert _parameters(graph, f'/{robot}/fiducials')['tf_prefix'] == 'site/'
+        assert _parameters(graph, f'/{robot}/mission_executor')['control_rate'] == 15.0
+        assert _parameters(graph, f'/{robot}/safety_monitor')['max_speed'] == 0.9
+        assert _parameters(graph, f'/{robot}/tracker')['max_age'] == 1.5
     # the node-prefixed remap reached only its node
     subs = dict(graph.node.get_subscriber_names_and_types_by_node('safety_monitor', '/onebot'))
     assert '/onebot/tracked_objects/robot' in subs and '/onebot/tracked_objects' not in subs

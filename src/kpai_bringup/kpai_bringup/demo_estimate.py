@@ -16,9 +16,9 @@ process layout of the robots' nodes (LAYOUTS) and two sets of rates:
   wake-up, an idle one wakes for each, so a 2-robot figure would overstate the demand of 4;
 - the light rates (camera 5, odometry 10, clock 10 Hz), measured with 2 robots (`python
   bench/stack_cpu.py --window 20 --census-seconds 10 --demo-arg=--camera-rate=5
-  --demo-arg=--odom-rate=10 --demo-arg=--clock-rate=10`; bench/results/stack_cpu.json and
-  stack_cpu_light_one_process.json): processes 0.24, 0.103 and 0.083; one_process 0.243,
-  0.127 and 0.10.
+  --demo-arg=--odom-rate=10 --demo-arg=--clock-rate=10 --demo-arg=--layout=<layout>`;
+  bench/results/stack_cpu.json and stack_cpu_light_one_process.json): processes 0.24, 0.103
+  and 0.083; one_process 0.243, 0.127 and 0.10.
 Processes do not get all of a machine's cores: the usable share, 0.92, is what the 4-robot
 processes run got (real-time factor 0.75 for a demand of 2.45 cores), so that figure matches
 by construction; the one_process run (demand 1.83 cores, real time) agrees with it. At other

@@ -62,7 +62,9 @@ NODES: dict[str, HostedNode] = {
 }
 
 
-_TRUE, _FALSE = ('true', '1', 'yes', 'on'), ('false', '0', 'no', 'off')
+# what launch's `if:`/`unless:` take (any case), so one launch argument gives both layouts
+# the same nodes
+_TRUE, _FALSE = ('true', '1'), ('false', '0')
 
 
 def parse_args(argv: list[str]) -> list[str]:
@@ -79,28 +81,30 @@ def parse_args(argv: list[str]) -> list[str]:
         raise SystemExit(usage)
     names = []
     for item in own:
-        name, _, flag = item.partition('=')
+        name, eq, flag = item.partition('=')
         if name not in NODES:
             raise SystemExit(f'robot_stack: unknown node {name!r}; {usage}')
-        if flag and flag.lower() not in _TRUE + _FALSE:
+        if eq and flag.lower() not in _TRUE + _FALSE:
             raise SystemExit(f'robot_stack: {item!r}: expected {name}=true or {name}=false')
         if name in names:
             raise SystemExit(f'robot_stack: node {name!r} named twice')
-        if not flag or flag.lower() in _TRUE:
+        if not eq or flag.lower() in _TRUE:
             names.append(name)
     if not names:
         raise SystemExit('robot_stack: every node is switched off; nothing to run')
     for i, arg in enumerate(ros[:-1]):
-        if arg in ('-r', '--remap') and ros[i + 1].startswith('__node:='):
-            raise SystemExit('robot_stack: a __node remap would give every node of the process '
-                             "the same name; remove the launch entry's `name`")
+        if arg in ('-r', '--remap') and ros[i + 1].startswith(('__node:=', '__name:=')):
+            raise SystemExit('robot_stack: a __node (__name) remap would give every node of the '
+                             "process the same name; remove the launch entry's `name`")
     return names
 
 
 def _config_errors() -> tuple[type[BaseException], ...]:
+    # what each node's own main() reports as a fatal configuration error (exit 2)
     from kpai_fleet.errors import ConfigError
     from kpai_perception.errors import PerceptionError
-    return (PerceptionError, ConfigError, ValueError)
+    from kpai_planning.errors import PlanningError
+    return (PerceptionError, PlanningError, ConfigError, ValueError)
 
 
 def run(names: list[str], args: list[str] | None,
@@ -118,7 +122,13 @@ def run(names: list[str], args: list[str] | None,
             except _config_errors() as err:
                 print(f'robot_stack: {name}: fatal configuration error: {err}', file=sys.stderr)
                 return 2
-        (spin or spin_lean_nodes)([node for node, _ in built])
+        from kpai_fleet.errors import ConfigError
+        try:
+            (spin or spin_lean_nodes)([node for node, _ in built])
+        except ConfigError as err:
+            # the fleet agent configures itself once spinning, and says so as its main() does
+            print(f'robot_stack: fleet_agent: {err}', file=sys.stderr)
+            return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
@@ -127,9 +137,12 @@ def run(names: list[str], args: list[str] | None,
         # an entity failed while Ctrl-C tore the context down under the executor: shutdown
     finally:
         for node, hosted in reversed(built):
-            if hosted.release:
-                getattr(node, hosted.release)()
-            node.destroy_node()
+            try:
+                if hosted.release:
+                    getattr(node, hosted.release)()
+                node.destroy_node()
+            except Exception as err:  # noqa: BLE001 - the other nodes must still be released
+                print(f'robot_stack: {node.get_name()}: release failed: {err!r}', file=sys.stderr)
         rclpy.try_shutdown()
     return 0
 
