@@ -192,8 +192,19 @@ def test_detections_bad_input_and_hot_swap(graph: Any, model: Path, tmp_path: Pa
         n = len(rig.sent)
         rig.stream(0.1, lambda n=n: len(rig.sent) >= n + 5)
         rig.stream(0.1, lambda b=backend: rig.stats and rig.stats[-1].backend == b)
-    graph.spin_until(lambda: set(rig.sent) <= rig.got(), timeout=10,
-                     what='a detections message for every frame')
+    try:
+        graph.spin_until(lambda: set(rig.sent) <= rig.got(), timeout=10,
+                         what='a detections message for every frame')
+    except TimeoutError as err:
+        # say which frames and what the bridge counted (received, dropped as replaced by a
+        # newer one, inferred), to tell a frame lost in transit from one the bridge dropped
+        late = rig.call(stats_cli, GetInferenceStats.Request()).stats
+        raise AssertionError(
+            f'no detections for frames {sorted(set(rig.sent) - rig.got())} of '
+            f'{len(rig.sent)} sent; bridge: received {late.frames_received}, dropped '
+            f'{late.frames_dropped} ({dropped_before_swap} before the swaps), inferred '
+            f'{late.frames_inferred}, rejected {late.frames_rejected}, errors {late.errors}'
+        ) from err
     assert len(rig.got()) == len(rig.sent)
     for msg in rig.dets:
         _check_boxes(msg)
